@@ -1,0 +1,26 @@
+import { demoWorkspaces, type DemoContext, type DemoSection } from "./context.js";
+import { coreSection } from "./core-section.js";
+import { DemoReport } from "./report.js";
+
+/** The demo's sections in order; each primitive appends its own. */
+const SECTIONS: readonly DemoSection[] = [coreSection];
+
+/**
+ * Runs the multi-workspace scenario on the embedded defaults (memory stores and
+ * PGlite): no servers, no environment variables.
+ */
+export async function runDemo(write: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
+  const workspaces = demoWorkspaces();
+  const context: DemoContext = {
+    report: new DemoReport(write),
+    workspaces,
+    names: {
+      [workspaces.parent]: "Acme Agency",
+      [workspaces.child]: "Acme / Bakery client",
+      [workspaces.other]: "Unrelated Co",
+    },
+  };
+  write("tenancykit demo: three workspaces sharing one backend\n");
+  for (const section of SECTIONS) await section(context);
+  write("\ndemo finished\n");
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { runDemo } from "./demo/run-demo.js";
+
+const USAGE = `usage: tenancykit <command>
+
+commands:
+  demo      run a multi-workspace scenario on the embedded defaults (no servers)
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: "boolean", short: "h" } },
+  });
+  const [command] = positionals;
+  if (values.help === true || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && values.help !== true ? 1 : 0;
+  }
+  switch (command) {
+    case "demo":
+      await runDemo();
+      return 0;
+    default:
+      process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (thrown: unknown) => {
+    process.stderr.write(`tenancykit: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,131 @@
+/**
+ * One narrow SQL interface over the three ways a Postgres reaches us: a `pg`
+ * Pool, a drizzle node-postgres (or PGlite) database, and a PGlite instance
+ * (the embedded default). Typed structurally so neither `pg`, drizzle nor
+ * PGlite is loaded unless the user passes one.
+ */
+export interface QueryResultRows<R> {
+  readonly rows: R[];
+  readonly rowCount?: number | null;
+}
+
+export interface SqlExecutor {
+  /** One parameterised statement ($1, $2, …). */
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResultRows<R>>;
+}
+
+export interface SqlClient extends SqlExecutor {
+  readonly kind: "pg" | "pglite";
+  /** Several statements without parameters (migrations, DDL). */
+  exec(sql: string): Promise<void>;
+  /**
+   * Runs `fn` inside BEGIN … COMMIT on one connection; ROLLBACK when it throws.
+   * The executor passed to `fn` must not escape it.
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+}
+
+/** The parts of `pg.Pool` used here. */
+export interface PgPoolLike {
+  connect(): Promise<PgPoolClientLike>;
+  query(text: string, params?: unknown[]): Promise<QueryResultRows<never>>;
+  readonly totalCount: number;
+}
+export interface PgPoolClientLike {
+  query(text: string, params?: unknown[]): Promise<QueryResultRows<never>>;
+  release(destroy?: boolean | Error): void;
+}
+
+/** The parts of PGlite used here. */
+export interface PGliteLike {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(sql: string): Promise<unknown>;
+  transaction<T>(fn: (tx: { query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
+  readonly waitReady: Promise<void>;
+}
+
+/** A drizzle database: its `$client` is the Pool or PGlite it was built on. */
+export interface DrizzleLike {
+  readonly $client: PgPoolLike | PGliteLike;
+}
+
+export type PostgresSource = PgPoolLike | PGliteLike | DrizzleLike | SqlClient;
+
+function isSqlClient(source: PostgresSource): source is SqlClient {
+  return "kind" in source && (source.kind === "pg" || source.kind === "pglite") && "exec" in source;
+}
+
+function isPGlite(source: object): source is PGliteLike {
+  return "waitReady" in source && "exec" in source && "transaction" in source;
+}
+
+function isPgPool(source: object): source is PgPoolLike {
+  return "connect" in source && "totalCount" in source;
+}
+
+/**
+ * Adapts whatever the user passed into a `SqlClient`. Returns undefined for
+ * an unrecognised object so callers can report it in their own error type.
+ */
+export function toSqlClient(source: PostgresSource): SqlClient | undefined {
+  if (isSqlClient(source)) return source;
+  if ("$client" in source) return toSqlClient(source.$client);
+  if (isPGlite(source)) return fromPGlite(source);
+  if (isPgPool(source)) return fromPgPool(source);
+  return undefined;
+}
+
+function fromPgPool(pool: PgPoolLike): SqlClient {
+  return {
+    kind: "pg",
+    query: <R>(text: string, params: readonly unknown[] = []) =>
+      pool.query(text, [...params]) as Promise<QueryResultRows<R>>,
+    exec: async (sql) => {
+      await pool.query(sql);
+    },
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query("BEGIN");
+        const executor: SqlExecutor = {
+          query: <R>(text: string, params: readonly unknown[] = []) =>
+            client.query(text, [...params]) as Promise<QueryResultRows<R>>,
+        };
+        const result = await fn(executor);
+        await client.query("COMMIT");
+        return result;
+      } catch (thrown) {
+        // A failed ROLLBACK means the connection is unusable: destroy it rather than
+        // return a connection in an unknown transaction state to the pool.
+        await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
+        throw thrown;
+      } finally {
+        client.release(broken ?? false);
+      }
+    },
+  };
+}
+
+function fromPGlite(db: PGliteLike): SqlClient {
+  const normalise = <R>(result: { rows: R[]; affectedRows?: number }): QueryResultRows<R> => ({
+    rows: result.rows,
+    rowCount: result.affectedRows ?? result.rows.length,
+  });
+  return {
+    kind: "pglite",
+    query: async <R>(text: string, params: readonly unknown[] = []) => normalise(await db.query<R>(text, [...params])),
+    exec: async (sql) => {
+      await db.exec(sql);
+    },
+    transaction: (fn) =>
+      db.transaction((tx) =>
+        fn({
+          query: async <R>(text: string, params: readonly unknown[] = []) =>
+            normalise(await tx.query<R>(text, [...params])),
+        }),
+      ),
+  };
+}

@@ -1,0 +1,154 @@
+import type { Cluster, Redis } from "ioredis";
+import { err, ok, type Result } from "neverthrow";
+import { describeThrown, storeFailed, storeUnavailable, type StoreFailedError, type StoreUnavailableError } from "../errors.js";
+import type { LuaScript } from "./script.js";
+
+/** The user's ioredis client: a single `Redis` or a `Cluster`. tenancykit never creates one. */
+export type RedisClient = Redis | Cluster;
+
+export type RedisCallError = StoreUnavailableError | StoreFailedError;
+
+export interface RedisRunnerOptions {
+  /**
+   * Every call settles within this many milliseconds, whether Redis answers,
+   * refuses, or is blackholed (ioredis alone can stall ~10 s).
+   * @default 50
+   */
+  readonly timeoutMs?: number;
+  /**
+   * ioredis re-sends commands that were in flight when a connection dropped
+   * (`autoResendUnfulfilledCommands`, on by default). For a quota that is a
+   * silent second consumption of a call that already reported a timeout, so
+   * the runner refuses such a client unless this is set.
+   * @default false
+   */
+  readonly acceptCommandReplay?: boolean;
+}
+
+export interface RunOptions {
+  /** Overrides the runner's timeout for one call. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs our Lua scripts and commands on a user-supplied ioredis client with the
+ * guarantees every module relies on: a hard per-call timeout, EVALSHA with a
+ * NOSCRIPT fallback, typed errors instead of rejections, and no command queued
+ * while disconnected (a queued command would run later, after its caller was
+ * told it failed).
+ */
+export class RedisRunner {
+  readonly client: RedisClient;
+  readonly timeoutMs: number;
+
+  constructor(client: RedisClient, options: RedisRunnerOptions = {}) {
+    const problems: string[] = [];
+    const timeoutMs = options.timeoutMs ?? 50;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    if (!options.acceptCommandReplay && replaysCommands(client)) {
+      problems.push(
+        "the ioredis client re-sends in-flight commands after a reconnect; create it with " +
+          "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } }) " +
+          "or pass acceptCommandReplay: true",
+      );
+    }
+    if (problems.length > 0) throw new TypeError(`RedisRunner: ${problems.join("; ")}`);
+    this.client = client;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** True when the client is connected and a call would be sent now. */
+  get ready(): boolean {
+    return this.client.status === "ready";
+  }
+
+  /** Runs a Lua script: one EVALSHA, or EVALSHA + EVAL after NOSCRIPT. */
+  async runScript(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    options: RunOptions = {},
+  ): Promise<Result<unknown, RedisCallError>> {
+    return this.call(
+      async () => {
+        try {
+          return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
+        } catch (thrown) {
+          if (!isNoScript(thrown)) throw thrown;
+          return await this.client.eval(script.source, keys.length, ...keys, ...args);
+        }
+      },
+      `script ${script.name}`,
+      options,
+    );
+  }
+
+  /** Runs any other command (through a callback on the client) with the same guarantees. */
+  async command<T>(
+    name: string,
+    send: (client: RedisClient) => Promise<T>,
+    options: RunOptions = {},
+  ): Promise<Result<T, RedisCallError>> {
+    return this.call(() => send(this.client), name, options);
+  }
+
+  private async call<T>(
+    send: () => Promise<T>,
+    what: string,
+    options: RunOptions,
+  ): Promise<Result<T, RedisCallError>> {
+    if (this.client.status !== "ready") {
+      return err(storeUnavailable(`redis is not connected (status ${this.client.status}); ${what} not sent`));
+    }
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, "timeout");
+    });
+    const sent = send().then(
+      (value) => ({ value }),
+      (thrown: unknown) => ({ thrown }),
+    );
+    try {
+      const outcome = await Promise.race([sent, timeout]);
+      if (outcome === "timeout") {
+        return err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`));
+      }
+      if ("thrown" in outcome) return err(classify(outcome.thrown, what));
+      return ok(outcome.value);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function replaysCommands(client: RedisClient): boolean {
+  const options = client.options as {
+    autoResendUnfulfilledCommands?: boolean;
+    redisOptions?: { autoResendUnfulfilledCommands?: boolean };
+  };
+  if ("redisOptions" in options || isCluster(client)) {
+    return options.redisOptions?.autoResendUnfulfilledCommands !== false;
+  }
+  return options.autoResendUnfulfilledCommands !== false;
+}
+
+function isCluster(client: RedisClient): boolean {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+function isNoScript(thrown: unknown): boolean {
+  return thrown instanceof Error && thrown.message.startsWith("NOSCRIPT");
+}
+
+/** Connection-level failures are retryable; script and data errors are not. */
+function classify(thrown: unknown, what: string): RedisCallError {
+  const message = describeThrown(thrown);
+  const connectionProblem =
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection is closed|Stream isn't writeable|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|enableOfflineQueue|MaxRetriesPerRequest/i.test(
+      message,
+    );
+  return connectionProblem
+    ? storeUnavailable(`redis failed ${what}: ${message}`, { cause: thrown })
+    : storeFailed(`redis rejected ${what}: ${message}`, { cause: thrown });
+}

@@ -1,0 +1,4 @@
+/**
+ * tenancykit/crypto/postgres: not built yet; see the open issue for this module.
+ */
+export {};

@@ -1,0 +1,4 @@
+/**
+ * tenancykit/quota/postgres: not built yet; see the open issue for this module.
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * tenancykit/testing: helpers for tests of code that uses tenancykit, and the
+ * store contract suites each module publishes for its adapters.
+ */
+export { ManualClock, skewedClock } from "../core/clock.js";
+export { seededRandom } from "../core/random.js";
