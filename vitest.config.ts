@@ -8,6 +8,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -19,6 +20,8 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Files share 2 cores with the servers they start; more workers only add contention.
           maxWorkers: 2,
+          // Unit tests first, then integration: a broken core fails fast, before servers start.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

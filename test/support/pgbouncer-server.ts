@@ -41,6 +41,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
       "auth_type = trust",
       `auth_file = ${join(dir, "userlist.txt")}`,
       "pool_mode = transaction",
+      "admin_users = postgres",
       `default_pool_size = ${options.poolSize ?? 5}`,
       "max_client_conn = 2000",
       "ignore_startup_parameters = extra_float_digits,options",
