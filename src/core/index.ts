@@ -23,3 +23,4 @@ export { ManualClock, skewedClock, systemClock, type Clock } from "./clock.js";
 export { seededRandom, systemRandom, type RandomSource } from "./random.js";
 export { CONFIG_VARIABLES, LOG_LEVELS, loadConfig, type LogLevel, type TenancyConfig } from "./config.js";
 export { silentLogger, workspaceLogger, type LogFn, type TenancyLogger } from "./logger.js";
+export { noopMetricsSink, type TenantMetricsSink } from "./metrics-sink.js";
