@@ -67,3 +67,17 @@ describe("parseWorkspaceId", () => {
     expect(isWorkspaceId(42)).toBe(false);
   });
 });
+
+describe("parseWorkspaceId's memo of recent ids", () => {
+  it("stays correct past its size limit and across case variants", () => {
+    const ids = Array.from({ length: 10_000 }, (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`);
+    for (const round of [0, 1]) {
+      for (const id of ids) {
+        const input = round === 0 ? id : id.toUpperCase();
+        expect(parseWorkspaceId(input)._unsafeUnwrap()).toBe(id);
+      }
+    }
+    // A rejected id is never remembered as valid.
+    expect(parseWorkspaceId(" 00000000-0000-4000-8000-000000000001").isErr()).toBe(true);
+  });
+});

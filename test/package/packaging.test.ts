@@ -1,0 +1,87 @@
+import { execFile } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * Checks the package as users receive it: the packed tarball, not the source.
+ * Requires `npm run build` first (npm test does it).
+ */
+const exec = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  exports: Record<string, unknown>;
+  devDependencies: Record<string, string>;
+};
+const subpaths = Object.keys(pkg.exports).filter((s) => s !== "./package.json");
+
+let work: string;
+let tarball: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "tk-pack-"));
+  const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", work], { cwd: root });
+  const [packed] = JSON.parse(stdout) as { filename: string }[];
+  if (!packed) throw new Error("npm pack produced nothing");
+  tarball = join(work, packed.filename);
+}, 120_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe("the packed package", () => {
+  it("passes publint with no problems", async () => {
+    const { stdout, stderr } = await exec("npx", ["publint", "--strict", "--pack", "npm"], { cwd: root });
+    const output = `${stdout}${stderr}`;
+    expect(output).toMatch(/All good!/);
+  }, 120_000);
+
+  it("passes arethetypeswrong with no problems on every entry point", async () => {
+    const result = await exec("npx", ["attw", tarball, "--format", "json"], { cwd: root }).catch(
+      (e: { stdout: string }) => ({ stdout: e.stdout }),
+    );
+    const report = JSON.parse(result.stdout) as { analysis: { problems: unknown[]; entrypoints: Record<string, unknown> } };
+    expect(report.analysis.problems).toEqual([]);
+    expect(Object.keys(report.analysis.entrypoints).filter((e) => e !== "./package.json").sort()).toEqual(subpaths.sort());
+  }, 120_000);
+
+  it("installs into a CommonJS TypeScript 5.6 consumer with neverthrow 6.2.1, requires every subpath, and type-checks", async () => {
+    const consumer = join(work, "consumer");
+    cpSync(join(root, "test/fixtures/cjs-consumer"), consumer, { recursive: true });
+    await exec(
+      "npm",
+      [
+        "install", "--prefer-offline", "--no-audit", "--no-fund", "--no-save",
+        tarball, "neverthrow@6.2.1", "typescript@5.6.3", "@types/node@20",
+        `ioredis@${pkg.devDependencies.ioredis}`, `pg@${pkg.devDependencies.pg}`,
+        "drizzle-orm@0.38.3", `pino@${pkg.devDependencies.pino}`, "@opentelemetry/api@1.9.0",
+      ],
+      { cwd: consumer },
+    );
+    const requireAll = subpaths
+      .map((s) => `require(${JSON.stringify(s === "." ? "tenancykit" : `tenancykit/${s.slice(2)}`)});`)
+      .join("\n");
+    const { stdout } = await exec(
+      "node",
+      ["-e", `${requireAll}\nconst { parseWorkspaceId } = require("tenancykit");\nconsole.log(parseWorkspaceId("8F14E45F-CEEA-4E7A-9D1B-1A2B3C4D5E01")._unsafeUnwrap());`],
+      { cwd: consumer },
+    );
+    expect(stdout.trim()).toBe("8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01");
+    const version = await exec("node", ["-p", 'require("neverthrow/package.json").version'], { cwd: consumer });
+    expect(version.stdout.trim()).toBe("6.2.1");
+    const compilerErrors = await exec("npx", ["tsc", "-p", "tsconfig.json"], { cwd: consumer }).then(
+      () => "",
+      (e: { stdout: string; stderr: string }) => `${e.stdout}${e.stderr}`,
+    );
+    expect(compilerErrors).toBe("");
+    const tscVersion = await exec("npx", ["tsc", "--version"], { cwd: consumer });
+    expect(tscVersion.stdout).toMatch(/Version 5\.6\./);
+  }, 300_000);
+
+  it("imports every subpath as ESM", async () => {
+    const imports = subpaths.map((s) => `await import(${JSON.stringify(s === "." ? "tenancykit" : `tenancykit/${s.slice(2)}`)});`).join("\n");
+    const { stdout } = await exec("node", ["--input-type=module", "-e", `${imports}\nconsole.log("ok");`], { cwd: root });
+    expect(stdout.trim()).toBe("ok");
+  });
+});
