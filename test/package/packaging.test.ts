@@ -79,6 +79,20 @@ describe("the packed package", () => {
     expect(tscVersion.stdout).toMatch(/Version 5\.6\./);
   }, 300_000);
 
+  it("loads no optional peer from the primitives' main entries (adapters are separate subpaths)", async () => {
+    const lean = [".", "./core", "./quota", "./cache", "./crypto", "./audit", "./testing"];
+    const peers = ["ioredis", "pg", "drizzle-orm", "pino", "@opentelemetry/api", "@electric-sql/pglite"];
+    for (const subpath of lean) {
+      const specifier = subpath === "." ? "tenancykit" : `tenancykit/${subpath.slice(2)}`;
+      const script = `require(${JSON.stringify(specifier)});
+        const loaded = Object.keys(require.cache).filter((f) => f.includes("/node_modules/"));
+        const peers = ${JSON.stringify(peers)}.filter((p) => loaded.some((f) => f.includes("/node_modules/" + p + "/")));
+        console.log(JSON.stringify(peers));`;
+      const { stdout } = await exec("node", ["-e", script], { cwd: root });
+      expect({ subpath, peers: JSON.parse(stdout) as string[] }).toEqual({ subpath, peers: [] });
+    }
+  });
+
   it("imports every subpath as ESM", async () => {
     const imports = subpaths.map((s) => `await import(${JSON.stringify(s === "." ? "tenancykit" : `tenancykit/${s.slice(2)}`)});`).join("\n");
     const { stdout } = await exec("node", ["--input-type=module", "-e", `${imports}\nconsole.log("ok");`], { cwd: root });
