@@ -1,4 +1,28 @@
 /**
- * tenancykit/metrics: not built yet; see the open issue for this module.
+ * tenancykit/metrics: per-workspace usage metrics with bounded export
+ * (top K + an exact `__other__`), exact in-process usage, and OpenTelemetry
+ * and Prometheus exporters. `@opentelemetry/api` is never loaded: the
+ * exporter takes the application's own meter.
  */
-export {};
+export { TenantMetrics, type MetricsStats, type RecordInput } from "./tenant-metrics.js";
+export type { TenantMetricsOptions } from "./options.js";
+export { WorkspaceMetrics, type CounterHandle, type GaugeHandle, type HistogramHandle } from "./workspace-handle.js";
+export type { RecordResult } from "./handles.js";
+export type {
+  HistogramCollection,
+  HistogramPoint,
+  MetricCollection,
+  ScalarCollection,
+  ScalarPoint,
+} from "./collect.js";
+export type { HistogramUsage, WorkspaceUsage } from "./usage.js";
+export { renderPrometheus } from "./prometheus.js";
+export {
+  DEFAULT_BOUNDARIES,
+  OTHER,
+  type HistogramOptions,
+  type MetricDescriptor,
+  type MetricKind,
+  type MetricOptions,
+} from "./types.js";
+export type { InvalidMetricValueError, MetricsError, RecordError, UnknownMetricError } from "./errors.js";
