@@ -26,3 +26,10 @@ export {
   type MetricOptions,
 } from "./types.js";
 export type { InvalidMetricValueError, MetricsError, RecordError, UnknownMetricError } from "./errors.js";
+export {
+  exportToOpenTelemetry,
+  type OpenTelemetryExport,
+  type OpenTelemetryExportOptions,
+  type OtelMeter,
+} from "./otel.js";
+export type { Temporality } from "./otel-family.js";
