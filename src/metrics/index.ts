@@ -33,3 +33,5 @@ export {
   type OtelMeter,
 } from "./otel.js";
 export type { Temporality } from "./otel-family.js";
+export { UsageFlusher, type FlushReport, type UsageFlusherOptions } from "./flusher.js";
+export { METRICS_MIGRATION_SQL } from "./flush-sql.js";

@@ -47,8 +47,10 @@ export class WorkspaceSlots {
     return this.generation.length;
   }
 
-  listen(listener: SlotListener): void {
-    this.#listeners.push(listener);
+  /** `first` listeners see a slot before the stores clear it (flushers capture unflushed usage). */
+  listen(listener: SlotListener, first = false): void {
+    if (first) this.#listeners.unshift(listener);
+    else this.#listeners.push(listener);
     listener.grow(this.allocated);
   }
 
