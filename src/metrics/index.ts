@@ -5,7 +5,7 @@
  * exporter takes the application's own meter.
  */
 export { TenantMetrics, type MetricsStats, type RecordInput } from "./tenant-metrics.js";
-export type { TenantMetricsOptions } from "./options.js";
+export { metricsOptionsFromConfig, type TenantMetricsOptions } from "./options.js";
 export { WorkspaceMetrics, type CounterHandle, type GaugeHandle, type HistogramHandle } from "./workspace-handle.js";
 export type { RecordResult } from "./handles.js";
 export type {
@@ -35,3 +35,14 @@ export {
 export type { Temporality } from "./otel-family.js";
 export { UsageFlusher, type FlushReport, type UsageFlusherOptions } from "./flusher.js";
 export { METRICS_MIGRATION_SQL } from "./flush-sql.js";
+export {
+  buildUsageReport,
+  formatUsageTable,
+  parseUsagePlans,
+  queryUsage,
+  usageRowsFromSnapshot,
+  type UsagePlans,
+  type UsageReportLine,
+  type UsageRow,
+} from "./usage-report.js";
+export { metricsSink, type CountingMetricsSink } from "./sink.js";

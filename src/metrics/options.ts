@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from "../core/clock.js";
+import type { TenancyConfig } from "../core/config.js";
 
 /** How TenantMetrics is sized. Everything has a default. */
 export interface TenantMetricsOptions {
@@ -63,4 +64,14 @@ export function checkMetricName(name: string, boundaries?: readonly number[]): v
     }
   }
   if (problems.length > 0) throw new TypeError(`invalid metric declaration: ${problems.join("; ")}`);
+}
+
+/**
+ * Options from `loadConfig(process.env)`: TENANCY_METRICS_TOP_K,
+ * TENANCY_METRICS_MAX_WORKSPACES and TENANCY_METRICS_IDLE_TTL_MS.
+ */
+export function metricsOptionsFromConfig(
+  config: Pick<TenancyConfig, "metricsTopK" | "metricsMaxWorkspaces" | "metricsIdleTtlMs">,
+): TenantMetricsOptions {
+  return { topK: config.metricsTopK, maxWorkspaces: config.metricsMaxWorkspaces, idleTtlMs: config.metricsIdleTtlMs };
 }

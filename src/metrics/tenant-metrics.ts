@@ -1,13 +1,12 @@
 import { err, type Result } from "neverthrow";
 import type { InvalidWorkspaceIdError } from "../core/errors.js";
-import type { TenantMetricsSink } from "../core/metrics-sink.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { collectMetric, type MetricCollection } from "./collect.js";
 import { invalidValue, unknownMetric, type RecordError } from "./errors.js";
 import { RECORDED, type SlotOwner } from "./handles.js";
 import { checkMetricName, resolveOptions, type ResolvedOptions, type TenantMetricsOptions } from "./options.js";
 import { renderPrometheus } from "./prometheus.js";
-import { metricsSink } from "./sink.js";
+import { metricsSink, type CountingMetricsSink } from "./sink.js";
 import { WorkspaceSlots } from "./slots.js";
 import { VictimQueue } from "./space-saving.js";
 import { HistogramStore, ScalarStore, type MetricStore } from "./storage.js";
@@ -136,7 +135,7 @@ export class TenantMetrics implements SlotOwner {
   }
 
   /** The `TenantMetricsSink` other tenancykit modules report through. */
-  sink(): TenantMetricsSink {
+  sink(): CountingMetricsSink {
     return metricsSink(this);
   }
 
@@ -225,11 +224,20 @@ export class TenantMetrics implements SlotOwner {
     if (!expected) return err(unknownMetric(metric, op === "add" ? "counter" : op === "set" ? "gauge" : "histogram", kind));
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
+    return this.write(store, id.value, value);
+  }
+
+  /**
+   * @internal Records into a known store for a parsed id (the sink's path:
+   * no lookup by name, no allocation). Validates the value for the kind.
+   */
+  write(store: MetricStore, id: WorkspaceId, value: number): Result<void, RecordError> {
+    const kind = store.descriptor.kind;
     if (typeof value !== "number" || !Number.isFinite(value)) {
-      return err(invalidValue(metric, value, "values must be finite numbers", id.value));
+      return err(invalidValue(store.descriptor.name, value, "values must be finite numbers", id));
     }
-    if (kind === "counter" && value < 0) return err(invalidValue(metric, value, "a counter cannot decrease", id.value));
-    const slot = this.acquire(id.value);
+    if (kind === "counter" && value < 0) return err(invalidValue(store.descriptor.name, value, "a counter cannot decrease", id));
+    const slot = this.acquire(id);
     this.slots.touch[slot] = this.slots.epoch;
     if (store instanceof HistogramStore) store.record(slot, value);
     else if (kind === "gauge") store.values[slot] = value;

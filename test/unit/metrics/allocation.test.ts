@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { GCProfiler } from "node:v8";
 import { describe, expect, it } from "vitest";
+import { parseWorkspaceId, type WorkspaceId } from "../../../src/core/workspace-id.js";
 import { TenantMetrics, type CounterHandle, type HistogramHandle } from "../../../src/metrics/index.js";
 
 /**
@@ -36,6 +37,17 @@ describe("hot path allocation", () => {
     expect(failures).toBe(0);
     expect(events).toBe(0);
     expect(metrics.usage({ workspaceId: ids[0] ?? "" })._unsafeUnwrap().values.messages_sent).toBe(10_000);
+  });
+
+  it("the sink other modules report through triggers no GC over 5,000,000 calls", () => {
+    const metrics = new TenantMetrics();
+    const sink = metrics.sink();
+    const ids = Array.from({ length: 1_000 }, () => parseWorkspaceId(randomUUID())._unsafeUnwrap());
+    const events = gcEventsDuring(() => {
+      for (let i = 0; i < 5_000_000; i++) sink.add(ids[i % 1_000] as WorkspaceId, "cache_hits_total", 1);
+    });
+    expect(sink.dropped()).toBe(0);
+    expect(events).toBe(0);
   });
 
   it("the check itself can fail: an allocating loop does trigger GC", () => {

@@ -121,6 +121,10 @@ describe("sink()", () => {
     const usage = metrics.usage({ workspaceId: id })._unsafeUnwrap();
     expect(usage.values.cache_hits_total).toBe(5);
     expect(usage.histograms.quota_check_ms?.count).toBe(1);
-    expect((sink as unknown as { dropped(): number }).dropped()).toBe(3);
+    expect(sink.dropped()).toBe(3);
+    // A sink typed as core's interface is what other modules receive.
+    const asCore: import("../../../src/core/metrics-sink.js").TenantMetricsSink = sink;
+    asCore.add(id, "cache_hits_total", 1);
+    expect(metrics.usage({ workspaceId: id })._unsafeUnwrap().values.cache_hits_total).toBe(6);
   });
 });
