@@ -59,7 +59,7 @@ export const CONFIG_VARIABLES = {
   ),
   metricsMaxWorkspaces: variable<number>(
     "TENANCY_METRICS_MAX_WORKSPACES",
-    "TenantMetrics: workspaces tracked exactly per process before Space-Saving takes over (memory ≈ 8 B × metrics per workspace + ~90 B)",
+    "TenantMetrics: workspaces tracked exactly per process before Space-Saving takes over (memory ≈ 60 B + 8 B per counter per workspace)",
     integerParser(1, 50_000_000),
     100_000,
   ),

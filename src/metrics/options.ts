@@ -6,7 +6,7 @@ export interface TenantMetricsOptions {
   /** Workspace series exported per metric before `__other__` (TENANCY_METRICS_TOP_K). @default 100 */
   readonly topK?: number;
   /**
-   * Workspaces tracked exactly at once; memory is about 70 B + 8 B per metric
+   * Workspaces tracked exactly at once; memory is about 60 B + 8 B per counter
    * per workspace. Past this, idle workspaces are retired and then a
    * Space-Saving sketch takes over (values become upper bounds with a reported error).
    * @default 100_000
