@@ -65,6 +65,7 @@ describe.each([
     const depth = new Map<string, number>();
     const exportedSent = new Map<string, number>(); // running sum of delta points
     let previousCumulative = new Map<string, number>();
+    const totalById = new Map<string, number>();
     for (let interval = 0; interval < 10; interval++) {
       const live = ids.slice(0, (interval + 1) * 3_000);
       // Newcomers are big on purpose in later intervals, so rankings really change.
@@ -84,6 +85,7 @@ describe.each([
         truth.sent += inc;
         intervalSent += inc;
         intervalById.set(id, (intervalById.get(id) ?? 0) + inc);
+        totalById.set(id, (totalById.get(id) ?? 0) + inc);
         truth.active += e % 4 === 0 ? -1 : 1;
         truth.observations++;
         truth.latencySum += e % 200;
@@ -103,6 +105,11 @@ describe.each([
         expect(sum(points(exported.get("send_latency_ms_count")))).toBe(truth.observations);
         expect(sum(points(exported.get("send_latency_ms_sum")))).toBe(truth.latencySum);
         for (const [id, v] of sent) expect(v).toBeGreaterThanOrEqual(previousCumulative.get(id) ?? 0);
+        if (interval === 0) {
+          // Names are admitted by value (not arrival order): the first K named are the exact top K.
+          const named = [...sent].filter(([id]) => id !== "__other__").map(([, v]) => v).sort((a, b) => b - a);
+          expect(named).toEqual(exactTopK(totalById, K).map((id) => totalById.get(id)));
+        }
         previousCumulative = sent;
       } else {
         expect(sum(sent)).toBe(intervalSent);
