@@ -16,8 +16,13 @@ export class VictimQueue {
   maxInherited = 0;
 
   next(slots: WorkspaceSlots, rank: MetricStore | undefined): number {
-    if (this.#next >= this.#queue.length) this.#refill(slots, rank);
-    const slot = this.#queue[this.#next++] ?? 0;
+    let slot = -1;
+    // Only called when every slot below highWater is occupied; the check keeps
+    // a stale queue entry from ever handing out a free slot regardless.
+    while (slot < 0 || slots.ids[slot] === undefined) {
+      if (this.#next >= this.#queue.length) this.#refill(slots, rank);
+      slot = this.#queue[this.#next++] ?? 0;
+    }
     if (rank) this.maxInherited = Math.max(this.maxInherited, rank.rank(slot));
     return slot;
   }
