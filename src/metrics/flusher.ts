@@ -108,7 +108,8 @@ export class UsageFlusher implements SlotListener {
       }),
     );
     if (applied.isErr()) return err(retryableWhenNoSqlState(applied.error));
-    this.#pending = undefined;
+    // Only this batch is done: an overlapping call may have started the next one.
+    if (this.#pending === batch) this.#pending = undefined;
     return ok({ flushId: batch.id, rows: batch.values.length, applied: applied.value, windowStart: new Date(batch.windowStart) });
   }
 

@@ -163,6 +163,36 @@ describe("UsageFlusher on a real PostgreSQL 15", () => {
     for (const id of ids) expect(rows.get(id)).toBe(expected);
   });
 
+  it("recordings made while flushes are in flight, and overlapping flush() calls, are counted exactly once", async () => {
+    const metrics = declared();
+    const flusher = new UsageFlusher(metrics, { db: pool });
+    const ids = Array.from({ length: 100 }, () => randomUUID());
+    const truth = new Map<string, number>();
+    let recording = true;
+    // A recorder that keeps adding between the flushes' I/O waits.
+    const recorder = (async () => {
+      let i = 0;
+      while (recording) {
+        for (let j = 0; j < 50; j++, i++) {
+          const id = ids[i % ids.length] ?? "";
+          metrics.add({ workspaceId: id, metric: "messages_sent", value: 1 + (i % 3) });
+          truth.set(id, (truth.get(id) ?? 0) + 1 + (i % 3));
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    for (let round = 0; round < 15; round++) {
+      // Two overlapping calls: the second may carry the same batch; the ledger applies it once.
+      const results = await Promise.all([flusher.flush(), flusher.flush()]);
+      for (const r of results) expect(r.isOk()).toBe(true);
+    }
+    recording = false;
+    await recorder;
+    expect((await flusher.flush()).isOk()).toBe(true);
+    const rows = await stored(ids, "messages_sent");
+    for (const id of ids) expect(rows.get(id) ?? 0).toBe(truth.get(id) ?? 0);
+  });
+
   it("works on the embedded PGlite default too", async () => {
     const db = new PGlite();
     const metrics = declared();
