@@ -193,6 +193,48 @@ describe("UsageFlusher on a real PostgreSQL 15", () => {
     for (const id of ids) expect(rows.get(id) ?? 0).toBe(truth.get(id) ?? 0);
   });
 
+  it("a slow overlapping call finishing late does not drop the next, failed batch", async () => {
+    const metrics = declared();
+    const id = randomUUID();
+    const real = toSqlClient(pool) as SqlClient;
+    const gates: (() => void)[] = [];
+    let failNext = false;
+    const gated: SqlClient = {
+      ...real,
+      transaction: async (fn) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        if (failNext) {
+          failNext = false;
+          throw Object.assign(new Error("connection reset"), { code: "ECONNRESET" });
+        }
+        return real.transaction(fn);
+      },
+    };
+    const flusher = new UsageFlusher(metrics, { db: gated });
+    const waitGates = async (n: number) => {
+      while (gates.length < n) await new Promise((resolve) => setImmediate(resolve));
+    };
+    metrics.add({ workspaceId: id, metric: "messages_sent", value: 1 });
+    const a = flusher.flush(); // batch X
+    const b = flusher.flush(); // the same batch X, still in flight below
+    await waitGates(2);
+    gates[0]?.();
+    expect((await a)._unsafeUnwrap().applied).toBe(true);
+    metrics.add({ workspaceId: id, metric: "messages_sent", value: 10 });
+    failNext = true;
+    const c = flusher.flush(); // batch Y, fails
+    await waitGates(3);
+    gates[2]?.();
+    expect((await c).isErr()).toBe(true);
+    gates[1]?.(); // X's second call finishes late (a no-op: the ledger has X)
+    expect((await b)._unsafeUnwrap().applied).toBe(false);
+    const retry = flusher.flush(); // must retry Y, not forget it
+    await waitGates(4);
+    gates[3]?.();
+    expect((await retry)._unsafeUnwrap()).toMatchObject({ applied: true, rows: 1 });
+    expect((await stored([id], "messages_sent")).get(id)).toBe(11);
+  });
+
   it("works on the embedded PGlite default too", async () => {
     const db = new PGlite();
     const metrics = declared();
