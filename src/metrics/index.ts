@@ -32,7 +32,7 @@ export {
   type OpenTelemetryExportOptions,
   type OtelMeter,
 } from "./otel.js";
-export type { Temporality } from "./otel-family.js";
+export type { Temporality } from "./series-family.js";
 export { UsageFlusher, type FlushReport, type UsageFlusherOptions } from "./flusher.js";
 export { METRICS_MIGRATION_SQL } from "./flush-sql.js";
 export {

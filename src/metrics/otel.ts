@@ -1,6 +1,5 @@
-import type { Attributes, BatchObservableResult, Meter, Observable } from "@opentelemetry/api";
-import { SeriesFamily, type FamilySource, type Temporality } from "./otel-family.js";
-import { Column, HistogramStore, type MetricStore } from "./storage.js";
+import type { BatchObservableResult, Meter, Observable } from "@opentelemetry/api";
+import { exportedOf, SeriesFamily, type SeriesAttributes, type Temporality } from "./series-family.js";
 import type { TenantMetrics } from "./tenant-metrics.js";
 
 /** The parts of an OpenTelemetry `Meter` the exporter uses (the application's own meter). */
@@ -42,11 +41,12 @@ export interface OpenTelemetryExport {
 export function exportToOpenTelemetry(metrics: TenantMetrics, options: OpenTelemetryExportOptions): OpenTelemetryExport {
   const temporality = options.temporality ?? "cumulative";
   const k = metrics.options.topK;
-  const families: SeriesFamily[] = [];
+  const families: SeriesFamily<Observable>[] = [];
   for (const descriptor of metrics.metrics()) {
     const store = metrics.store(descriptor.name);
     if (!store) continue;
-    for (const { name, kind, source } of sourcesOf(store)) {
+    for (const exported of exportedOf(store)) {
+      const { name, kind } = exported;
       const opts = { description: descriptor.description, unit: descriptor.unit };
       const observable =
         kind === "counter"
@@ -54,59 +54,15 @@ export function exportToOpenTelemetry(metrics: TenantMetrics, options: OpenTelem
           : kind === "upDownCounter"
             ? options.meter.createObservableUpDownCounter(name, opts)
             : options.meter.createObservableGauge(name, opts);
-      families.push(new SeriesFamily(observable, source, k, temporality));
+      families.push(new SeriesFamily(exported, observable, k, temporality));
     }
   }
   const callback = (result: BatchObservableResult): void => {
     metrics.sweep();
-    const observe = (observable: Observable, value: number, attributes: Attributes) => result.observe(observable, value, attributes);
+    const observe = (observable: Observable, value: number, attributes: SeriesAttributes) => result.observe(observable, value, attributes);
     for (const family of families) family.collect(metrics.slots, observe);
   };
-  const observables = families.map((f) => f.observable);
+  const observables = families.map((f) => f.handle);
   options.meter.addBatchObservableCallback(callback, observables);
   return { stop: () => options.meter.removeBatchObservableCallback(callback, observables) };
-}
-
-interface Exported {
-  readonly name: string;
-  readonly kind: "counter" | "upDownCounter" | "gauge";
-  readonly source: FamilySource;
-}
-
-function sourcesOf(store: MetricStore): Exported[] {
-  const name = store.descriptor.name;
-  if (store instanceof HistogramStore) {
-    const count = new Column();
-    const sum = new Column();
-    store.attach(count);
-    store.attach(sum);
-    return [
-      {
-        name: `${name}_count`,
-        kind: "counter",
-        source: { values: () => store.count, retired: () => store.retiredCount, previous: count, mode: "sum", absolute: false },
-      },
-      {
-        name: `${name}_sum`,
-        kind: "upDownCounter",
-        source: { values: () => store.sum, retired: () => store.retiredSum, previous: sum, mode: "sum", absolute: true },
-      },
-    ];
-  }
-  const previous = new Column();
-  store.attach(previous);
-  const kind = store.descriptor.kind === "histogram" ? "counter" : store.descriptor.kind;
-  return [
-    {
-      name,
-      kind,
-      source: {
-        values: () => store.values,
-        retired: () => store.retired,
-        previous,
-        mode: kind === "gauge" ? "gauge" : "sum",
-        absolute: kind !== "counter",
-      },
-    },
-  ];
 }

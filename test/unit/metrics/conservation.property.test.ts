@@ -36,6 +36,7 @@ describe("conservation: exported series sum exactly to the true total", () => {
         let sent = 0;
         let active = 0;
         let observations = 0;
+        let previousOther = 0;
         for (let e = 1; e <= events; e++) {
           const id = ids[draw()] ?? "";
           const inc = 1 + (e % 7);
@@ -54,6 +55,13 @@ describe("conservation: exported series sum exactly to the true total", () => {
                 const sum = c.series.reduce((s, p) => s + p.value, 0);
                 expect(sum).toBe(c.total);
                 expect(c.total).toBe(c.metric.name === "messages_sent" ? sent : active);
+                if (c.metric.name === "messages_sent") {
+                  // For a counter ranked by value, S_K grows by at most the total's growth,
+                  // so __other__ (total − S_K) never decreases: no false counter resets.
+                  const other = c.series.at(-1)?.value ?? 0;
+                  expect(other).toBeGreaterThanOrEqual(previousOther);
+                  previousOther = other;
+                }
               } else {
                 expect(c.series.reduce((s, p) => s + p.count, 0)).toBe(observations);
                 expect(c.totalCount).toBe(observations);

@@ -1,6 +1,5 @@
-import type { Attributes, Observable } from "@opentelemetry/api";
 import type { WorkspaceSlots } from "./slots.js";
-import type { Column } from "./storage.js";
+import { Column, HistogramStore, type MetricStore } from "./storage.js";
 import { topSlots } from "./top-k.js";
 import { OTHER } from "./types.js";
 
@@ -20,8 +19,12 @@ export interface FamilySource {
 
 export type Temporality = "cumulative" | "delta";
 
+/** The attributes of one observed series: always exactly `{ workspace_id }`. */
+export type SeriesAttributes = { readonly workspace_id: string };
+
 /**
- * One OTel observable instrument's bounded view of a metric. It observes at
+ * One exported instrument's bounded view of a metric (an OTel observable, or
+ * a series family in stable Prometheus output). It observes at
  * most K workspace series plus `__other__` per collection and keeps every
  * observed sum series monotonic in its own right, so the SDK's own delta
  * conversion never sees a drop:
@@ -36,8 +39,10 @@ export type Temporality = "cumulative" | "delta";
  * - under **delta** temporality only observed sets are exported, so the named
  *   set is re-chosen every interval: the top K by increase in that interval.
  */
-export class SeriesFamily {
-  readonly observable: Observable;
+export class SeriesFamily<H> {
+  readonly name: string;
+  readonly kind: ExportedKind;
+  readonly handle: H;
   readonly #source: FamilySource;
   readonly #k: number;
   readonly #temporality: Temporality;
@@ -45,19 +50,22 @@ export class SeriesFamily {
   readonly #named = new Map<string, number>();
   /** Cumulative temporality: the admitted names (never leave). */
   readonly #sticky = new Set<string>();
-  readonly #attributes = new Map<string, Attributes>();
+  readonly #attributes = new Map<string, SeriesAttributes>();
   #other = 0;
   #lastTotal = 0;
 
-  constructor(observable: Observable, source: FamilySource, k: number, temporality: Temporality) {
-    this.observable = observable;
+  constructor(exported: Exported, handle: H, k: number, temporality: Temporality) {
+    this.name = exported.name;
+    this.kind = exported.kind;
+    this.handle = handle;
+    const source = exported.source;
     this.#source = source;
     this.#k = k;
     this.#temporality = temporality;
   }
 
   /** Computes this interval's series and hands each to `observe`. */
-  collect(slots: WorkspaceSlots, observe: (observable: Observable, value: number, attributes: Attributes) => void): void {
+  collect(slots: WorkspaceSlots, observe: (handle: H, value: number, attributes: SeriesAttributes) => void): void {
     const current = this.#source.values();
     const previous = this.#source.previous.data;
     const n = slots.highWater;
@@ -77,20 +85,20 @@ export class SeriesFamily {
       if (gauge) {
         const value = slot >= 0 ? (current[slot] ?? 0) : 0;
         namedSum += value;
-        observe(this.observable, value, this.#attrs(id));
+        observe(this.handle, value, this.#attrs(id));
         continue;
       }
       const delta = slot >= 0 ? (increase[slot] ?? 0) : 0;
       namedSum += delta;
       const value = (this.#named.get(id) ?? 0) + delta;
       this.#named.set(id, value);
-      observe(this.observable, value, this.#attrs(id));
+      observe(this.handle, value, this.#attrs(id));
     }
     if (gauge) {
-      observe(this.observable, total - namedSum, this.#attrs(OTHER));
+      observe(this.handle, total - namedSum, this.#attrs(OTHER));
     } else {
       this.#other += total - this.#lastTotal - namedSum;
-      observe(this.observable, this.#other, this.#attrs(OTHER));
+      observe(this.handle, this.#other, this.#attrs(OTHER));
     }
     for (let slot = 0; slot < n; slot++) previous[slot] = current[slot] ?? 0;
     this.#lastTotal = total;
@@ -116,9 +124,61 @@ export class SeriesFamily {
     return this.#sticky;
   }
 
-  #attrs(id: string): Attributes {
+  #attrs(id: string): SeriesAttributes {
     let attributes = this.#attributes.get(id);
     if (!attributes) this.#attributes.set(id, (attributes = { workspace_id: id }));
     return attributes;
   }
+}
+
+export type ExportedKind = "counter" | "upDownCounter" | "gauge";
+
+/** One exported instrument derived from a metric: its name, kind and source. */
+export interface Exported {
+  readonly name: string;
+  readonly kind: ExportedKind;
+  readonly source: FamilySource;
+}
+
+/**
+ * The exported instruments of a metric: itself, or `<name>_count` (counter)
+ * and `<name>_sum` (up-down counter) for a histogram. Attaches one
+ * previous-value column per instrument to the store.
+ */
+export function exportedOf(store: MetricStore): Exported[] {
+  const name = store.descriptor.name;
+  if (store instanceof HistogramStore) {
+    const count = new Column();
+    const sum = new Column();
+    store.attach(count);
+    store.attach(sum);
+    return [
+      {
+        name: `${name}_count`,
+        kind: "counter",
+        source: { values: () => store.count, retired: () => store.retiredCount, previous: count, mode: "sum", absolute: false },
+      },
+      {
+        name: `${name}_sum`,
+        kind: "upDownCounter",
+        source: { values: () => store.sum, retired: () => store.retiredSum, previous: sum, mode: "sum", absolute: true },
+      },
+    ];
+  }
+  const previous = new Column();
+  store.attach(previous);
+  const kind = store.descriptor.kind === "histogram" ? "counter" : store.descriptor.kind;
+  return [
+    {
+      name,
+      kind,
+      source: {
+        values: () => store.values,
+        retired: () => store.retired,
+        previous,
+        mode: kind === "gauge" ? "gauge" : "sum",
+        absolute: kind !== "counter",
+      },
+    },
+  ];
 }
