@@ -1,4 +1,4 @@
-import { err, type Result } from "neverthrow";
+import { err, ok, type Result } from "neverthrow";
 import type { InvalidWorkspaceIdError } from "../core/errors.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { collectMetric, type MetricCollection } from "./collect.js";
@@ -54,6 +54,9 @@ export class TenantMetrics implements SlotOwner {
   readonly #stores = new Map<string, MetricStore>();
   readonly #victims = new VictimQueue();
   #epochStartedAt: number;
+  /** slot → cached `ok(handle)` and the slot generation it was made for. */
+  readonly #handles: (Result<WorkspaceMetrics, never> | undefined)[] = [];
+  readonly #handleGeneration: number[] = [];
   #retired = 0;
   #replaced = 0;
 
@@ -89,7 +92,19 @@ export class TenantMetrics implements SlotOwner {
 
   /** All instruments bound to one workspace; the id is parsed once here. */
   workspace(workspaceId: string): Result<WorkspaceMetrics, InvalidWorkspaceIdError> {
-    return parseWorkspaceId(workspaceId).map((id) => new WorkspaceMetrics(this, this.#stores, id));
+    const parsed = parseWorkspaceId(workspaceId);
+    if (parsed.isErr()) return err(parsed.error);
+    const id = parsed.value;
+    // One handle per tracked workspace, reused while its slot keeps the same
+    // owner, so calling workspace(id) per request allocates nothing either.
+    let slot = this.slots.find(id);
+    const cached = slot >= 0 ? this.#handles[slot] : undefined;
+    if (cached !== undefined && this.#handleGeneration[slot] === this.slots.generation[slot]) return cached;
+    const handle: Result<WorkspaceMetrics, never> = ok(new WorkspaceMetrics(this, this.#stores, id));
+    slot = this.acquire(id);
+    this.#handles[slot] = handle;
+    this.#handleGeneration[slot] = this.slots.generation[slot] ?? 0;
+    return handle;
   }
 
   /** Adds to a counter or up-down counter. */

@@ -39,6 +39,22 @@ describe("hot path allocation", () => {
     expect(metrics.usage({ workspaceId: ids[0] ?? "" })._unsafeUnwrap().values.messages_sent).toBe(10_000);
   });
 
+  it("calling workspace(id) per request, Dittofeed style, triggers no GC once the workspace is tracked", () => {
+    const metrics = new TenantMetrics();
+    metrics.counter("messages_sent");
+    const ids = Array.from({ length: 1_000 }, () => randomUUID());
+    let failures = 0;
+    const events = gcEventsDuring(() => {
+      for (let i = 0; i < 2_000_000; i++) {
+        const ws = metrics.workspace(ids[i % 1_000] ?? "");
+        if (ws.isErr() || ws.value.counter("messages_sent").add(1).isErr()) failures++;
+      }
+    });
+    expect(failures).toBe(0);
+    expect(events).toBe(0);
+    expect(metrics.workspace(ids[0] ?? "")).toBe(metrics.workspace(ids[0] ?? ""));
+  });
+
   it("the sink other modules report through triggers no GC over 5,000,000 calls", () => {
     const metrics = new TenantMetrics();
     const sink = metrics.sink();
