@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { runDemo } from "./demo/run-demo.js";
+import { runUsageCommand } from "../metrics/usage-command.js";
 
 const USAGE = `usage: tenancykit <command>
 
 commands:
   demo      run a multi-workspace scenario on the embedded defaults (no servers)
+  usage     per-workspace usage (and usage against plan limits) from flushed metrics
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -24,6 +26,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case "demo":
       await runDemo();
       return 0;
+    case "usage":
+      return runUsageCommand(argv.slice(1), { out: (t) => process.stdout.write(t), errOut: (t) => process.stderr.write(t), env: process.env, now: () => new Date() });
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
       return 1;

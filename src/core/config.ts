@@ -57,6 +57,18 @@ export const CONFIG_VARIABLES = {
     integerParser(1, 100_000),
     100,
   ),
+  metricsMaxWorkspaces: variable<number>(
+    "TENANCY_METRICS_MAX_WORKSPACES",
+    "TenantMetrics: workspaces tracked exactly per process before Space-Saving takes over (memory ≈ 60 B + 8 B per counter per workspace)",
+    integerParser(1, 50_000_000),
+    100_000,
+  ),
+  metricsIdleTtlMs: variable<number>(
+    "TENANCY_METRICS_IDLE_TTL_MS",
+    "TenantMetrics: a workspace idle this long is retired into __other__ (0 = never)",
+    integerParser(0, 2_147_483_647),
+    3_600_000,
+  ),
 } satisfies Record<string, ConfigVariable<unknown>>;
 
 type Variables = typeof CONFIG_VARIABLES;
