@@ -17,7 +17,11 @@ export function toSqlError(thrown: unknown, what: string): SqlError {
   if (typeof code === "string" && RETRYABLE_SQLSTATE.test(code)) return storeUnavailable(message, { cause: thrown });
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return storeUnavailable(message, { cause: thrown });
   if (typeof code === "string") return storeFailed(`${message} (SQLSTATE ${code})`, { cause: thrown });
-  if (/terminat|closed|ECONNREFUSED|Connection/i.test(message)) return storeUnavailable(message, { cause: thrown });
+  // Client-side failures carry no SQLSTATE: a lost connection or a client timeout
+  // ("Query read timeout", "timeout exceeded when trying to connect") may succeed on retry.
+  if (/terminat|closed|ECONNREFUSED|ECONNRESET|Connection|timeout/i.test(message)) {
+    return storeUnavailable(message, { cause: thrown });
+  }
   return storeFailed(message, { cause: thrown });
 }
 
