@@ -1,0 +1,146 @@
+import { err, ok, type Result } from "neverthrow";
+import { tenancyError } from "../core/errors.js";
+import type { CryptoError } from "./errors.js";
+import { parseEnvelope, TEXT_PREFIX, fromText, toText } from "./format.js";
+import { asLegacySecret, decryptLegacySecret } from "./legacy.js";
+import type { TenantCipher } from "./tenant-cipher.js";
+import { SUITE_IDS } from "./suites/suite.js";
+
+/** A row to bring to the current key version: where it lives and its stored value. */
+export interface ReencryptRow {
+  readonly workspaceId: string;
+  readonly purpose: string;
+  /** A binary envelope, a `tc1.` string, a legacy `{iv,encryptedData,authTag}` (object or JSON), plaintext, or null. */
+  readonly value: Uint8Array | string | LegacyValue | null;
+}
+type LegacyValue = { readonly iv: string; readonly encryptedData: string; readonly authTag: string };
+
+export interface ReencryptStats {
+  readonly scanned: number;
+  readonly reencrypted: number;
+  readonly upToDate: number;
+  readonly fromLegacy: number;
+  readonly fromPlaintext: number;
+  readonly skippedNull: number;
+  readonly failed: number;
+  /** The first 20 failures with the row index and error (other failures are only counted). */
+  readonly failures: readonly { readonly index: number; readonly error: CryptoError }[];
+}
+
+export interface ReencryptOptions<R extends ReencryptRow> {
+  readonly rows: AsyncIterable<R> | Iterable<R>;
+  /** Persists one batch of new values (e.g. one UPDATE … FROM (VALUES …)); a rejection stops the run. */
+  readonly write: (updates: readonly { readonly row: R; readonly value: Uint8Array | string }[]) => Promise<void> | void;
+  /** Dittofeed's SECRET_KEY (32 bytes), to migrate legacy `secrets.ts` values. */
+  readonly legacyKey?: Uint8Array;
+  /** What to do with a string that is neither an envelope nor legacy: encrypt it in place, or count a failure. @default "fail" */
+  readonly plaintext?: "encrypt" | "fail";
+  /** @default 500 */
+  readonly batchSize?: number;
+  /** Called after every written batch and at the end. */
+  readonly onProgress?: (stats: ReencryptStats) => void;
+}
+
+/**
+ * Streams rows through decrypt-old/encrypt-new: envelopes under an older key
+ * version (or another suite) are re-encrypted under the workspace's primary
+ * version, legacy Dittofeed values and (optionally) plaintext are encrypted,
+ * current envelopes are left alone. Binary stays binary; everything else
+ * becomes the `tc1.` text form. Per-row failures are counted, not fatal, so one
+ * shredded workspace does not stop a fleet-wide rotation; rerunning is safe.
+ */
+export async function reencryptRows<R extends ReencryptRow>(
+  cipher: TenantCipher,
+  options: ReencryptOptions<R>,
+): Promise<Result<ReencryptStats, CryptoError>> {
+  const batchSize = options.batchSize ?? 500;
+  const suite = SUITE_IDS[cipher.suite];
+  const stats = { scanned: 0, reencrypted: 0, upToDate: 0, fromLegacy: 0, fromPlaintext: 0, skippedNull: 0, failed: 0 };
+  const failures: { index: number; error: CryptoError }[] = [];
+  let batch: { row: R; value: Uint8Array | string }[] = [];
+  const snapshot = (): ReencryptStats => ({ ...stats, failures: [...failures] });
+  const flush = async (): Promise<Result<void, CryptoError>> => {
+    if (batch.length === 0) return ok(undefined);
+    const pending = batch;
+    batch = [];
+    try {
+      await options.write(pending);
+    } catch (thrown) {
+      return err(tenancyError("StoreFailed", "reencrypt: write failed", { cause: thrown, retryable: true }));
+    }
+    options.onProgress?.(snapshot());
+    return ok(undefined);
+  };
+  let index = 0;
+  for await (const row of options.rows) {
+    const at = index++;
+    stats.scanned++;
+    const outcome = await reencryptOne(cipher, row, suite, options);
+    if (outcome.isErr()) {
+      stats.failed++;
+      if (failures.length < 20) failures.push({ index: at, error: outcome.error });
+      continue;
+    }
+    const { kind, value } = outcome.value;
+    stats[kind]++;
+    if (value !== undefined) {
+      batch.push({ row, value });
+      if (batch.length >= batchSize) {
+        const flushed = await flush();
+        if (flushed.isErr()) return err(flushed.error);
+      }
+    }
+  }
+  const flushed = await flush();
+  if (flushed.isErr()) return err(flushed.error);
+  const final = snapshot();
+  options.onProgress?.(final);
+  return ok(final);
+}
+
+type Kind = "reencrypted" | "upToDate" | "fromLegacy" | "fromPlaintext" | "skippedNull";
+
+async function reencryptOne<R extends ReencryptRow>(
+  cipher: TenantCipher,
+  row: R,
+  suite: number,
+  options: ReencryptOptions<R>,
+): Promise<Result<{ kind: Kind; value?: Uint8Array | string }, CryptoError>> {
+  const { value } = row;
+  const ref = { workspaceId: row.workspaceId, purpose: row.purpose };
+  if (value === null) return ok({ kind: "skippedNull" });
+  const isText = typeof value === "string" && value.startsWith(TEXT_PREFIX);
+  if (value instanceof Uint8Array || isText) {
+    const bytes = value instanceof Uint8Array ? ok(value) : fromText(value as string);
+    if (bytes.isErr()) return err(bytes.error);
+    const envelope = parseEnvelope(bytes.value);
+    if (envelope.isErr()) return err(envelope.error);
+    const field = cipher.field(ref);
+    if (field.isErr()) return err(field.error);
+    const primary = await cipher.keyring.primary(field.value.workspaceId);
+    if (primary.isErr()) return err(primary.error);
+    if (envelope.value.keyVersion === primary.value.version && envelope.value.suite === suite) return ok({ kind: "upToDate" });
+    const opened = await cipher.decrypt({ ...ref, ciphertext: bytes.value });
+    if (opened.isErr()) return err(opened.error);
+    const sealed = await cipher.encrypt({ ...ref, plaintext: opened.value });
+    opened.value.fill(0);
+    if (sealed.isErr()) return err(sealed.error);
+    return ok({ kind: "reencrypted", value: isText ? toText(sealed.value) : sealed.value });
+  }
+  const legacy = asLegacySecret(value);
+  if (legacy !== undefined) {
+    if (options.legacyKey === undefined) return err(tenancyError("LegacyFormat", "legacy value found but no legacyKey was given"));
+    const plaintext = decryptLegacySecret(options.legacyKey, legacy);
+    if (plaintext.isErr()) return err(plaintext.error);
+    const sealed = await cipher.encryptText({ ...ref, plaintext: plaintext.value });
+    return sealed.isErr() ? err(sealed.error) : ok({ kind: "fromLegacy", value: sealed.value });
+  }
+  if (typeof value === "string") {
+    if (options.plaintext !== "encrypt") {
+      return err(tenancyError("MalformedCiphertext", "value is not encrypted (pass plaintext: \"encrypt\" to encrypt it in place)"));
+    }
+    const sealed = await cipher.encryptText({ ...ref, plaintext: value });
+    return sealed.isErr() ? err(sealed.error) : ok({ kind: "fromPlaintext", value: sealed.value });
+  }
+  return err(tenancyError("InvalidInput", "row value must be bytes, a string, a legacy secret object or null"));
+}
