@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import { localKeyWrapper, parseEnvelope, TenantCipher, type KeyTombstone } from "../../../src/crypto/index.js";
+import { countingWrapper, makeCipher, newWorkspace, okValue, ROOT_A, ROOT_B } from "./helpers.js";
+
+const purpose = "secret:sendgrid";
+
+describe("keyring, cache and lifecycle", () => {
+  it("never unwraps on the hot path: one unwrap per workspace per cache fill", async () => {
+    const { cipher, wrapper } = makeCipher();
+    const workspaceId = newWorkspace();
+    for (let i = 0; i < 500; i++) {
+      const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: `v${i}` }));
+      okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
+    }
+    expect(wrapper.wraps).toBe(1);
+    expect(wrapper.unwraps).toBe(1);
+  });
+
+  it("reloads after max age and after max uses", async () => {
+    const { cipher, wrapper, clock } = makeCipher({ cache: { maxAgeMs: 1_000, maxUses: 10 } });
+    const workspaceId = newWorkspace();
+    for (let i = 0; i < 10; i++) okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(1);
+    okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(2);
+    clock.advance(999);
+    okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(2);
+    clock.advance(1);
+    okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(3);
+  });
+
+  it("concurrent first uses of a workspace create one key and share one load", async () => {
+    const { cipher, wrapper, store } = makeCipher();
+    const workspaceId = newWorkspace();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => cipher.encrypt({ workspaceId, purpose, plaintext: `p${i}` })));
+    expect(results.every((r) => r.isOk())).toBe(true);
+    const keys = okValue<{ keys: unknown[] }>(await store.load(workspaceId)).keys;
+    expect(keys).toHaveLength(1);
+    expect(wrapper.unwraps).toBeLessThanOrEqual(2);
+  });
+
+  it("rotate: new primary version, old versions decrypt only", async () => {
+    const { cipher, store } = makeCipher();
+    const workspaceId = newWorkspace();
+    const old = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "old" }));
+    expect(okValue<{ version: number }>(await cipher.rotate({ workspaceId })).version).toBe(2);
+    const fresh = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "new" }));
+    expect(okValue<{ keyVersion: number }>(parseEnvelope(fresh)).keyVersion).toBe(2);
+    expect(okValue<{ keyVersion: number }>(parseEnvelope(old)).keyVersion).toBe(1);
+    expect(Buffer.from(okValue<Uint8Array>(await cipher.decrypt({ workspaceId, purpose, ciphertext: old }))).toString()).toBe("old");
+    const states = okValue<{ keys: { version: number; state: string }[] }>(await store.load(workspaceId)).keys.map((k) => [k.version, k.state]);
+    expect(states).toEqual([
+      [1, "retired"],
+      [2, "active"],
+    ]);
+  });
+
+  it("a process that has not seen a rotation decrypts the new version by reloading once", async () => {
+    const a = makeCipher();
+    const b = new TenantCipher({ store: a.store, keyWrapper: a.wrapper, clock: a.clock });
+    const workspaceId = newWorkspace();
+    okValue(await b.encrypt({ workspaceId, purpose, plaintext: "warm b" }));
+    okValue(await a.cipher.rotate({ workspaceId }));
+    const fresh = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "v2" }));
+    expect(Buffer.from(okValue<Uint8Array>(await b.decrypt({ workspaceId, purpose, ciphertext: fresh }))).toString()).toBe("v2");
+  });
+
+  it("destroy: KeyDestroyed at once here, in another process after its cache max age, with a tombstone", async () => {
+    const a = makeCipher({ cache: { maxAgeMs: 5_000 } });
+    const b = new TenantCipher({ store: a.store, keyWrapper: a.wrapper, clock: a.clock, cache: { maxAgeMs: 5_000 } });
+    const workspaceId = newWorkspace();
+    const other = newWorkspace();
+    const sealed = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "pii" }));
+    const otherSealed = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId: other, purpose, plaintext: "keep" }));
+    okValue(await b.decrypt({ workspaceId, purpose, ciphertext: sealed }));
+    const tombstone = okValue<KeyTombstone>(await a.cipher.destroy({ workspaceId, by: "admin@acme.test" }));
+    expect(tombstone).toMatchObject({ workspaceId, destroyedBy: "admin@acme.test", destroyedAt: a.clock.now(), versionsDestroyed: 1 });
+    const here = await a.cipher.decrypt({ workspaceId, purpose, ciphertext: sealed });
+    expect(here._unsafeUnwrapErr()).toMatchObject({ type: "KeyDestroyed", destroyedBy: "admin@acme.test" });
+    expect((await a.cipher.encrypt({ workspaceId, purpose, plaintext: "new" }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+    expect((await a.cipher.rotate({ workspaceId }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+    expect((await a.cipher.blindIndex({ workspaceId, purpose, value: "x" }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+    // b still holds the key until its cache entry ages out: the documented bound.
+    expect((await b.decrypt({ workspaceId, purpose, ciphertext: sealed })).isOk()).toBe(true);
+    a.clock.advance(5_000);
+    expect((await b.decrypt({ workspaceId, purpose, ciphertext: sealed }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+    expect((await b.encrypt({ workspaceId, purpose, plaintext: "x" }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+    expect((await b.decrypt({ workspaceId: other, purpose, ciphertext: otherSealed })).isOk()).toBe(true);
+    const stored = okValue<{ keys: { wrappedKey: unknown; state: string }[] }>(await a.store.load(workspaceId));
+    expect(stored.keys.every((k) => k.wrappedKey === null && k.state === "destroyed")).toBe(true);
+    const again = okValue<KeyTombstone>(await a.cipher.destroy({ workspaceId, by: "someone else" }));
+    expect(again.destroyedBy).toBe("admin@acme.test");
+  });
+
+  it("rewrapAll moves every data key to the new primary root key without touching data", async () => {
+    const store = makeCipher().store;
+    const before = new TenantCipher({ store, keyWrapper: localKeyWrapper([ROOT_A]) });
+    const workspaces = Array.from({ length: 7 }, newWorkspace);
+    const sealed = new Map<string, Uint8Array>();
+    for (const workspaceId of workspaces) sealed.set(workspaceId, okValue(await before.encrypt({ workspaceId, purpose, plaintext: workspaceId })));
+    okValue(await before.rotate({ workspaceId: workspaces[0] ?? "" }));
+    const destroyed = workspaces[1] ?? "";
+    okValue(await before.destroy({ workspaceId: destroyed, by: "test" }));
+    const during = new TenantCipher({ store, keyWrapper: localKeyWrapper([ROOT_B, ROOT_A]) });
+    const progress: number[] = [];
+    const stats = okValue<{ scanned: number; rewrapped: number; destroyed: number; alreadyCurrent: number }>(
+      await during.rewrapAll({ batchSize: 3, onProgress: (s) => progress.push(s.scanned) }),
+    );
+    expect(stats).toMatchObject({ scanned: 8, rewrapped: 7, destroyed: 1, alreadyCurrent: 0 });
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(okValue<{ rewrapped: number; alreadyCurrent: number }>(await during.rewrapAll())).toMatchObject({ rewrapped: 0, alreadyCurrent: 7 });
+    const after = new TenantCipher({ store, keyWrapper: localKeyWrapper([ROOT_B]) });
+    for (const workspaceId of workspaces) {
+      const result = await after.decrypt({ workspaceId, purpose, ciphertext: sealed.get(workspaceId) ?? new Uint8Array() });
+      if (workspaceId === destroyed) expect(result._unsafeUnwrapErr().type).toBe("KeyDestroyed");
+      else expect(Buffer.from(okValue<Uint8Array>(result)).toString()).toBe(workspaceId);
+    }
+  });
+
+  it("a wrapped data key copied to another workspace does not unwrap", async () => {
+    const { cipher, store } = makeCipher();
+    const [victim, attacker] = [newWorkspace(), newWorkspace()];
+    okValue(await cipher.encrypt({ workspaceId: victim, purpose, plaintext: "x" }));
+    const record = okValue<{ keys: { wrappedKey: Uint8Array | null; rootKeyId: string }[] }>(await store.load(victim)).keys[0];
+    const wrapper = localKeyWrapper([ROOT_A]);
+    const moved = await wrapper.unwrap({ rootKeyId: record?.rootKeyId ?? "", wrapped: record?.wrappedKey ?? new Uint8Array(), context: { workspaceId: attacker, version: 1 } });
+    expect(moved._unsafeUnwrapErr().type).toBe("KeyUnavailable");
+    const otherVersion = await wrapper.unwrap({ rootKeyId: record?.rootKeyId ?? "", wrapped: record?.wrappedKey ?? new Uint8Array(), context: { workspaceId: victim, version: 2 } });
+    expect(otherVersion.isErr()).toBe(true);
+    const unknownRoot = await wrapper.unwrap({ rootKeyId: "root-z", wrapped: record?.wrappedKey ?? new Uint8Array(), context: { workspaceId: victim, version: 1 } });
+    expect(unknownRoot._unsafeUnwrapErr().message).toMatch(/not configured/);
+  });
+
+  it("a missing root key is a typed KeyUnavailable on decrypt, not a throw", async () => {
+    const { store, cipher } = makeCipher();
+    const workspaceId = newWorkspace();
+    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    const wrongRoot = new TenantCipher({ store, keyWrapper: countingWrapper(localKeyWrapper([ROOT_B])) });
+    expect((await wrongRoot.decrypt({ workspaceId, purpose, ciphertext: sealed }))._unsafeUnwrapErr().type).toBe("KeyUnavailable");
+  });
+});
