@@ -72,10 +72,11 @@ export async function reencryptRows<R extends ReencryptRow>(
     return ok(undefined);
   };
   let index = 0;
-  for await (const row of options.rows) {
+  for await (const chunk of iterate(options.rows)) {
+   for (const row of chunk) {
     const at = index++;
     stats.scanned++;
-    const outcome = await reencryptOne(cipher, row, suite, options);
+    const outcome = reencryptWarm(cipher, row, suite) ?? (await reencryptOne(cipher, row, suite, options));
     if (outcome.isErr()) {
       stats.failed++;
       if (failures.length < 20) failures.push({ index: at, error: outcome.error });
@@ -90,12 +91,50 @@ export async function reencryptRows<R extends ReencryptRow>(
         if (flushed.isErr()) return err(flushed.error);
       }
     }
+   }
   }
   const flushed = await flush();
   if (flushed.isErr()) return err(flushed.error);
   const final = snapshot();
   options.onProgress?.(final);
   return ok(final);
+}
+
+/**
+ * Arrays (a fetched batch) are walked synchronously, so a warm row costs no
+ * microtask hop; async iterables (cursors, streams) are awaited in chunks.
+ */
+async function* iterate<R>(rows: AsyncIterable<R> | Iterable<R>): AsyncGenerator<R[]> {
+  if (Symbol.iterator in rows) {
+    yield Array.isArray(rows) ? (rows as R[]) : [...rows];
+    return;
+  }
+  for await (const row of rows) yield [row];
+}
+
+/**
+ * The synchronous path for the common row: an envelope whose keys are in the
+ * cache. Undefined sends the row to the general async path.
+ */
+function reencryptWarm(cipher: TenantCipher, row: ReencryptRow, suite: number): Result<{ kind: Kind; value?: Uint8Array | string }, CryptoError> | undefined {
+  const { value } = row;
+  const isText = typeof value === "string" && value.startsWith(TEXT_PREFIX);
+  if (!(value instanceof Uint8Array) && !isText) return undefined;
+  const field = cipher.field(row);
+  if (field.isErr()) return undefined;
+  const bytes = value instanceof Uint8Array ? value : fromText(value as string).unwrapOr(undefined);
+  if (bytes === undefined) return undefined;
+  const envelope = parseEnvelope(bytes);
+  if (envelope.isErr()) return undefined;
+  const primary = cipher.keyring.peekPrimary(field.value.workspaceId);
+  if (primary === undefined || "type" in primary) return undefined;
+  if (envelope.value.keyVersion === primary.version && envelope.value.suite === suite) return ok({ kind: "upToDate" });
+  const opened = cipher.decryptWarm(field.value, envelope.value);
+  if (opened === undefined || opened.isErr()) return undefined;
+  const sealed = cipher.encryptWarm(field.value, opened.value);
+  opened.value.fill(0);
+  if (sealed === undefined || sealed.isErr()) return undefined;
+  return ok({ kind: "reencrypted", value: isText ? toText(sealed.value) : sealed.value });
 }
 
 type Kind = "reencrypted" | "upToDate" | "fromLegacy" | "fromPlaintext" | "skippedNull";

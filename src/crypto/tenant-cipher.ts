@@ -194,6 +194,29 @@ export class TenantCipher {
     return parsed.isErr() ? err({ ...parsed.error, workspaceId }) : ok(parsed.value);
   }
 
+  /**
+   * Synchronous variants for hot loops: they work only from a warm key cache
+   * and return undefined when the key must be loaded first (then use the async
+   * call once). `field` comes from `cipher.field(...)`.
+   */
+  encryptWarm(field: FieldCore, plaintext: Uint8Array): Result<Uint8Array, CryptoError> | undefined {
+    const checked = plaintextBytes(plaintext, this.#limits, field.workspaceId);
+    if (checked.isErr()) return err(checked.error);
+    const peeked = this.keyring.peekPrimary(field.workspaceId);
+    if (peeked === undefined) return undefined;
+    if ("type" in peeked) return err(peeked);
+    return ok(field.seal(this.#codec, peeked.version, peeked.key, this.#nonces, checked.value));
+  }
+
+  /** See `encryptWarm`: opens a parsed envelope from a warm cache, or undefined when the key is not loaded. */
+  decryptWarm(field: FieldCore, envelope: Envelope): Result<Uint8Array, CryptoError> | undefined {
+    const codec = codecFor(envelope.suite, this.#implementation);
+    if (codec === undefined) return err(tenancyError("UnsupportedSuite", "unknown cipher suite", { workspaceId: field.workspaceId }));
+    const peeked = this.keyring.peekVersion(field.workspaceId, envelope.keyVersion);
+    if (peeked === undefined) return undefined;
+    return "type" in peeked ? err(peeked) : this.#opened(field, codec, peeked, envelope);
+  }
+
   /** Encrypts a string into the `tc1.` text form, for text columns such as Dittofeed's `Secret.value`. */
   async encryptText(input: FieldRef & { readonly plaintext: string }): Promise<Result<string, CryptoError>> {
     if (typeof input.plaintext !== "string") {

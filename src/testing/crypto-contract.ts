@@ -89,7 +89,7 @@ export function runKeyStoreContract(t: ContractTestApi, name: string, makeStore:
 
     it("lists every record in (workspace, version) order, page by page", async () => {
       const store = await makeStore();
-      const mine = Array.from({ length: 5 }, () => randomUUID());
+      const mine: string[] = Array.from({ length: 5 }, () => randomUUID());
       for (const ws of mine) {
         await store.addVersion(record(ws, 1, 1));
         await store.addVersion(record(ws, 2, 2));

@@ -9,15 +9,15 @@ describe("TenantCipher envelope", () => {
   it.each(["xchacha20-poly1305", "xaes-256-gcm"] as const)("round-trips bytes and text with %s and names the suite and key version", async (suite) => {
     const { cipher } = makeCipher({ suite });
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "SG.secret-key" }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "SG.secret-key" }));
     expect(sealed.length).toBe(OVERHEAD_BYTES + 13);
-    const parsed = okValue<{ suite: number; keyVersion: number }>(parseEnvelope(sealed));
+    const parsed = okValue(parseEnvelope(sealed));
     expect(parsed).toMatchObject({ suite: suite === "xchacha20-poly1305" ? 1 : 2, keyVersion: 1 });
-    const opened = okValue<Uint8Array>(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
+    const opened = okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
     expect(Buffer.from(opened).toString()).toBe("SG.secret-key");
-    const text = okValue<string>(await cipher.encryptText({ workspaceId, purpose, plaintext: "héllo ✓" }));
+    const text = okValue(await cipher.encryptText({ workspaceId, purpose, plaintext: "héllo ✓" }));
     expect(text).toMatch(/^tc1\.[A-Za-z0-9_-]+$/);
-    expect(okValue<string>(await cipher.decryptText({ workspaceId, purpose, ciphertext: text }))).toBe("héllo ✓");
+    expect(okValue(await cipher.decryptText({ workspaceId, purpose, ciphertext: text }))).toBe("héllo ✓");
   });
 
   it("decrypts both suites whatever the configured suite (same store, same keys)", async () => {
@@ -29,15 +29,15 @@ describe("TenantCipher envelope", () => {
       implementation: "noble",
     });
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
-    expect(Buffer.from(okValue<Uint8Array>(await b.decrypt({ workspaceId, purpose, ciphertext: sealed }))).toString()).toBe("x");
+    const sealed = okValue(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(Buffer.from(okValue(await b.decrypt({ workspaceId, purpose, ciphertext: sealed }))).toString()).toBe("x");
   });
 
   it("fails with AuthFailed when the workspace or the purpose is swapped", async () => {
     const { cipher } = makeCipher();
     const [w1, w2] = [newWorkspace(), newWorkspace()];
     await cipher.encrypt({ workspaceId: w2, purpose, plaintext: "warm w2" });
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId: w1, purpose, plaintext: "secret" }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId: w1, purpose, plaintext: "secret" }));
     const wrongWorkspace = await cipher.decrypt({ workspaceId: w2, purpose, ciphertext: sealed });
     expect(wrongWorkspace._unsafeUnwrapErr()).toMatchObject({ type: "AuthFailed", workspaceId: w2 });
     const wrongPurpose = await cipher.decrypt({ workspaceId: w1, purpose: "secret:twilio", ciphertext: sealed });
@@ -50,7 +50,7 @@ describe("TenantCipher envelope", () => {
       const workspaceId = newWorkspace();
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 20 }), async (plaintext, bitSeed, cutSeed, extra) => {
-          const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext }));
+          const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext }));
           const bit = bitSeed % (sealed.length * 8);
           const flipped = new Uint8Array(sealed);
           flipped[bit >> 3] = (flipped[bit >> 3] ?? 0) ^ (1 << (bit & 7));
@@ -64,7 +64,7 @@ describe("TenantCipher envelope", () => {
             expect(Object.keys(error).every((k) => ["type", "message", "retryable", "workspaceId"].includes(k))).toBe(true);
             if (plaintext.length >= 8) expect(JSON.stringify(error)).not.toContain(Buffer.from(plaintext).toString("hex"));
           }
-          const good = okValue<Uint8Array>(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
+          const good = okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
           expect(Buffer.from(good).equals(Buffer.from(plaintext))).toBe(true);
         }),
         { numRuns: 150 },
@@ -75,7 +75,7 @@ describe("TenantCipher envelope", () => {
   it("types the error of every bad input and never throws", async () => {
     const { cipher } = makeCipher({ maxPlaintextBytes: 1024 });
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "v" }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "v" }));
     const cases: [unknown, string][] = [
       [cipher.encrypt({ workspaceId: "not-a-uuid", purpose, plaintext: "x" }), "InvalidWorkspaceId"],
       [cipher.encrypt({ workspaceId: 42 as unknown as string, purpose, plaintext: "x" }), "InvalidWorkspaceId"],
@@ -115,7 +115,7 @@ describe("TenantCipher envelope", () => {
   it("rejects invalid UTF-8 in decryptText with a typed error", async () => {
     const { cipher } = makeCipher();
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: new Uint8Array([0xff, 0xfe]) }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: new Uint8Array([0xff, 0xfe]) }));
     const result = await cipher.decryptText({ workspaceId, purpose, ciphertext: toText(sealed) });
     expect(result._unsafeUnwrapErr().type).toBe("InvalidInput");
   });
@@ -123,7 +123,7 @@ describe("TenantCipher envelope", () => {
   it("accepts an upper-case workspace id as the same workspace", async () => {
     const { cipher } = makeCipher();
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId: workspaceId.toUpperCase(), purpose, plaintext: "x" }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId: workspaceId.toUpperCase(), purpose, plaintext: "x" }));
     expect((await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed })).isOk()).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ok } from "neverthrow";
+import { ok, type Result } from "neverthrow";
 import { ManualClock } from "../../../src/core/clock.js";
 import {
   localKeyWrapper,
@@ -42,9 +42,9 @@ export function makeCipher(options: Partial<TenantCipherOptions> & { store?: Key
   return { cipher, clock, store, wrapper };
 }
 
-export const okValue = <T>(r: { isOk(): boolean; value?: T; error?: unknown }): T => {
-  if (!r.isOk()) throw new Error(`expected Ok, got ${JSON.stringify(r.error)}`);
-  return r.value as T;
-};
+export function okValue<T>(r: Result<T, unknown>): T {
+  if (r.isErr()) throw new Error(`expected Ok, got ${JSON.stringify(r.error)}`);
+  return r.value;
+}
 
 export { ok };

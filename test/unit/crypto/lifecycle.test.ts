@@ -9,7 +9,7 @@ describe("keyring, cache and lifecycle", () => {
     const { cipher, wrapper } = makeCipher();
     const workspaceId = newWorkspace();
     for (let i = 0; i < 500; i++) {
-      const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: `v${i}` }));
+      const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: `v${i}` }));
       okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: sealed }));
     }
     expect(wrapper.wraps).toBe(1);
@@ -36,7 +36,7 @@ describe("keyring, cache and lifecycle", () => {
     const workspaceId = newWorkspace();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => cipher.encrypt({ workspaceId, purpose, plaintext: `p${i}` })));
     expect(results.every((r) => r.isOk())).toBe(true);
-    const keys = okValue<{ keys: unknown[] }>(await store.load(workspaceId)).keys;
+    const keys = okValue(await store.load(workspaceId)).keys;
     expect(keys).toHaveLength(1);
     expect(wrapper.unwraps).toBeLessThanOrEqual(2);
   });
@@ -44,13 +44,13 @@ describe("keyring, cache and lifecycle", () => {
   it("rotate: new primary version, old versions decrypt only", async () => {
     const { cipher, store } = makeCipher();
     const workspaceId = newWorkspace();
-    const old = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "old" }));
-    expect(okValue<{ version: number }>(await cipher.rotate({ workspaceId })).version).toBe(2);
-    const fresh = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "new" }));
-    expect(okValue<{ keyVersion: number }>(parseEnvelope(fresh)).keyVersion).toBe(2);
-    expect(okValue<{ keyVersion: number }>(parseEnvelope(old)).keyVersion).toBe(1);
-    expect(Buffer.from(okValue<Uint8Array>(await cipher.decrypt({ workspaceId, purpose, ciphertext: old }))).toString()).toBe("old");
-    const states = okValue<{ keys: { version: number; state: string }[] }>(await store.load(workspaceId)).keys.map((k) => [k.version, k.state]);
+    const old = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "old" }));
+    expect(okValue(await cipher.rotate({ workspaceId })).version).toBe(2);
+    const fresh = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "new" }));
+    expect(okValue(parseEnvelope(fresh)).keyVersion).toBe(2);
+    expect(okValue(parseEnvelope(old)).keyVersion).toBe(1);
+    expect(Buffer.from(okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: old }))).toString()).toBe("old");
+    const states = okValue(await store.load(workspaceId)).keys.map((k) => [k.version, k.state]);
     expect(states).toEqual([
       [1, "retired"],
       [2, "active"],
@@ -63,8 +63,8 @@ describe("keyring, cache and lifecycle", () => {
     const workspaceId = newWorkspace();
     okValue(await b.encrypt({ workspaceId, purpose, plaintext: "warm b" }));
     okValue(await a.cipher.rotate({ workspaceId }));
-    const fresh = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "v2" }));
-    expect(Buffer.from(okValue<Uint8Array>(await b.decrypt({ workspaceId, purpose, ciphertext: fresh }))).toString()).toBe("v2");
+    const fresh = okValue(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "v2" }));
+    expect(Buffer.from(okValue(await b.decrypt({ workspaceId, purpose, ciphertext: fresh }))).toString()).toBe("v2");
   });
 
   it("destroy: KeyDestroyed at once here, in another process after its cache max age, with a tombstone", async () => {
@@ -72,10 +72,10 @@ describe("keyring, cache and lifecycle", () => {
     const b = new TenantCipher({ store: a.store, keyWrapper: a.wrapper, clock: a.clock, cache: { maxAgeMs: 5_000 } });
     const workspaceId = newWorkspace();
     const other = newWorkspace();
-    const sealed = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "pii" }));
-    const otherSealed = okValue<Uint8Array>(await a.cipher.encrypt({ workspaceId: other, purpose, plaintext: "keep" }));
+    const sealed = okValue(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "pii" }));
+    const otherSealed = okValue(await a.cipher.encrypt({ workspaceId: other, purpose, plaintext: "keep" }));
     okValue(await b.decrypt({ workspaceId, purpose, ciphertext: sealed }));
-    const tombstone = okValue<KeyTombstone>(await a.cipher.destroy({ workspaceId, by: "admin@acme.test" }));
+    const tombstone = okValue(await a.cipher.destroy({ workspaceId, by: "admin@acme.test" }));
     expect(tombstone).toMatchObject({ workspaceId, destroyedBy: "admin@acme.test", destroyedAt: a.clock.now(), versionsDestroyed: 1 });
     const here = await a.cipher.decrypt({ workspaceId, purpose, ciphertext: sealed });
     expect(here._unsafeUnwrapErr()).toMatchObject({ type: "KeyDestroyed", destroyedBy: "admin@acme.test" });
@@ -88,9 +88,9 @@ describe("keyring, cache and lifecycle", () => {
     expect((await b.decrypt({ workspaceId, purpose, ciphertext: sealed }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
     expect((await b.encrypt({ workspaceId, purpose, plaintext: "x" }))._unsafeUnwrapErr().type).toBe("KeyDestroyed");
     expect((await b.decrypt({ workspaceId: other, purpose, ciphertext: otherSealed })).isOk()).toBe(true);
-    const stored = okValue<{ keys: { wrappedKey: unknown; state: string }[] }>(await a.store.load(workspaceId));
+    const stored = okValue(await a.store.load(workspaceId));
     expect(stored.keys.every((k) => k.wrappedKey === null && k.state === "destroyed")).toBe(true);
-    const again = okValue<KeyTombstone>(await a.cipher.destroy({ workspaceId, by: "someone else" }));
+    const again = okValue(await a.cipher.destroy({ workspaceId, by: "someone else" }));
     expect(again.destroyedBy).toBe("admin@acme.test");
   });
 
@@ -105,17 +105,17 @@ describe("keyring, cache and lifecycle", () => {
     okValue(await before.destroy({ workspaceId: destroyed, by: "test" }));
     const during = new TenantCipher({ store, keyWrapper: localKeyWrapper([ROOT_B, ROOT_A]) });
     const progress: number[] = [];
-    const stats = okValue<{ scanned: number; rewrapped: number; destroyed: number; alreadyCurrent: number }>(
+    const stats = okValue(
       await during.rewrapAll({ batchSize: 3, onProgress: (s) => progress.push(s.scanned) }),
     );
     expect(stats).toMatchObject({ scanned: 8, rewrapped: 7, destroyed: 1, alreadyCurrent: 0 });
     expect(progress.length).toBeGreaterThanOrEqual(3);
-    expect(okValue<{ rewrapped: number; alreadyCurrent: number }>(await during.rewrapAll())).toMatchObject({ rewrapped: 0, alreadyCurrent: 7 });
+    expect(okValue(await during.rewrapAll())).toMatchObject({ rewrapped: 0, alreadyCurrent: 7 });
     const after = new TenantCipher({ store, keyWrapper: localKeyWrapper([ROOT_B]) });
     for (const workspaceId of workspaces) {
       const result = await after.decrypt({ workspaceId, purpose, ciphertext: sealed.get(workspaceId) ?? new Uint8Array() });
       if (workspaceId === destroyed) expect(result._unsafeUnwrapErr().type).toBe("KeyDestroyed");
-      else expect(Buffer.from(okValue<Uint8Array>(result)).toString()).toBe(workspaceId);
+      else expect(Buffer.from(okValue(result)).toString()).toBe(workspaceId);
     }
   });
 
@@ -123,7 +123,7 @@ describe("keyring, cache and lifecycle", () => {
     const { cipher, store } = makeCipher();
     const [victim, attacker] = [newWorkspace(), newWorkspace()];
     okValue(await cipher.encrypt({ workspaceId: victim, purpose, plaintext: "x" }));
-    const record = okValue<{ keys: { wrappedKey: Uint8Array | null; rootKeyId: string }[] }>(await store.load(victim)).keys[0];
+    const record = okValue(await store.load(victim)).keys[0];
     const wrapper = localKeyWrapper([ROOT_A]);
     const moved = await wrapper.unwrap({ rootKeyId: record?.rootKeyId ?? "", wrapped: record?.wrappedKey ?? new Uint8Array(), context: { workspaceId: attacker, version: 1 } });
     expect(moved._unsafeUnwrapErr().type).toBe("KeyUnavailable");
@@ -136,7 +136,7 @@ describe("keyring, cache and lifecycle", () => {
   it("a missing root key is a typed KeyUnavailable on decrypt, not a throw", async () => {
     const { store, cipher } = makeCipher();
     const workspaceId = newWorkspace();
-    const sealed = okValue<Uint8Array>(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
     const wrongRoot = new TenantCipher({ store, keyWrapper: countingWrapper(localKeyWrapper([ROOT_B])) });
     expect((await wrongRoot.decrypt({ workspaceId, purpose, ciphertext: sealed }))._unsafeUnwrapErr().type).toBe("KeyUnavailable");
   });

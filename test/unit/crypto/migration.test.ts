@@ -16,12 +16,12 @@ const purpose = "secret:gmail.token";
 
 describe("legacy Dittofeed secrets and streaming reencrypt", () => {
   it("decrypts the secrets.ts format and rejects tampering and a wrong key with typed errors", () => {
-    const key = okValue<Uint8Array>(parseLegacySecretKey(SECRET_KEY));
+    const key = okValue(parseLegacySecretKey(SECRET_KEY));
     const legacy = legacyEncrypt(SECRET_KEY, "ya29.oauth-token ✓");
-    expect(okValue<string>(decryptLegacySecret(key, legacy))).toBe("ya29.oauth-token ✓");
+    expect(okValue(decryptLegacySecret(key, legacy))).toBe("ya29.oauth-token ✓");
     const tampered = { ...legacy, encryptedData: `${legacy.encryptedData.slice(0, -2)}00` };
     expect(decryptLegacySecret(key, tampered)._unsafeUnwrapErr().type).toBe("LegacyFormat");
-    const other = okValue<Uint8Array>(parseLegacySecretKey(randomBytes(32).toString("base64")));
+    const other = okValue(parseLegacySecretKey(randomBytes(32).toString("base64")));
     expect(decryptLegacySecret(other, legacy)._unsafeUnwrapErr().type).toBe("LegacyFormat");
     expect(decryptLegacySecret(key, { ...legacy, iv: "zz" })._unsafeUnwrapErr().type).toBe("LegacyFormat");
     expect(decryptLegacySecret(key, { ...legacy, iv: legacy.iv.slice(0, 24) })._unsafeUnwrapErr().message).toMatch(/IV/);
@@ -32,11 +32,11 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
   it("rotates, migrates legacy and plaintext rows, skips current ones, counts failures, and reports progress", async () => {
     const { cipher } = makeCipher();
     const [w1, w2, shredded] = [newWorkspace(), newWorkspace(), newWorkspace()];
-    const oldText = okValue<string>(await cipher.encryptText({ workspaceId: w1, purpose, plaintext: "old-1" }));
-    const oldBinary = okValue<Uint8Array>(await cipher.encrypt({ workspaceId: w1, purpose, plaintext: "old-bin" }));
-    const lost = okValue<string>(await cipher.encryptText({ workspaceId: shredded, purpose, plaintext: "gone" }));
+    const oldText = okValue(await cipher.encryptText({ workspaceId: w1, purpose, plaintext: "old-1" }));
+    const oldBinary = okValue(await cipher.encrypt({ workspaceId: w1, purpose, plaintext: "old-bin" }));
+    const lost = okValue(await cipher.encryptText({ workspaceId: shredded, purpose, plaintext: "gone" }));
     okValue(await cipher.rotate({ workspaceId: w1 }));
-    const current = okValue<string>(await cipher.encryptText({ workspaceId: w1, purpose, plaintext: "current" }));
+    const current = okValue(await cipher.encryptText({ workspaceId: w1, purpose, plaintext: "current" }));
     okValue(await cipher.destroy({ workspaceId: shredded, by: "gdpr-request-17" }));
     const rows = [
       { id: 1, workspaceId: w1, purpose, value: oldText as string | Uint8Array | null | object },
@@ -48,7 +48,7 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
       { id: 7, workspaceId: shredded, purpose, value: lost },
       { id: 8, workspaceId: w2, purpose, value: null },
     ];
-    const inventory = okValue<{ stale: number; current: number; legacy: number; plaintext: number; destroyed: number; byVersion: Record<string, number> }>(
+    const inventory = okValue(
       await cipher.keyVersionsInUse({ rows: rows as { workspaceId: string; value: string | Uint8Array | object | null }[] }),
     );
     expect(inventory).toMatchObject({ stale: 2, current: 1, legacy: 2, plaintext: 1, destroyed: 1, byVersion: { "1": 3, "2": 1 } });
@@ -57,10 +57,10 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
     async function* stream() {
       for (const row of rows) yield row as { id: number; workspaceId: string; purpose: string; value: string | Uint8Array | null };
     }
-    const stats = okValue<ReencryptStats>(
+    const stats = okValue(
       await cipher.reencrypt({
         rows: stream(),
-        legacyKey: okValue<Uint8Array>(parseLegacySecretKey(SECRET_KEY)),
+        legacyKey: okValue(parseLegacySecretKey(SECRET_KEY)),
         plaintext: "encrypt",
         batchSize: 2,
         write: (updates) => {
@@ -77,12 +77,12 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
     const expected: Record<number, string> = { 1: "old-1", 2: "old-bin", 4: "legacy-json", 5: "legacy-object", 6: "plain-api-key" };
     for (const [id, value] of written) {
       const workspaceId = rows.find((r) => r.id === id)?.workspaceId ?? "";
-      const bytes = typeof value === "string" ? okValue<Uint8Array>(fromText(value)) : value;
-      expect(okValue<{ keyVersion: number }>(parseEnvelope(bytes)).keyVersion).toBe(workspaceId === w1 ? 2 : 1);
-      expect(Buffer.from(okValue<Uint8Array>(await cipher.decrypt({ workspaceId, purpose, ciphertext: value }))).toString()).toBe(expected[id]);
+      const bytes = typeof value === "string" ? okValue(fromText(value)) : value;
+      expect(okValue(parseEnvelope(bytes)).keyVersion).toBe(workspaceId === w1 ? 2 : 1);
+      expect(Buffer.from(okValue(await cipher.decrypt({ workspaceId, purpose, ciphertext: value }))).toString()).toBe(expected[id]);
     }
     // Second run: nothing left to do except the shredded row.
-    const again = okValue<ReencryptStats>(
+    const again = okValue(
       await cipher.reencrypt({ rows: rows.map((r) => ({ ...r, value: (written.get(r.id) ?? r.value) as string | Uint8Array | null })), write: () => undefined }),
     );
     expect(again).toMatchObject({ reencrypted: 0, upToDate: 6, failed: 1 });
@@ -95,13 +95,13 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
       { workspaceId, purpose, value: legacyEncrypt(SECRET_KEY, "x") },
       { workspaceId, purpose, value: "plaintext" },
     ];
-    const stats = okValue<ReencryptStats>(await cipher.reencrypt({ rows, write: () => undefined }));
+    const stats = okValue(await cipher.reencrypt({ rows, write: () => undefined }));
     expect(stats.failed).toBe(2);
     expect(stats.failures.map((f) => f.error.type)).toEqual(["LegacyFormat", "MalformedCiphertext"]);
     const broken = await cipher.reencrypt({
       rows,
       plaintext: "encrypt",
-      legacyKey: okValue<Uint8Array>(parseLegacySecretKey(SECRET_KEY)),
+      legacyKey: okValue(parseLegacySecretKey(SECRET_KEY)),
       write: () => Promise.reject(new Error("db down")),
     });
     expect(broken._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: true });
