@@ -3,7 +3,8 @@
  * versioned data keys, rotation, crypto-shredding and blind indexes. The
  * Postgres key store is at `tenancykit/crypto/postgres`.
  */
-export { TenantCipher, tenantCipherFromEnv, type FieldRef, type TenantCipherOptions } from "./tenant-cipher.js";
+export { TenantCipher, type FieldRef, type TenantCipherOptions } from "./tenant-cipher.js";
+export { tenantCipherFromEnv } from "./from-env.js";
 export { FieldCore } from "./field-cipher.js";
 export type {
   AuthFailedError,

@@ -2,44 +2,22 @@ import { err, ok, type Result } from "neverthrow";
 import { systemClock, type Clock } from "../core/clock.js";
 import { tenancyError } from "../core/errors.js";
 import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js";
-import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
-import { keyDestroyed, malformed, type CryptoError, type KeyUnavailableError } from "./errors.js";
+import { keyDestroyed, malformed, type CryptoError } from "./errors.js";
 import { FieldCore, describe, plaintextBytes } from "./field-cipher.js";
 import { fromText, parseEnvelope, PURPOSE_PATTERN, toText, type Envelope } from "./format.js";
 import type { KeyStore, KeyTombstone } from "./keys/key-store.js";
-import { localKeyWrapper, type KeyWrapper } from "./keys/key-wrapper.js";
-import { Keyring, type KeyCacheOptions } from "./keys/keyring.js";
+import { Keyring } from "./keys/keyring.js";
+import { resolveOptions, type TenantCipherOptions } from "./options.js";
 import { memoryKeyStore } from "./keys/memory-store.js";
-import { parseRootKeys, type RootKey } from "./keys/root-keys.js";
 import { injectedNonces, systemNonces, type NonceSource } from "./nonce-source.js";
 import { BlindIndexer, type BlindIndexInput } from "./blind-index.js";
 import { keyVersionsInUse, type InventoryRow, type KeyVersionInventory } from "./inventory.js";
 import { reencryptRows, type ReencryptOptions, type ReencryptRow, type ReencryptStats } from "./reencrypt.js";
 import { rewrapAll, type RewrapStats } from "./rewrap.js";
-import { codecFor, SUITE_IDS, type Implementation, type SuiteCodec, type SuiteName } from "./suites/suite.js";
+import { codecFor, type Implementation, type SuiteCodec, type SuiteName } from "./suites/suite.js";
 
-export interface TenantCipherOptions {
-  /** Root keys: the TENANCY_ROOT_KEYS string (`id:base64,…`, primary first) or parsed keys. Give this or `keyWrapper`. */
-  readonly rootKeys?: string | readonly RootKey[];
-  /** A root-key plug-in (e.g. a KMS adapter) instead of local root keys. */
-  readonly keyWrapper?: KeyWrapper;
-  /** Where wrapped data keys live. @default memoryKeyStore() */
-  readonly store?: KeyStore;
-  /** Suite for new ciphertexts; every known suite is always decrypted. @default "xchacha20-poly1305" */
-  readonly suite?: SuiteName;
-  /** Native node:crypto bulk (default) or pure @noble/ciphers; both give identical bytes. */
-  readonly implementation?: Implementation;
-  /** @default 4 MiB */
-  readonly maxPlaintextBytes?: number;
-  /** Whether empty plaintexts may be encrypted. @default false */
-  readonly allowEmpty?: boolean;
-  readonly cache?: KeyCacheOptions;
-  readonly clock?: Clock;
-  /** Nonce randomness; inject only in tests. */
-  readonly random?: RandomSource;
-  readonly metrics?: TenantMetricsSink;
-}
+export type { TenantCipherOptions } from "./options.js";
 
 /** Where a field is: the workspace and the purpose the value is bound to. */
 export interface FieldRef {
@@ -72,27 +50,7 @@ export class TenantCipher {
   readonly #indexer: BlindIndexer = new BlindIndexer(this);
 
   constructor(options: TenantCipherOptions) {
-    const problems: string[] = [];
-    let wrapper = options.keyWrapper;
-    if (wrapper === undefined) {
-      if (options.rootKeys === undefined) problems.push("give rootKeys (TENANCY_ROOT_KEYS) or a keyWrapper");
-      else if (typeof options.rootKeys === "string") {
-        const parsed = parseRootKeys(options.rootKeys);
-        if (parsed.isErr()) problems.push(parsed.error.message);
-        else wrapper = localKeyWrapper(parsed.value);
-      } else if (options.rootKeys.length === 0) problems.push("rootKeys is empty");
-      else wrapper = localKeyWrapper(options.rootKeys);
-    }
-    const suite = options.suite ?? "xchacha20-poly1305";
-    if (!(suite in SUITE_IDS)) problems.push(`unknown suite ${JSON.stringify(suite)}`);
-    const implementation = options.implementation ?? "node";
-    if (implementation !== "node" && implementation !== "noble") problems.push(`unknown implementation ${JSON.stringify(implementation)}`);
-    const maxBytes = options.maxPlaintextBytes ?? 4 * 1024 * 1024;
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 31) problems.push("maxPlaintextBytes must be an integer in 1..2^31");
-    const codec = codecFor(SUITE_IDS[suite], implementation);
-    if (problems.length > 0 || wrapper === undefined || codec === undefined) {
-      throw new TypeError(`invalid TenantCipher options: ${problems.join("; ")}`);
-    }
+    const { wrapper, codec, implementation, maxBytes } = resolveOptions(options);
     this.#codec = codec;
     this.#implementation = implementation;
     this.#nonces = options.random === undefined ? systemNonces() : injectedNonces(options.random);
@@ -315,20 +273,3 @@ export class TenantCipher {
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * Builds a TenantCipher from TENANCY_ROOT_KEYS without throwing on a bad
- * value: the variable is environment input, so problems come back as an Err.
- */
-export function tenantCipherFromEnv(
-  rootKeys: string | undefined,
-  options: Omit<TenantCipherOptions, "rootKeys"> = {},
-): Result<TenantCipher, CryptoError | KeyUnavailableError> {
-  if (options.keyWrapper === undefined) {
-    if (rootKeys === undefined || rootKeys === "") return err(tenancyError("InvalidRootKeys", "TENANCY_ROOT_KEYS is not set"));
-    const parsed = parseRootKeys(rootKeys);
-    if (parsed.isErr()) return err(parsed.error);
-    return ok(new TenantCipher({ ...options, rootKeys: parsed.value }));
-  }
-  return ok(new TenantCipher(options));
-}
