@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { storeFailed } from "../../core/errors.js";
+import { storeFailed, storeUnavailable } from "../../core/errors.js";
 import { sqlResult, toSqlClient, type PostgresSource, type SqlClient, type SqlExecutor } from "../../core/postgres/index.js";
 import type { DataKeyRecord, KeyState, KeyStore, KeyStoreError, KeyTombstone } from "../keys/key-store.js";
 import { CRYPTO_MIGRATION_SQL } from "./schema.js";
@@ -40,6 +40,20 @@ const KEY_COLUMNS = "workspace_id, version, wrapped_key, root_key_id, state, cre
 /** Serialises key writes per workspace (add version vs destroy), transaction-scoped so PgBouncer transaction mode works. */
 const LOCK = "select pg_advisory_xact_lock(hashtextextended('tenancy_data_keys:' || $1::text, 0))";
 
+/**
+ * sqlResult, plus: a client-side timeout (pg's `query_timeout`,
+ * `connectionTimeoutMillis`) carries no SQLSTATE and would be reported as a
+ * non-retryable StoreFailed; a timeout is an availability problem, so it is
+ * reported as StoreUnavailable.
+ */
+async function sqlRun<T>(what: string, fn: () => Promise<T>): Promise<Result<T, KeyStoreError>> {
+  const result = await sqlResult(what, fn);
+  if (result.isErr() && result.error.type === "StoreFailed" && /time(d)? ?out/i.test(result.error.message)) {
+    return err(storeUnavailable(result.error.message, { cause: result.error.cause }));
+  }
+  return result;
+}
+
 /** Creates the key store tables if missing. */
 export async function migrateKeyStore(source: PostgresSource): Promise<Result<void, KeyStoreError>> {
   const client = toSqlClient(source);
@@ -66,14 +80,14 @@ export function postgresKeyStore(source: PostgresSource): KeyStore {
   };
   return {
     load: (workspaceId) =>
-      sqlResult("load data keys", async () => {
+      sqlRun("load data keys", async () => {
         const { rows } = await client.query<KeyRow>(`select ${KEY_COLUMNS} from tenancy_data_keys where workspace_id = $1 order by version`, [workspaceId]);
         const tombstone = await tombstoneOf(client, workspaceId);
         const keys = rows.map(toRecord);
         return tombstone === undefined ? { keys } : { keys, tombstone };
       }),
     addVersion: (record) =>
-      sqlResult("add data key version", () =>
+      sqlRun("add data key version", () =>
         client.transaction(async (tx) => {
           await tx.query(LOCK, [record.workspaceId]);
           if ((await tombstoneOf(tx, record.workspaceId)) !== undefined) return "destroyed" as const;
@@ -91,7 +105,7 @@ export function postgresKeyStore(source: PostgresSource): KeyStore {
         }),
       ),
     replaceWrapped: ({ workspaceId, version, expectedRootKeyId, rootKeyId, wrappedKey, at }) =>
-      sqlResult("replace wrapped data key", async () => {
+      sqlRun("replace wrapped data key", async () => {
         const { rows } = await client.query(
           `update tenancy_data_keys set wrapped_key = $5, root_key_id = $4, updated_at = $6
            where workspace_id = $1 and version = $2 and root_key_id = $3 and state <> 'destroyed' returning version`,
@@ -100,7 +114,7 @@ export function postgresKeyStore(source: PostgresSource): KeyStore {
         return rows.length === 1;
       }),
     destroy: ({ workspaceId, by, at }) =>
-      sqlResult("destroy data keys", () =>
+      sqlRun("destroy data keys", () =>
         client.transaction(async (tx) => {
           await tx.query(LOCK, [workspaceId]);
           const existing = await tombstoneOf(tx, workspaceId);
@@ -120,7 +134,7 @@ export function postgresKeyStore(source: PostgresSource): KeyStore {
         }),
       ),
     list: ({ after, limit }) =>
-      sqlResult("list data keys", async () => {
+      sqlRun("list data keys", async () => {
         const { rows } =
           after === undefined
             ? await client.query<KeyRow>(`select ${KEY_COLUMNS} from tenancy_data_keys order by workspace_id, version limit $1`, [limit])
