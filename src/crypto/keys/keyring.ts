@@ -197,17 +197,14 @@ export class Keyring {
     return ok(entry);
   }
 
-  /** Drops a workspace's cached keys (wiping them); the next use reloads from the store. */
+  /**
+   * Drops a workspace's cached keys; the next use reloads from the store.
+   * The key bytes are not wiped in place: an operation that fetched the key
+   * before an await may still be about to use it, and sealing with a zeroed key
+   * would silently write unreadable data. The arrays are left to the GC.
+   */
   #evict(workspaceId: string): void {
-    const entry = this.#entries.get(workspaceId);
-    if (entry === undefined) return;
     this.#entries.delete(workspaceId);
-    for (const key of entry.keys.values()) {
-      key.key.fill(0);
-      key.words.fill(0);
-      key.xaes.schedule.fill(0);
-      key.xaes.k1.fill(0);
-    }
   }
 
   invalidate(workspaceId: string): void {

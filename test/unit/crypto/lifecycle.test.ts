@@ -41,6 +41,23 @@ describe("keyring, cache and lifecycle", () => {
     expect(wrapper.unwraps).toBeLessThanOrEqual(2);
   });
 
+  it("encryptions racing rotations and cache reloads all stay decryptable", async () => {
+    const { cipher } = makeCipher({ cache: { maxUses: 7 } });
+    const workspaceId = newWorkspace();
+    const work: Promise<unknown>[] = [];
+    const sealed: Promise<Uint8Array>[] = [];
+    for (let i = 0; i < 300; i++) {
+      sealed.push(cipher.encrypt({ workspaceId, purpose, plaintext: `value ${i}` }).then(okValue));
+      if (i % 40 === 0) work.push(cipher.rotate({ workspaceId }));
+    }
+    await Promise.all(work);
+    const envelopes = await Promise.all(sealed);
+    for (const [i, envelope] of envelopes.entries()) {
+      const opened = await cipher.decrypt({ workspaceId, purpose, ciphertext: envelope });
+      expect(Buffer.from(okValue(opened)).toString()).toBe(`value ${i}`);
+    }
+  });
+
   it("rotate: new primary version, old versions decrypt only", async () => {
     const { cipher, store } = makeCipher();
     const workspaceId = newWorkspace();
