@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { runDemo } from "./demo/run-demo.js";
+import { generateRootKeyEntry } from "../crypto/root-key-gen.js";
 
 const USAGE = `usage: tenancykit <command>
 
 commands:
   demo      run a multi-workspace scenario on the embedded defaults (no servers)
+  root-key  print a new TENANCY_ROOT_KEYS entry (id:base64 of 32 random bytes); optional id argument
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -23,6 +25,9 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "demo":
       await runDemo();
+      return 0;
+    case "root-key":
+      process.stdout.write(`${generateRootKeyEntry(positionals[1])}\n`);
       return 0;
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -54,3 +54,4 @@ export { asLegacySecret, decryptLegacySecret, parseLegacySecretKey, type LegacyS
 export { reencryptRows, type ReencryptOptions, type ReencryptRow, type ReencryptStats } from "./reencrypt.js";
 export { rewrapAll, type RewrapStats } from "./rewrap.js";
 export { keyVersionsInUse, type InventoryRow, type KeyVersionInventory } from "./inventory.js";
+export { generateRootKeyEntry } from "./root-key-gen.js";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/core/config.js";
-import { parseRootKeys, TenantCipher, tenantCipherFromEnv } from "../../../src/crypto/index.js";
+import { generateRootKeyEntry, parseRootKeys, TenantCipher, tenantCipherFromEnv } from "../../../src/crypto/index.js";
 
 const b64 = () => randomBytes(32).toString("base64");
 
@@ -31,5 +31,15 @@ describe("TENANCY_ROOT_KEYS", () => {
     expect(() => new TenantCipher({ rootKeys: "x:y" })).toThrow(TypeError);
     expect(() => new TenantCipher({})).toThrow(/rootKeys/);
     expect(() => new TenantCipher({ rootKeys: `a:${b64()}`, suite: "rot13" as "xaes-256-gcm" })).toThrow(/suite/);
+  });
+
+  it("generateRootKeyEntry (the `tenancykit root-key` command) makes entries that parse, with fresh bytes each time", () => {
+    const a = generateRootKeyEntry("prod-1");
+    const b = generateRootKeyEntry("prod-1");
+    const parsed = parseRootKeys(`${a},${generateRootKeyEntry()}`)._unsafeUnwrap();
+    expect(parsed[0]?.id).toBe("prod-1");
+    expect(parsed[1]?.id).toMatch(/^k\d{8}$/);
+    expect(a).not.toBe(b);
+    expect(() => generateRootKeyEntry("bad id")).toThrow(TypeError);
   });
 });
