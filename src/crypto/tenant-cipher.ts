@@ -5,7 +5,7 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { keyDestroyed, malformed, type CryptoError } from "./errors.js";
 import { FieldCore, describe, plaintextBytes } from "./field-cipher.js";
-import { fromText, parseEnvelope, PURPOSE_PATTERN, toText, type Envelope } from "./format.js";
+import { fromText, OVERHEAD_BYTES, parseEnvelope, PURPOSE_PATTERN, TEXT_PREFIX, toText, type Envelope } from "./format.js";
 import type { KeyStore, KeyTombstone } from "./keys/key-store.js";
 import { Keyring } from "./keys/keyring.js";
 import { resolveOptions, type TenantCipherOptions } from "./options.js";
@@ -143,11 +143,15 @@ export class TenantCipher {
     let bytes: Uint8Array;
     if (ciphertext instanceof Uint8Array) bytes = ciphertext;
     else if (typeof ciphertext === "string") {
+      // Refuse before decoding, so a huge string costs nothing.
+      if (ciphertext.length > Math.ceil(((this.#limits.maxBytes + OVERHEAD_BYTES) * 4) / 3) + TEXT_PREFIX.length) {
+        return err(malformed("text envelope is larger than maxPlaintextBytes allows", workspaceId));
+      }
       const decoded = fromText(ciphertext);
       if (decoded.isErr()) return err({ ...decoded.error, workspaceId });
       bytes = decoded.value;
     } else return err(malformed(`ciphertext must be a Uint8Array or a tc1. string, got ${describe(ciphertext)}`, workspaceId));
-    if (bytes.length > this.#limits.maxBytes + 46) return err(malformed(`envelope is larger than maxPlaintextBytes allows`, workspaceId));
+    if (bytes.length > this.#limits.maxBytes + OVERHEAD_BYTES) return err(malformed(`envelope is larger than maxPlaintextBytes allows`, workspaceId));
     const parsed = parseEnvelope(bytes);
     return parsed.isErr() ? err({ ...parsed.error, workspaceId }) : ok(parsed.value);
   }

@@ -95,6 +95,7 @@ describe("TenantCipher envelope", () => {
       [cipher.decrypt({ workspaceId, purpose, ciphertext: `${toText(sealed)}A` }), "AuthFailed"],
       [cipher.decrypt({ workspaceId, purpose, ciphertext: `${toText(sealed)}AB=` }), "MalformedCiphertext"],
       [cipher.decrypt({ workspaceId, purpose, ciphertext: new Uint8Array(5000) }), "MalformedCiphertext"],
+      [cipher.decrypt({ workspaceId, purpose, ciphertext: `tc1.${"A".repeat(2_000_000)}` }), "MalformedCiphertext"],
       [cipher.decrypt({ workspaceId, purpose, ciphertext: withByte(sealed, 0, 0x02) }), "UnsupportedVersion"],
       [cipher.decrypt({ workspaceId, purpose, ciphertext: withByte(sealed, 1, 0x09) }), "UnsupportedSuite"],
       [cipher.decrypt({ workspaceId, purpose, ciphertext: withByte(sealed, 5, 0x07) }), "KeyNotFound"],
