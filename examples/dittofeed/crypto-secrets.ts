@@ -92,7 +92,16 @@ export async function getSecretValue({
  * tokens written by secrets.ts (`{ iv, encryptedData, authTag }` JSON under
  * SECRET_KEY) become `tc1.` envelopes, 500 rows per UPDATE. Re-runnable.
  */
-export async function migrateSecrets({ pool, legacySecretKey }: { pool: Pool; legacySecretKey: Uint8Array }) {
+export async function migrateSecrets({
+  pool,
+  legacySecretKey,
+  logger,
+}: {
+  pool: Pool;
+  legacySecretKey: Uint8Array;
+  /** Dittofeed's `logger()` (pino): object first, message second. */
+  logger?: { info(obj: object, msg: string): void };
+}) {
   const cipher = secretCipher(pool);
   if (cipher.isErr()) return err(cipher.error);
   const { rows } = (await pool.query(`select id, "workspaceId", name, value from "Secret" where value is not null`)) as {
@@ -110,6 +119,6 @@ export async function migrateSecrets({ pool, legacySecretKey }: { pool: Pool; le
         [ids, values],
       );
     },
-    onProgress: (stats) => console.log({ ...stats, failures: stats.failures.length }, "secret migration progress"),
+    onProgress: (stats) => logger?.info({ ...stats, failures: stats.failures.length }, "secret migration progress"),
   });
 }
