@@ -27,8 +27,10 @@ const outBytes = new Uint8Array(outWords.buffer);
  * call (node's createCipheriv copies the key, so passing it straight is safe).
  */
 export function hchachaSubkey(key32: Uint32Array, nonce: Uint8Array): Uint8Array {
-  const view = new DataView(nonce.buffer, nonce.byteOffset, 16);
-  for (let i = 0; i < 4; i++) nonceWords[i] = view.getUint32(i * 4, true);
+  // Little-endian reads by hand: no DataView allocation on the per-message path.
+  for (let i = 0, j = 0; i < 4; i++, j += 4) {
+    nonceWords[i] = ((nonce[j] ?? 0) | ((nonce[j + 1] ?? 0) << 8) | ((nonce[j + 2] ?? 0) << 16) | ((nonce[j + 3] ?? 0) << 24)) >>> 0;
+  }
   hchacha(SIGMA, key32, nonceWords, outWords);
   if (!LITTLE_ENDIAN) {
     for (let i = 0; i < 8; i++) {
