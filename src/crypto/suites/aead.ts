@@ -30,7 +30,7 @@ function nodeAead(algorithm: NodeAlgorithm): RawAead {
         algorithm === "aes-256-gcm"
           ? createCipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES })
           : createCipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES });
-      cipher.setAAD(aad, { plaintextLength: plaintext.length });
+      cipher.setAAD(aad);
       const body = cipher.update(plaintext);
       cipher.final();
       out.set(body, offset);
@@ -44,7 +44,7 @@ function nodeAead(algorithm: NodeAlgorithm): RawAead {
           ? createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES })
           : createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES });
       decipher.setAuthTag(sealed.subarray(split));
-      decipher.setAAD(aad, { plaintextLength: split });
+      decipher.setAAD(aad);
       const plaintext = decipher.update(sealed.subarray(0, split));
       try {
         decipher.final();
