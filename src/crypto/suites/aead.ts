@@ -39,19 +39,21 @@ function nodeAead(algorithm: NodeAlgorithm): RawAead {
     open(key, nonce, aad, sealed) {
       if (sealed.length < TAG_BYTES) return undefined;
       const split = sealed.length - TAG_BYTES;
-      const decipher =
-        algorithm === "aes-256-gcm"
-          ? createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES })
-          : createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES });
-      decipher.setAuthTag(sealed.subarray(split));
-      decipher.setAAD(aad);
-      const plaintext = decipher.update(sealed.subarray(0, split));
+      let plaintext: Buffer | undefined;
       try {
+        // Inside the try: a wrong key or nonce length throws in createDecipheriv; open never throws.
+        const decipher =
+          algorithm === "aes-256-gcm"
+            ? createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES })
+            : createDecipheriv(algorithm, key, nonce, { authTagLength: TAG_BYTES });
+        decipher.setAuthTag(sealed.subarray(split));
+        decipher.setAAD(aad);
+        plaintext = decipher.update(sealed.subarray(0, split));
         decipher.final();
         return plaintext;
       } catch {
         // Never let unauthenticated plaintext escape, not even in memory we drop.
-        plaintext.fill(0);
+        plaintext?.fill(0);
         return undefined;
       }
     },
