@@ -58,6 +58,46 @@ describe("keyring, cache and lifecycle", () => {
     }
   });
 
+  it("never repeats a nonce: 100,000 envelopes from the pooled system source, across pool refills", async () => {
+    const { cipher } = makeCipher();
+    const workspaceId = newWorkspace();
+    okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "warm" }));
+    const field = okValue(cipher.field({ workspaceId, purpose }));
+    const seen = new Set<string>();
+    const plaintext = new Uint8Array([1]);
+    for (let i = 0; i < 100_000; i++) {
+      const sealed = cipher.encryptWarm(field, plaintext);
+      if (sealed === undefined) throw new Error("cache went cold");
+      seen.add(Buffer.from(okValue(sealed).subarray(6, 30)).toString("base64"));
+    }
+    expect(seen.size).toBe(100_000);
+  });
+
+  it("keeps at most maxEntries workspaces unwrapped", async () => {
+    const { cipher, wrapper } = makeCipher({ cache: { maxEntries: 2 } });
+    const [a, b, c] = [newWorkspace(), newWorkspace(), newWorkspace()];
+    for (const workspaceId of [a, b, c]) okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(3);
+    okValue(await cipher.encrypt({ workspaceId: c, purpose, plaintext: "x" }));
+    okValue(await cipher.encrypt({ workspaceId: b, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(3);
+    okValue(await cipher.encrypt({ workspaceId: a, purpose, plaintext: "x" }));
+    expect(wrapper.unwraps).toBe(4);
+  });
+
+  it("reports unwraps and authentication failures per workspace to a metrics sink", async () => {
+    const counts = new Map<string, number>();
+    const metrics = { add: (ws: string, name: string, v: number) => void counts.set(`${ws}/${name}`, (counts.get(`${ws}/${name}`) ?? 0) + v), observe: () => undefined };
+    const { cipher } = makeCipher({ metrics });
+    const [a, b] = [newWorkspace(), newWorkspace()];
+    const sealed = okValue(await cipher.encrypt({ workspaceId: a, purpose, plaintext: "x" }));
+    okValue(await cipher.encrypt({ workspaceId: b, purpose, plaintext: "x" }));
+    for (let i = 0; i < 3; i++) expect((await cipher.decrypt({ workspaceId: b, purpose, ciphertext: sealed })).isErr()).toBe(true);
+    expect(counts.get(`${a}/crypto_key_unwraps_total`)).toBe(1);
+    expect(counts.get(`${b}/crypto_auth_failures_total`)).toBe(3);
+    expect(counts.get(`${a}/crypto_auth_failures_total`)).toBeUndefined();
+  });
+
   it("rotate: new primary version, old versions decrypt only", async () => {
     const { cipher, store } = makeCipher();
     const workspaceId = newWorkspace();
