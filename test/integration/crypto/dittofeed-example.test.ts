@@ -15,6 +15,8 @@ const SECRET_KEY = randomBytes(32);
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_crypto_df");
   pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  // Idle clients see the backend terminated when the test database is dropped; a pool needs an error listener.
+  pool.on("error", () => undefined);
   await applyFixtureSchema(pool);
   // Dittofeed's Secret has `value text` (and configValue jsonb); the fixture keeps only the shared columns.
   await pool.query(`alter table "Secret" add column value text`);

@@ -8,24 +8,34 @@ import { TenantCipher } from "../../../src/crypto/index.js";
 import { migrateKeyStore, postgresKeyStore, tenancyDataKeys } from "../../../src/crypto/postgres.js";
 import { runKeyStoreContract } from "../../../src/testing/crypto-contract.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
+import { pgbouncerUrl } from "../../support/servers.js";
 
 const servers = inject("servers");
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let pool: pg.Pool;
+let bouncerPool: pg.Pool;
 
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_crypto");
   pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // Idle clients see the backend terminated when the test database is dropped; a pool needs an error listener.
+  pool.on("error", () => undefined);
   (await migrateKeyStore(pool))._unsafeUnwrap();
   (await migrateKeyStore(pool))._unsafeUnwrap(); // idempotent
+  bouncerPool = new pg.Pool({ connectionString: pgbouncerUrl(servers, new URL(database.url).pathname.slice(1)), max: 8 });
+  // Idle clients see the backend terminated when the test database is dropped; a pool needs an error listener.
+  bouncerPool.on("error", () => undefined);
 });
 afterAll(async () => {
+  await bouncerPool.end();
   await pool.end();
   await database.drop();
 });
 
 runKeyStoreContract({ describe, it, expect }, "Postgres 15 (pg Pool)", () => postgresKeyStore(pool));
 runKeyStoreContract({ describe, it, expect }, "Postgres 15 (drizzle)", () => postgresKeyStore(drizzle({ client: pool })));
+// Transaction-scoped advisory locks and no session state: the store works behind PgBouncer in transaction mode.
+runKeyStoreContract({ describe, it, expect }, "Postgres 15 via PgBouncer (transaction mode)", () => postgresKeyStore(bouncerPool));
 
 const rootKeys = `pg-root:${randomBytes(32).toString("base64")}`;
 const purpose = "secret:sendgrid";

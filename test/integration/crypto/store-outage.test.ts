@@ -18,6 +18,8 @@ beforeAll(async () => {
   proxy = await startTcpProxy(Number(url.port));
   url.port = String(proxy.port);
   pool = new pg.Pool({ connectionString: url.toString(), max: 2, query_timeout: 1_000, connectionTimeoutMillis: 1_000 });
+  // Idle clients see the backend terminated when the test database is dropped; a pool needs an error listener.
+  pool.on("error", () => undefined);
   (await migrateKeyStore(pool))._unsafeUnwrap();
 });
 afterAll(async () => {
