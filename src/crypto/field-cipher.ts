@@ -50,6 +50,8 @@ export function plaintextBytes(
   workspaceId: string,
 ): Result<Uint8Array, CryptoError> {
   let bytes: Uint8Array;
+  // The common case first, without building anything.
+  if (input instanceof Uint8Array && input.length <= limits.maxBytes && (input.length > 0 || limits.allowEmpty)) return ok(input);
   if (input instanceof Uint8Array) bytes = input;
   else if (typeof input === "string") {
     if (input.length > limits.maxBytes) return err(tooLarge(input.length, limits.maxBytes, workspaceId));

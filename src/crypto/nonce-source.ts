@@ -24,9 +24,11 @@ export function systemNonces(): NonceSource {
         randomFillSync(pool);
         used = 0;
       }
-      out.set(pool.subarray(used, used + NONCE_BYTES), offset);
-      // Wipe what was handed out so a later memory read cannot recover past nonces' order.
-      pool.fill(0, used, used + NONCE_BYTES);
+      // Copy and wipe byte by byte: no view allocated per message, and a handed-out nonce never stays in the pool.
+      for (let i = 0; i < NONCE_BYTES; i++) {
+        out[offset + i] = pool[used + i] ?? 0;
+        pool[used + i] = 0;
+      }
       used += NONCE_BYTES;
     },
   };

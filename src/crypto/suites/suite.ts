@@ -47,7 +47,7 @@ export interface SuiteCodec {
 // XChaCha20 = ChaCha20 under the HChaCha20 subkey with nonce 0x00000000 ‖ N[16:24].
 const chachaNonce = new Uint8Array(12);
 function innerChaChaNonce(nonce: Uint8Array): Uint8Array {
-  chachaNonce.set(nonce.subarray(16, 24), 4);
+  for (let i = 0; i < 8; i++) chachaNonce[4 + i] = nonce[16 + i] ?? 0;
   return chachaNonce;
 }
 
