@@ -65,6 +65,8 @@ export function resolveOptions(options: TenantCipherOptions): Resolved {
   if (!positive(cache.maxAgeMs, 2 ** 31)) problems.push("cache.maxAgeMs must be a positive integer");
   if (!positive(cache.maxUses, 2 ** 32)) problems.push("cache.maxUses must be an integer in 1..2^32");
   if (!positive(cache.maxEntries, 10_000_000)) problems.push("cache.maxEntries must be a positive integer");
+  const reload = cache.unknownVersionReloadMs;
+  if (reload !== undefined && !(Number.isSafeInteger(reload) && reload >= 0)) problems.push("cache.unknownVersionReloadMs must be an integer ≥ 0");
   const codec = codecFor(SUITE_IDS[suite], implementation);
   if (problems.length > 0 || wrapper === undefined || codec === undefined) {
     throw new TypeError(`invalid TenantCipher options: ${problems.join("; ")}`);

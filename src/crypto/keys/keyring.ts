@@ -18,6 +18,12 @@ export interface KeyCacheOptions {
   readonly maxUses?: number;
   /** Workspaces kept unwrapped at once; the least recently loaded is dropped first. @default 10_000 */
   readonly maxEntries?: number;
+  /**
+   * Minimum time between reloads triggered by a ciphertext naming a key
+   * version newer than any cached one (a rotation in another process).
+   * @default 1_000 (capped at maxAgeMs)
+   */
+  readonly unknownVersionReloadMs?: number;
 }
 
 /** A usable data key: its version and the prepared key material. */
@@ -49,6 +55,7 @@ export class Keyring {
   readonly #maxAgeMs: number;
   readonly #maxUses: number;
   readonly #maxEntries: number;
+  readonly #reloadIntervalMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<Result<Entry, CryptoError>>>();
   /** Tombstones are final, so they are remembered apart from the bounded cache. */
@@ -62,6 +69,7 @@ export class Keyring {
     this.#maxAgeMs = deps.cache.maxAgeMs ?? 60_000;
     this.#maxUses = deps.cache.maxUses ?? 1_000_000;
     this.#maxEntries = deps.cache.maxEntries ?? 10_000;
+    this.#reloadIntervalMs = Math.min(deps.cache.unknownVersionReloadMs ?? 1_000, this.#maxAgeMs);
   }
 
   get store(): KeyStore {
@@ -134,16 +142,20 @@ export class Keyring {
     let loaded = await this.load(workspaceId);
     if (loaded.isErr()) return err(loaded.error);
     // A version newer than any we hold may come from a rotation in another
-    // process: reload once. Older unknown versions never existed, so a forged
-    // header cannot make every request hit the store.
-    const highest = Math.max(0, ...loaded.value.records.map((r) => r.version));
-    if (cached !== undefined && !loaded.value.keys.has(version) && version > highest) {
+    // process: reload, but at most once per reload interval per workspace, so
+    // forged headers naming high versions cannot make every request hit the
+    // store. Older unknown versions never existed and never reload.
+    const highest = (entry: Entry) => Math.max(0, ...entry.records.map((r) => r.version));
+    if (cached !== undefined && version > highest(loaded.value) && this.#clock.now() - cached.loadedAt >= this.#reloadIntervalMs) {
       loaded = await this.load(workspaceId, true);
       if (loaded.isErr()) return err(loaded.error);
     }
     const key = loaded.value.keys.get(version);
     if (key === undefined) {
-      return err(tenancyError("KeyNotFound", `workspace has no data key version ${version}`, { workspaceId }));
+      // Retryable when the version may still appear (a rotation not yet visible here).
+      return err(
+        tenancyError("KeyNotFound", `workspace has no data key version ${version}`, { workspaceId, retryable: version > highest(loaded.value) }),
+      );
     }
     loaded.value.uses++;
     return ok(key);

@@ -121,7 +121,33 @@ describe("keyring, cache and lifecycle", () => {
     okValue(await b.encrypt({ workspaceId, purpose, plaintext: "warm b" }));
     okValue(await a.cipher.rotate({ workspaceId }));
     const fresh = okValue(await a.cipher.encrypt({ workspaceId, purpose, plaintext: "v2" }));
+    // Within the reload interval b answers a retryable KeyNotFound; after it, b reloads once and decrypts.
+    expect((await b.decrypt({ workspaceId, purpose, ciphertext: fresh }))._unsafeUnwrapErr()).toMatchObject({ type: "KeyNotFound", retryable: true });
+    a.clock.advance(1_000);
     expect(Buffer.from(okValue(await b.decrypt({ workspaceId, purpose, ciphertext: fresh }))).toString()).toBe("v2");
+  });
+
+  it("forged headers naming unknown key versions reload the store at most once per interval", async () => {
+    const { cipher, clock, store } = makeCipher({ cache: { maxAgeMs: 60_000, unknownVersionReloadMs: 1_000 } });
+    let loads = 0;
+    const load = store.load.bind(store);
+    store.load = (workspaceId) => {
+      loads++;
+      return load(workspaceId);
+    };
+    const workspaceId = newWorkspace();
+    const sealed = okValue(await cipher.encrypt({ workspaceId, purpose, plaintext: "x" }));
+    const before = loads;
+    for (let i = 0; i < 200; i++) {
+      const forged = new Uint8Array(sealed);
+      new DataView(forged.buffer).setUint32(2, 1_000 + i);
+      expect((await cipher.decrypt({ workspaceId, purpose, ciphertext: forged }))._unsafeUnwrapErr().type).toBe("KeyNotFound");
+      if (i === 99) clock.advance(1_000);
+    }
+    expect(loads - before).toBe(1);
+    const older = new Uint8Array(sealed);
+    new DataView(older.buffer).setUint32(2, 1);
+    expect((await cipher.decrypt({ workspaceId, purpose, ciphertext: older })).isOk()).toBe(true);
   });
 
   it("destroy: KeyDestroyed at once here, in another process after its cache max age, with a tombstone", async () => {
