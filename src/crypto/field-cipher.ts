@@ -76,3 +76,14 @@ export function describe(value: unknown): string {
   if (typeof value === "number" && Number.isNaN(value)) return "NaN";
   return typeof value;
 }
+
+/** Public calls take one object; anything else is a typed InvalidInput (never a TypeError from a property read). */
+export function notAnObject(input: unknown, what: string): CryptoError | undefined {
+  if (typeof input === "object" && input !== null) return undefined;
+  return tenancyError("InvalidInput", `${what} expects one object argument, got ${describe(input)}`);
+}
+
+/** True for arrays, other iterables and async iterables (what row streams may be). */
+export function isRowSource(rows: unknown): boolean {
+  return typeof rows === "object" && rows !== null && (Symbol.iterator in rows || Symbol.asyncIterator in rows);
+}

@@ -3,6 +3,8 @@ import type { CryptoError } from "./errors.js";
 import { fromText, parseEnvelope, TEXT_PREFIX } from "./format.js";
 import { asLegacySecret } from "./legacy.js";
 import type { TenantCipher } from "./tenant-cipher.js";
+import { tenancyError } from "../core/errors.js";
+import { isRowSource, notAnObject } from "./field-cipher.js";
 
 export interface InventoryRow {
   readonly workspaceId: string;
@@ -34,11 +36,29 @@ export async function keyVersionsInUse<R extends InventoryRow>(
   cipher: TenantCipher,
   input: { readonly rows: AsyncIterable<R> | Iterable<R>; readonly onStale?: (row: R) => void },
 ): Promise<Result<KeyVersionInventory, CryptoError>> {
+  const shape = notAnObject(input, "keyVersionsInUse");
+  if (shape !== undefined) return err(shape);
+  if (!isRowSource(input.rows)) return err(tenancyError("InvalidInput", "keyVersionsInUse needs rows (an iterable or async iterable)"));
+  try {
+    return await count(cipher, input);
+  } catch (thrown) {
+    return err(tenancyError("StoreFailed", "keyVersionsInUse: reading rows failed", { cause: thrown, retryable: true }));
+  }
+}
+
+async function count<R extends InventoryRow>(
+  cipher: TenantCipher,
+  input: { readonly rows: AsyncIterable<R> | Iterable<R>; readonly onStale?: (row: R) => void },
+): Promise<Result<KeyVersionInventory, CryptoError>> {
   const byVersion: Record<string, number> = {};
   const counts = { rows: 0, current: 0, stale: 0, legacy: 0, plaintext: 0, malformed: 0, nulls: 0, destroyed: 0 };
   const primaries = new Map<string, number | "destroyed">();
   for await (const row of input.rows) {
     counts.rows++;
+    if (typeof row !== "object" || row === null) {
+      counts.malformed++;
+      continue;
+    }
     const { value } = row;
     if (value === null) {
       counts.nulls++;

@@ -5,6 +5,7 @@ import { parseEnvelope, TEXT_PREFIX, fromText, toText } from "./format.js";
 import { asLegacySecret, decryptLegacySecret } from "./legacy.js";
 import type { TenantCipher } from "./tenant-cipher.js";
 import { SUITE_IDS } from "./suites/suite.js";
+import { isRowSource, notAnObject } from "./field-cipher.js";
 
 /** A row to bring to the current key version: where it lives and its stored value. */
 export interface ReencryptRow {
@@ -53,7 +54,13 @@ export async function reencryptRows<R extends ReencryptRow>(
   cipher: TenantCipher,
   options: ReencryptOptions<R>,
 ): Promise<Result<ReencryptStats, CryptoError>> {
+  const shape = notAnObject(options, "reencrypt");
+  if (shape !== undefined) return err(shape);
+  if (!isRowSource(options.rows) || typeof options.write !== "function") {
+    return err(tenancyError("InvalidInput", "reencrypt needs rows (an iterable or async iterable) and a write function"));
+  }
   const batchSize = options.batchSize ?? 500;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) return err(tenancyError("InvalidInput", "batchSize must be a positive integer"));
   const suite = SUITE_IDS[cipher.suite];
   const stats = { scanned: 0, reencrypted: 0, upToDate: 0, fromLegacy: 0, fromPlaintext: 0, skippedNull: 0, failed: 0 };
   const failures: { index: number; error: CryptoError }[] = [];
@@ -72,26 +79,41 @@ export async function reencryptRows<R extends ReencryptRow>(
     return ok(undefined);
   };
   let index = 0;
-  for await (const chunk of iterate(options.rows)) {
-   for (const row of chunk) {
+  /** Counts one row's outcome and queues its new value; true when the batch is full. */
+  const record = (row: R, outcome: Result<{ kind: Kind; value?: Uint8Array | string }, CryptoError>): boolean => {
     const at = index++;
     stats.scanned++;
-    const outcome = reencryptWarm(cipher, row, suite) ?? (await reencryptOne(cipher, row, suite, options));
     if (outcome.isErr()) {
       stats.failed++;
       if (failures.length < 20) failures.push({ index: at, error: outcome.error });
-      continue;
+      return false;
     }
-    const { kind, value } = outcome.value;
-    stats[kind]++;
-    if (value !== undefined) {
-      batch.push({ row, value });
-      if (batch.length >= batchSize) {
+    stats[outcome.value.kind]++;
+    if (outcome.value.value === undefined) return false;
+    batch.push({ row, value: outcome.value.value });
+    return batch.length >= batchSize;
+  };
+  const rows = iterate(options.rows);
+  for (;;) {
+    let next: IteratorResult<R[]>;
+    try {
+      next = await rows.next();
+    } catch (thrown) {
+      // A failing cursor or stream is a store problem, reported, not thrown.
+      return err(tenancyError("StoreFailed", "reencrypt: reading rows failed", { cause: thrown, retryable: true }));
+    }
+    if (next.done === true) break;
+    for (const row of next.value) {
+      const isRow = typeof row === "object" && row !== null;
+      // Warm rows stay synchronous; only cold or special rows await.
+      const outcome = isRow
+        ? (reencryptWarm(cipher, row, suite) ?? (await reencryptOne(cipher, row, suite, options)))
+        : err(tenancyError("InvalidInput", "row must be an object { workspaceId, purpose, value }"));
+      if (record(row, outcome)) {
         const flushed = await flush();
         if (flushed.isErr()) return err(flushed.error);
       }
     }
-   }
   }
   const flushed = await flush();
   if (flushed.isErr()) return err(flushed.error);

@@ -4,7 +4,7 @@ import { tenancyError } from "../core/errors.js";
 import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { keyDestroyed, malformed, type CryptoError } from "./errors.js";
-import { FieldCore, describe, plaintextBytes } from "./field-cipher.js";
+import { FieldCore, describe, notAnObject, plaintextBytes } from "./field-cipher.js";
 import { fromText, OVERHEAD_BYTES, parseEnvelope, PURPOSE_PATTERN, TEXT_PREFIX, toText, type Envelope } from "./format.js";
 import type { KeyStore, KeyTombstone } from "./keys/key-store.js";
 import { Keyring } from "./keys/keyring.js";
@@ -72,6 +72,8 @@ export class TenantCipher {
    * once, so the hot path builds no strings.
    */
   field(ref: FieldRef): Result<FieldCore, CryptoError> {
+    const shape = notAnObject(ref, "TenantCipher");
+    if (shape !== undefined) return err(shape);
     const byPurpose = this.#fields.get(ref.workspaceId);
     const known = byPurpose?.get(ref.purpose);
     if (known !== undefined) return ok(known);
@@ -181,6 +183,8 @@ export class TenantCipher {
 
   /** Encrypts a string into the `tc1.` text form, for text columns such as Dittofeed's `Secret.value`. */
   async encryptText(input: FieldRef & { readonly plaintext: string }): Promise<Result<string, CryptoError>> {
+    const shape = notAnObject(input, "encryptText");
+    if (shape !== undefined) return err(shape);
     if (typeof input.plaintext !== "string") {
       return err(tenancyError("InvalidInput", `plaintext must be a string, got ${describe(input.plaintext)}`));
     }
@@ -190,6 +194,8 @@ export class TenantCipher {
 
   /** Decrypts a `tc1.` string to a string; invalid UTF-8 plaintext is an InvalidInput error. */
   async decryptText(input: FieldRef & { readonly ciphertext: string }): Promise<Result<string, CryptoError>> {
+    const shape = notAnObject(input, "decryptText");
+    if (shape !== undefined) return err(shape);
     if (typeof input.ciphertext !== "string") {
       return err(malformed(`ciphertext must be a tc1. string, got ${describe(input.ciphertext)}`));
     }
@@ -204,6 +210,8 @@ export class TenantCipher {
 
   /** Adds a new primary data key version; older versions stay for decryption only. */
   async rotate(input: { readonly workspaceId: string }): Promise<Result<{ readonly version: number }, CryptoError>> {
+    const shape = notAnObject(input, "rotate");
+    if (shape !== undefined) return err(shape);
     const workspaceId = parseWorkspaceId(input.workspaceId);
     if (workspaceId.isErr()) return err(workspaceId.error);
     const loaded = await this.keyring.load(workspaceId.value, true);
@@ -224,6 +232,8 @@ export class TenantCipher {
    * entry expires (at most `cache.maxAgeMs`).
    */
   async destroy(input: { readonly workspaceId: string; readonly by: string }): Promise<Result<KeyTombstone, CryptoError>> {
+    const shape = notAnObject(input, "destroy");
+    if (shape !== undefined) return err(shape);
     const workspaceId = parseWorkspaceId(input.workspaceId);
     if (workspaceId.isErr()) return err(workspaceId.error);
     if (typeof input.by !== "string" || input.by.length === 0 || input.by.length > 200) {

@@ -134,3 +134,45 @@ function withByte(bytes: Uint8Array, index: number, value: number): Uint8Array {
   copy[index] = value;
   return copy;
 }
+
+describe("non-object and broken inputs to every public call", () => {
+  it("returns typed errors, never throws", async () => {
+    const { cipher } = makeCipher();
+    const nothing = null as unknown as never;
+    for (const call of [
+      () => cipher.encrypt(nothing),
+      () => cipher.decrypt(nothing),
+      () => cipher.encryptText(nothing),
+      () => cipher.decryptText(nothing),
+      () => cipher.rotate(nothing),
+      () => cipher.destroy(nothing),
+      () => cipher.blindIndex(nothing),
+      () => cipher.reencrypt(nothing),
+      () => cipher.keyVersionsInUse(nothing),
+      () => cipher.reencrypt({ rows: 5 as unknown as never, write: () => undefined }),
+      () => cipher.reencrypt({ rows: [], write: () => undefined, batchSize: 0 }),
+      () => cipher.keyVersionsInUse({ rows: "abc" as unknown as never }),
+    ]) {
+      const result = await call();
+      expect(result.isErr()).toBe(true);
+      expect(result._unsafeUnwrapErr().type).toBe("InvalidInput");
+    }
+    expect(cipher.field(undefined as unknown as never)._unsafeUnwrapErr().type).toBe("InvalidInput");
+  });
+
+  it("a failing row stream is a StoreFailed Err; null rows are counted, not thrown", async () => {
+    const { cipher } = makeCipher();
+    async function* broken() {
+      yield { workspaceId: newWorkspace(), purpose, value: null };
+      throw new Error("cursor closed");
+    }
+    const failed = await cipher.reencrypt({ rows: broken(), write: () => undefined });
+    expect(failed._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: true });
+    const inventory = await cipher.keyVersionsInUse({ rows: broken() });
+    expect(inventory._unsafeUnwrapErr().type).toBe("StoreFailed");
+    const stats = okValue(await cipher.reencrypt({ rows: [null as unknown as never], write: () => undefined }));
+    expect(stats).toMatchObject({ scanned: 1, failed: 1 });
+    const counted = okValue(await cipher.keyVersionsInUse({ rows: [null as unknown as never] }));
+    expect(counted).toMatchObject({ rows: 1, malformed: 1 });
+  });
+});
