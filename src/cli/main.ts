@@ -2,12 +2,14 @@
 import { parseArgs } from "node:util";
 import { runDemo } from "./demo/run-demo.js";
 import { runUsageCommand } from "../metrics/usage-command.js";
+import { generateRootKeyEntry } from "../crypto/root-key-gen.js";
 
 const USAGE = `usage: tenancykit <command>
 
 commands:
   demo      run a multi-workspace scenario on the embedded defaults (no servers)
   usage     per-workspace usage (and usage against plan limits) from flushed metrics
+  root-key  print a new TENANCY_ROOT_KEYS entry (id:base64 of 32 random bytes); optional id argument
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -28,6 +30,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case "usage":
       return runUsageCommand(argv.slice(1), { out: (t) => process.stdout.write(t), errOut: (t) => process.stderr.write(t), env: process.env, now: () => new Date() });
+    case "root-key":
+      process.stdout.write(`${generateRootKeyEntry(positionals[1])}\n`);
+      return 0;
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
       return 1;

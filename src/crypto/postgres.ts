@@ -1,4 +1,6 @@
 /**
- * tenancykit/crypto/postgres: not built yet; see the open issue for this module.
+ * tenancykit/crypto/postgres: the durable TenantCipher key store and its
+ * drizzle tables (add them to your schema and migrations).
  */
-export {};
+export { postgresKeyStore, migrateKeyStore } from "./postgres/key-store.js";
+export { tenancyDataKeys, tenancyKeyTombstones, CRYPTO_MIGRATION_SQL } from "./postgres/schema.js";

@@ -4,3 +4,4 @@
  */
 export { ManualClock, skewedClock } from "../core/clock.js";
 export { seededRandom } from "../core/random.js";
+export { runKeyStoreContract, type ContractTestApi as KeyStoreContractTestApi } from "./crypto-contract.js";

@@ -4,7 +4,8 @@ import { metricsSection } from "./metrics-section.js";
 import { DemoReport } from "./report.js";
 
 /** The demo's sections in order; each primitive appends its own. */
-const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection];
+const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection];
+import { cryptoSection } from "./crypto-section.js";
 
 /**
  * Runs the multi-workspace scenario on the embedded defaults (memory stores and

@@ -1,0 +1,51 @@
+import { bigint, customType, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+
+/**
+ * Wrapped data keys, one row per workspace and key version. Add it to your
+ * drizzle schema (and migrations) as Dittofeed does its own tables.
+ * `wrapped_key` is NULL once the workspace is crypto-shredded.
+ */
+export const tenancyDataKeys = pgTable(
+  "tenancy_data_keys",
+  {
+    workspaceId: uuid("workspace_id").notNull(),
+    version: bigint("version", { mode: "number" }).notNull(),
+    wrappedKey: bytea("wrapped_key"),
+    rootKeyId: text("root_key_id").notNull(),
+    state: text("state", { enum: ["active", "retired", "destroyed"] }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.workspaceId, table.version] })],
+);
+
+/** Crypto-shred tombstones: who destroyed a workspace's keys and when. Kept for audit. */
+export const tenancyKeyTombstones = pgTable("tenancy_key_tombstones", {
+  workspaceId: uuid("workspace_id").primaryKey(),
+  destroyedAt: timestamp("destroyed_at", { withTimezone: true, mode: "date" }).notNull(),
+  destroyedBy: text("destroyed_by").notNull(),
+  versionsDestroyed: integer("versions_destroyed").notNull(),
+});
+
+/** The same tables as plain SQL (idempotent), for setups without drizzle-kit. */
+export const CRYPTO_MIGRATION_SQL = `
+create table if not exists tenancy_data_keys (
+  workspace_id uuid not null,
+  version bigint not null check (version between 1 and 4294967295),
+  wrapped_key bytea,
+  root_key_id text not null,
+  state text not null check (state in ('active', 'retired', 'destroyed')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (workspace_id, version),
+  check ((state = 'destroyed') = (wrapped_key is null))
+);
+create table if not exists tenancy_key_tombstones (
+  workspace_id uuid primary key,
+  destroyed_at timestamptz not null,
+  destroyed_by text not null,
+  versions_destroyed integer not null
+);
+`;
