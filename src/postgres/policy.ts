@@ -21,9 +21,10 @@ export function workspaceExpression(column: string): string {
   return `${quoteIdent(column)} = ${CURRENT_WORKSPACE_SQL}`;
 }
 
-/** `"workspaceId" = ANY ((select nullif(current_setting('tenancy.workspace_ids', true), '')::uuid[]))` */
+/** `"workspaceId" = ANY ((select nullif(current_setting('tenancy.workspace_ids', true), '')::uuid[])::uuid[])` */
 export function readGrantExpression(column: string): string {
-  return `${quoteIdent(column)} = ANY (${READ_WORKSPACES_SQL})`;
+  // The outer cast makes Postgres read the sub-select as one array value, not as a set of rows.
+  return `${quoteIdent(column)} = ANY (${READ_WORKSPACES_SQL}::uuid[])`;
 }
 
 export type PolicyCommand = "select" | "insert" | "update" | "delete";
