@@ -105,13 +105,13 @@ describe("assertAppRole", () => {
   it("refuses a superuser, an owner, a member of the owner and a BYPASSRLS role, listing why", async () => {
     const superuser = (await assertAppRole(admin))._unsafeUnwrapErr();
     expect(superuser).toMatchObject({ type: "UnsafeAppRole", retryable: false });
-    expect((superuser as { reasons: string[] }).reasons[0]).toBe("superuser");
-    const owner = (await assertAppRole(poolAs(roles.owner)))._unsafeUnwrapErr() as { reasons: string[] };
+    expect((superuser as unknown as { reasons: string[] }).reasons[0]).toBe("superuser");
+    const owner = (await assertAppRole(poolAs(roles.owner)))._unsafeUnwrapErr() as unknown as { reasons: string[] };
     expect(owner.reasons).toHaveLength(26);
     expect(owner.reasons).toContain('owns "Segment"');
-    const member = (await assertAppRole(poolAs(roles.member)))._unsafeUnwrapErr() as { reasons: string[] };
+    const member = (await assertAppRole(poolAs(roles.member)))._unsafeUnwrapErr() as unknown as { reasons: string[] };
     expect(member.reasons).toHaveLength(26);
-    const bypass = (await assertAppRole(poolAs(roles.bypass)))._unsafeUnwrapErr() as { reasons: string[] };
+    const bypass = (await assertAppRole(poolAs(roles.bypass)))._unsafeUnwrapErr() as unknown as { reasons: string[] };
     expect(bypass.reasons).toEqual(["bypassrls"]);
   });
 
