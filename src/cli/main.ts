@@ -6,6 +6,7 @@ const USAGE = `usage: tenancykit <command>
 
 commands:
   demo      run a multi-workspace scenario on the embedded defaults (no servers)
+  check     check a Postgres database for tenancy gaps (RLS, policies, indexes, keys)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -24,6 +25,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case "demo":
       await runDemo();
       return 0;
+    case "check":
+      return (await import("../postgres/cli-check.js")).runCheckCommand(argv.slice(1), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
       return 1;

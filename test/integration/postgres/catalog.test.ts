@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkTenancy, discoverTenantTables } from "../../../src/postgres/check.js";
 import { policyMigrationSql } from "../../../src/postgres/migration.js";
 import { assertAppRole } from "../../../src/postgres/role.js";
+import { runCheckCommand } from "../../../src/postgres/cli-check.js";
 import { applyFixtureSchema } from "../../fixtures/dittofeed-migration.js";
 import { GLOBAL_TABLE_NAMES, TENANT_TABLE_NAMES } from "../../fixtures/dittofeed-schema.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
@@ -94,6 +95,19 @@ describe("checkTenancy on the Dittofeed-shaped fixture schema", () => {
     await owner.query(`drop policy bare on "Segment"; drop table "Scratch"`);
     await owner.query(policyMigrationSql([{ name: "Journey", column: "workspaceId" }, { name: "Feature", column: "workspaceId" }]));
     expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
+  });
+});
+
+describe("tenancykit check (CLI)", () => {
+  it("prints the findings and exits 2 while gaps remain; --migration prints the policies", async () => {
+    let out = "";
+    const code = await runCheckCommand(["--url", database.url], (t) => (out += t), (t) => (out += t));
+    expect(code).toBe(2);
+    expect(out).toContain("NoWorkspaceIndex (2)");
+    expect(out).toContain(`"UserPropertyIndex": no index leads with "workspaceId"`);
+    let migration = "";
+    expect(await runCheckCommand(["--url", database.url, "--migration"], (t) => (migration += t), () => undefined)).toBe(0);
+    expect(migration.match(/FORCE ROW LEVEL SECURITY/g)).toHaveLength(26);
   });
 });
 
