@@ -35,7 +35,7 @@ export async function postgresSection({ report, workspaces, names }: DemoContext
   const before = (await checkTenancy(db))._unsafeUnwrap();
   report.line(`checkTenancy before: ${before.findings.length} findings, e.g. ${before.findings.slice(0, 2).map((f) => f.type).join(", ")}`);
   const tables = (await discoverTenantTables(db))._unsafeUnwrap();
-  const migration = policyMigrationSql(tables);
+  const migration = policyMigrationSql(tables, { parentRead: true });
   await db.exec(migration.replaceAll("--> statement-breakpoint", ""));
   report.line(`generated ${migration.match(/CREATE POLICY/g)?.length ?? 0} policies + ENABLE/FORCE for ${tables.map((t) => `"${t.name}"(${t.column})`).join(", ")}`);
   const after = (await checkTenancy(db))._unsafeUnwrap();

@@ -16,7 +16,7 @@ afterAll(async () => {
 
 /** Every way one table's protection can be weakened by a single DDL statement. */
 const MUTATIONS: readonly { readonly name: string; readonly sql: (table: string) => string }[] = [
-  ...policySpecs("workspaceId").map((spec) => ({ name: `drop policy ${spec.name}`, sql: (t: string) => `drop policy "${spec.name}" on "${t}"` })),
+  ...policySpecs("workspaceId", { parentRead: true }).map((spec) => ({ name: `drop policy ${spec.name}`, sql: (t: string) => `drop policy "${spec.name}" on "${t}"` })),
   { name: "no force row level security", sql: (t) => `alter table "${t}" no force row level security` },
   { name: "disable row level security", sql: (t) => `alter table "${t}" disable row level security` },
 ];

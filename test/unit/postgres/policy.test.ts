@@ -15,13 +15,13 @@ describe("policy generation", () => {
   });
 
   it("has one policy per command plus the explicit read grant, which is SELECT only", () => {
-    const specs = policySpecs("workspace_id");
+    const specs = policySpecs("workspace_id", { parentRead: true });
     expect(specs.map((s) => `${s.name}:${s.command}`)).toEqual([
       "tenancy_select:select", "tenancy_insert:insert", "tenancy_update:update", "tenancy_delete:delete", "tenancy_read_grant:select",
     ]);
     expect(specs.find((s) => s.command === "insert")).toMatchObject({ withCheck: expect.stringContaining("tenancy.workspace_id") });
     expect(specs.filter((s) => JSON.stringify(s).includes("workspace_ids")).map((s) => s.command)).toEqual(["select"]);
-    expect(policySpecs("w", { parentRead: false })).toHaveLength(4);
+    expect(policySpecs("w")).toHaveLength(4);
   });
 
   it("emits ENABLE, FORCE and quoted, schema-qualified statements", () => {
@@ -30,7 +30,7 @@ describe("policy generation", () => {
       `ALTER TABLE "public"."Segment" ENABLE ROW LEVEL SECURITY`,
       `ALTER TABLE "public"."Segment" FORCE ROW LEVEL SECURITY`,
     ]);
-    expect(statements.filter((s) => s.startsWith("CREATE POLICY"))).toHaveLength(5);
+    expect(statements.filter((s) => s.startsWith("CREATE POLICY"))).toHaveLength(4);
     expect(statements).toContain(
       `CREATE POLICY "tenancy_update" ON "public"."Segment" AS PERMISSIVE FOR UPDATE TO public USING ("workspaceId" = (select nullif(current_setting('tenancy.workspace_id', true), '')::uuid)) WITH CHECK ("workspaceId" = (select nullif(current_setting('tenancy.workspace_id', true), '')::uuid))`,
     );
@@ -41,8 +41,8 @@ describe("policy generation", () => {
   it("writes a drizzle-kit migration with statement breakpoints covering every table", () => {
     const sql = policyMigrationSql(schema.TENANT_TABLE_NAMES.map((name) => ({ name })), { column: "workspaceId" });
     expect(sql.match(/FORCE ROW LEVEL SECURITY/g)).toHaveLength(26);
-    expect(sql.match(/CREATE POLICY/g)).toHaveLength(26 * 5);
-    expect(sql.split("--> statement-breakpoint")).toHaveLength(26 * 12);
+    expect(sql.match(/CREATE POLICY/g)).toHaveLength(26 * 4);
+    expect(sql.split("--> statement-breakpoint")).toHaveLength(26 * 10);
     expect(sql).not.toMatch(/\bSET\s+(SESSION\s+)?[\w.]+\s*(=|TO)/i);
   });
 
@@ -55,7 +55,7 @@ describe("policy generation", () => {
   });
 
   it("drizzle: pgPolicy definitions per command and tenant tables found from the schema", () => {
-    const policies = workspacePolicies("workspaceId");
+    const policies = workspacePolicies("workspaceId", { parentRead: true });
     expect(policies.map((p) => [p.name, p.for, p.as])).toEqual([
       ["tenancy_select", "select", "permissive"], ["tenancy_insert", "insert", "permissive"], ["tenancy_update", "update", "permissive"],
       ["tenancy_delete", "delete", "permissive"], ["tenancy_read_grant", "select", "permissive"],

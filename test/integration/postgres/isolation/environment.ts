@@ -51,7 +51,7 @@ export async function createIsolationEnvironment(adminUrl: string, prefix: strin
   const ownerPool = new pg.Pool({ connectionString: urlFor(database.url, owner), max: 2 });
   await applyFixtureSchema(ownerPool);
   for (const table of TENANT_TABLE_NAMES) {
-    for (const s of tablePolicyStatements({ name: table, column: "workspaceId" })) await ownerPool.query(s);
+    for (const s of tablePolicyStatements({ name: table, column: "workspaceId" }, { parentRead: true })) await ownerPool.query(s);
   }
   await ownerPool.query(`grant select, insert, update, delete on all tables in schema public to ${app}`);
   for (const table of TENANT_TABLE_NAMES) {
@@ -115,7 +115,7 @@ export async function createIsolationEnvironment(adminUrl: string, prefix: strin
     copyDir,
     appRole: app,
     restorePolicies: async (table) => {
-      for (const s of tablePolicyStatements({ name: table, column: "workspaceId" })) await ownerPool.query(s);
+      for (const s of tablePolicyStatements({ name: table, column: "workspaceId" }, { parentRead: true })) await ownerPool.query(s);
     },
     close: async () => {
       await Promise.all([appPool.end(), ownerPool.end(), superPool.end()]);
