@@ -22,6 +22,7 @@ const B = randomUUID();
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_pg_bouncer");
   admin = new pg.Pool({ connectionString: database.url, max: 1 });
+  admin.on("error", () => undefined); // the forced database drop at the end terminates idle connections
   await applyFixtureSchema(admin);
   for (const s of tablePolicyStatements({ name: "Segment", column: "workspaceId" })) await admin.query(s);
   await admin.query(`create role ${app} login nosuperuser nobypassrls; grant usage on schema public to ${app}; grant select on "Segment" to ${app}`);
@@ -30,6 +31,7 @@ beforeAll(async () => {
   const postgresPort = Number(new URL(servers.postgresUrl).port);
   bouncer = await startPgBouncer({ postgresPort, poolSize: 1, users: [app] });
   pool = new pg.Pool({ connectionString: bouncer.urlFor(new URL(database.url).pathname.slice(1), app), max: CONCURRENCY });
+  pool.on("error", () => undefined);
 });
 afterAll(async () => {
   await pool?.end();

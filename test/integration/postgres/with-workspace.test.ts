@@ -22,6 +22,7 @@ const B = randomUUID();
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_pg_ww");
   admin = new pg.Pool({ connectionString: database.url, max: 2 });
+  admin.on("error", () => undefined); // the forced database drop at the end terminates idle connections
   await applyFixtureSchema(admin);
   await admin.query(policyMigrationSql(TENANT_TABLE_NAMES.map((name) => ({ name })), { column: "workspaceId" }));
   await admin.query(`create role ${app} login nosuperuser nobypassrls; grant usage on schema public to ${app};
@@ -30,6 +31,7 @@ beforeAll(async () => {
   const url = new URL(database.url);
   url.username = app;
   pool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+  pool.on("error", () => undefined);
 });
 afterAll(async () => {
   await pool?.end();
@@ -162,5 +164,18 @@ describe("withWorkspace on a pg Pool", () => {
     } finally {
       await wide.end();
     }
+  });
+
+  it("the policy plans as one InitPlan and an Index Cond on the workspace index (no per-row call, no Seq Scan)", async () => {
+    await admin.query(`insert into "Workspace" (id, name) select gen_random_uuid(), 'bulk' || g from generate_series(1, 200) g`);
+    await admin.query(`insert into "Segment" ("workspaceId", name) select w.id, 's' || g from "Workspace" w, generate_series(1, 100) g where w.name like 'bulk%'`);
+    await admin.query(`analyze "Segment"`);
+    const plan = await withWorkspace(pool, A, async (tx) =>
+      ok((await tx.query<{ "QUERY PLAN": string }>(`explain select id, name from "Segment" where name = 's1'`)).rows.map((r) => r["QUERY PLAN"]).join("\n")));
+    const text = plan._unsafeUnwrap();
+    expect(text).toMatch(/InitPlan 1/);
+    expect(text).toMatch(/Index Cond: \(\("workspaceId" = \$0\)/);
+    expect(text).not.toMatch(/Seq Scan/);
+    expect(text).not.toMatch(/Filter: .*current_setting/);
   });
 });

@@ -46,9 +46,11 @@ export async function createIsolationEnvironment(adminUrl: string, prefix: strin
   const owner = `tk_owner_${tag}`;
   const app = `tk_app_${tag}`;
   const superPool = new pg.Pool({ connectionString: database.url, max: 2 });
+  superPool.on("error", () => undefined); // the forced database drop at the end terminates idle connections
   await superPool.query(`create role ${owner} login nosuperuser nobypassrls; create role ${app} login nosuperuser nobypassrls`);
   await superPool.query(`grant all on schema public to ${owner}; grant usage on schema public to ${app}; grant pg_write_server_files to ${app}`);
   const ownerPool = new pg.Pool({ connectionString: urlFor(database.url, owner), max: 2 });
+  ownerPool.on("error", () => undefined);
   await applyFixtureSchema(ownerPool);
   for (const table of TENANT_TABLE_NAMES) {
     for (const s of tablePolicyStatements({ name: table, column: "workspaceId" }, { parentRead: true })) await ownerPool.query(s);
@@ -104,6 +106,7 @@ export async function createIsolationEnvironment(adminUrl: string, prefix: strin
   const asPostgres = await asPostgresUser();
   if (asPostgres.uid !== undefined && asPostgres.gid !== undefined) chownSync(copyDir, asPostgres.uid, asPostgres.gid);
   const appPool = new pg.Pool({ connectionString: urlFor(database.url, app), max: 1 });
+  appPool.on("error", () => undefined);
   return {
     superPool,
     ownerPool,
