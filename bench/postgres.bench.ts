@@ -57,6 +57,7 @@ export default async function postgresBench(ctx: BenchContext): Promise<void> {
 
     const app = new pg.Pool({ connectionString: url("tk_app"), max: 1 });
     const bypass = new pg.Pool({ connectionString: url("tk_bypass"), max: 1 });
+    for (const p of [app, bypass]) p.on("error", () => undefined);
     const appClient = await app.connect();
     const explain = await appClient.query(`begin; select set_config('tenancy.workspace_id', '${workspaces[0]}', true); explain ${PAGE_RLS}`)
       .then((r) => (Array.isArray(r) ? (r[2] as pg.QueryResult<{ "QUERY PLAN": string }>).rows.map((x) => x["QUERY PLAN"]).join("\n   ") : ""));
@@ -196,6 +197,7 @@ async function poolFairness(ctx: BenchContext, serverUrl: string): Promise<void>
   };
   const makeFair = () => {
     const pool = new pg.Pool({ connectionString: serverUrl, max: 10 });
+    pool.on("error", () => undefined); // the server stops under closing clients at the end
     const fair = new FairPool(pool, { size: 10, maxPerWorkspace: 3, acquireTimeoutMs: 30_000 });
     const acquire: Acquire = async (ws) => {
       const c = (await fair.acquire(ws))._unsafeUnwrap();
@@ -208,6 +210,7 @@ async function poolFairness(ctx: BenchContext, serverUrl: string): Promise<void>
   };
   const makePlain = () => {
     const pool = new pg.Pool({ connectionString: serverUrl, max: 10 });
+    pool.on("error", () => undefined);
     const acquire: Acquire = async (ws) => {
       const c = await pool.connect();
       return async () => {
