@@ -10,6 +10,7 @@ commands:
   demo      run a multi-workspace scenario on the embedded defaults (no servers)
   usage     per-workspace usage (and usage against plan limits) from flushed metrics
   root-key  print a new TENANCY_ROOT_KEYS entry (id:base64 of 32 random bytes); optional id argument
+  check     check a Postgres database for tenancy gaps (RLS, policies, indexes, keys)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -33,6 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case "root-key":
       process.stdout.write(`${generateRootKeyEntry(positionals[1])}\n`);
       return 0;
+    case "check":
+      return (await import("../postgres/cli-check.js")).runCheckCommand(argv.slice(1), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
     default:
       process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
       return 1;

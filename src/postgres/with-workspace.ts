@@ -1,0 +1,190 @@
+import { err, ok, type Result } from "neverthrow";
+import { invalidInput, storeUnavailable } from "../core/errors.js";
+import { toSqlError } from "../core/postgres/result.js";
+import {
+  toSqlClient,
+  type PgPoolClientLike,
+  type PgPoolLike,
+  type PostgresSource,
+  type QueryResultRows,
+  type SqlExecutor,
+} from "../core/postgres/sql-client.js";
+import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
+import { acceptsSubmittable, BeginScoped, SET_CONTEXT_SQL } from "./begin-scoped.js";
+import type { PostgresTenancyError } from "./errors.js";
+
+export interface WithWorkspaceOptions {
+  /**
+   * Further workspaces this transaction may READ (never write), e.g. a parent
+   * reading its children. Explicit, per transaction; sets `tenancy.workspace_ids`.
+   */
+  readonly readWorkspaceIds?: readonly string[];
+}
+
+/** The validated context of one scoped transaction. */
+export interface ScopedContext {
+  readonly workspaceId: WorkspaceId;
+  /** `{a,b}` uuid-array text for `tenancy.workspace_ids`, or null. */
+  readonly readWorkspaces: string | null;
+}
+
+/** Validates the ids before anything touches the database. */
+export function scopedContext(
+  workspaceId: unknown,
+  options: WithWorkspaceOptions = {},
+): Result<ScopedContext, PostgresTenancyError> {
+  const id = parseWorkspaceId(workspaceId);
+  if (id.isErr()) return err(id.error);
+  const extra = options.readWorkspaceIds;
+  if (extra === undefined || extra.length === 0) return ok({ workspaceId: id.value, readWorkspaces: null });
+  if (!Array.isArray(extra)) return err(invalidInput("readWorkspaceIds must be an array of workspace ids"));
+  const parsed: string[] = [];
+  for (const raw of extra) {
+    const one = parseWorkspaceId(raw);
+    if (one.isErr()) return err({ ...one.error, message: `readWorkspaceIds: ${one.error.message}` });
+    parsed.push(one.value);
+  }
+  return ok({ workspaceId: id.value, readWorkspaces: `{${parsed.join(",")}}` });
+}
+
+/**
+ * An executor that refuses to run after its transaction ended: a `tx` that
+ * escaped `fn` would otherwise query a pooled connection that may already be
+ * serving another workspace.
+ */
+function guardedExecutor(run: SqlExecutor["query"], isOpen: () => boolean): SqlExecutor {
+  return {
+    query: <R>(text: string, params?: readonly unknown[]): Promise<QueryResultRows<R>> => {
+      if (!isOpen()) return Promise.reject(new Error("workspace transaction already ended; do not keep `tx` beyond fn"));
+      return run<R>(text, params);
+    },
+  };
+}
+
+/**
+ * Runs `fn` in a workspace-scoped transaction on one already-acquired pg
+ * client: BEGIN and the bound, transaction-local set_config (one round trip
+ * on node-postgres), `fn`, then COMMIT, or ROLLBACK when `fn` returns an Err
+ * or throws. Releases the client; destroys it when its state is unknown.
+ */
+export async function runScopedOnClient<T, E>(
+  client: PgPoolClientLike,
+  context: ScopedContext,
+  fn: (tx: SqlExecutor) => Promise<Result<T, E>>,
+): Promise<Result<T, E | PostgresTenancyError>> {
+  let open = false;
+  let destroy = false;
+  const rollback = async (): Promise<void> => {
+    open = false;
+    await client.query("ROLLBACK").catch(() => {
+      destroy = true;
+    });
+  };
+  try {
+    try {
+      if (acceptsSubmittable(client)) {
+        const begin = new BeginScoped(context.workspaceId, context.readWorkspaces);
+        client.query(begin);
+        await begin.done;
+      } else {
+        await client.query("BEGIN");
+        await client.query(SET_CONTEXT_SQL, [context.workspaceId, context.readWorkspaces]);
+      }
+    } catch (thrown) {
+      await rollback();
+      return err(toSqlError(thrown, "withWorkspace: begin"));
+    }
+    open = true;
+    let result: Result<T, E>;
+    try {
+      result = await fn(guardedExecutor((text, params) => client.query(text, params === undefined ? [] : [...params]), () => open));
+    } catch (thrown) {
+      await rollback();
+      return err({ ...toSqlError(thrown, "withWorkspace"), workspaceId: context.workspaceId });
+    }
+    if (result.isErr()) {
+      await rollback();
+      return result;
+    }
+    open = false;
+    try {
+      await client.query("COMMIT");
+    } catch (thrown) {
+      await rollback();
+      return err({ ...toSqlError(thrown, "withWorkspace: commit"), workspaceId: context.workspaceId });
+    }
+    return result;
+  } finally {
+    open = false;
+    client.release(destroy);
+  }
+}
+
+class Rollback<E> {
+  constructor(readonly result: Result<never, E>) {}
+}
+
+function isPool(source: PostgresSource): source is PgPoolLike {
+  return "connect" in source && "totalCount" in source;
+}
+
+/**
+ * Runs `fn(tx)` in one transaction scoped to `workspaceId`: one connection,
+ * BEGIN, `set_config('tenancy.workspace_id', $1, true)` (bound and
+ * transaction-local, so nothing outlives the transaction on a pooled or
+ * PgBouncer connection), then COMMIT, or ROLLBACK when `fn` returns an Err or
+ * throws. Never throws; bad ids are an Err before any I/O.
+ *
+ * Works with a `pg` Pool, a drizzle node-postgres or PGlite database (through
+ * its client) and PGlite. For a drizzle `tx` inside `fn`, use
+ * `withWorkspace` from `tenancykit/postgres/drizzle`.
+ *
+ * @example
+ * const segments = await withWorkspace(pool, workspaceId, async (tx) =>
+ *   ok((await tx.query('select * from "Segment"')).rows));
+ */
+export async function withWorkspace<T, E>(
+  db: PostgresSource,
+  workspaceId: string,
+  fn: (tx: SqlExecutor) => Promise<Result<T, E>>,
+  options: WithWorkspaceOptions = {},
+): Promise<Result<T, E | PostgresTenancyError>> {
+  const context = scopedContext(workspaceId, options);
+  if (context.isErr()) return err(context.error);
+  const source = "$client" in db ? db.$client : db;
+  if (isPool(source)) {
+    let client: PgPoolClientLike;
+    try {
+      client = await source.connect();
+    } catch (thrown) {
+      return err(storeUnavailable(`withWorkspace: connect: ${String(thrown)}`, { cause: thrown, workspaceId: context.value.workspaceId }));
+    }
+    return runScopedOnClient(client, context.value, fn);
+  }
+  const sql = toSqlClient(source);
+  if (sql === undefined) return err(invalidInput("withWorkspace: db is not a pg Pool, drizzle database or PGlite"));
+  return runScopedOnSqlClient(sql, context.value, fn);
+}
+
+async function runScopedOnSqlClient<T, E>(
+  sql: NonNullable<ReturnType<typeof toSqlClient>>,
+  context: ScopedContext,
+  fn: (tx: SqlExecutor) => Promise<Result<T, E>>,
+): Promise<Result<T, E | PostgresTenancyError>> {
+  let open = false;
+  try {
+    return await sql.transaction(async (tx) => {
+      await tx.query(SET_CONTEXT_SQL, [context.workspaceId, context.readWorkspaces]);
+      open = true;
+      const result = await fn(guardedExecutor((text, params) => tx.query(text, params), () => open));
+      open = false;
+      // Throwing is how SqlClient.transaction rolls back; the Err is unwrapped below.
+      if (result.isErr()) throw new Rollback<E>(err(result.error));
+      return result;
+    });
+  } catch (thrown) {
+    open = false;
+    if (thrown instanceof Rollback) return thrown.result as Result<never, E>;
+    return err({ ...toSqlError(thrown, "withWorkspace"), workspaceId: context.workspaceId });
+  }
+}

@@ -1,0 +1,181 @@
+import { randomUUID } from "node:crypto";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { err, ok } from "neverthrow";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { currentWorkspaceId, currentWorkspaceTx, runInWorkspace } from "../../../src/postgres/ambient.js";
+import { withWorkspace as withWorkspaceDrizzle, workspaceScope } from "../../../src/postgres/drizzle.js";
+import { policyMigrationSql } from "../../../src/postgres/migration.js";
+import { withWorkspace } from "../../../src/postgres/with-workspace.js";
+import { applyFixtureSchema } from "../../fixtures/dittofeed-migration.js";
+import { segment, TENANT_TABLE_NAMES } from "../../fixtures/dittofeed-schema.js";
+import { createTestDatabase } from "../../support/postgres-server.js";
+
+const servers = inject("servers");
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let admin: pg.Pool;
+let pool: pg.Pool;
+const app = `tk_ww_${Math.random().toString(36).slice(2, 8)}`;
+const A = randomUUID();
+const B = randomUUID();
+
+beforeAll(async () => {
+  database = await createTestDatabase(servers.postgresUrl, "tk_pg_ww");
+  admin = new pg.Pool({ connectionString: database.url, max: 2 });
+  admin.on("error", () => undefined); // the forced database drop at the end terminates idle connections
+  await applyFixtureSchema(admin);
+  await admin.query(policyMigrationSql(TENANT_TABLE_NAMES.map((name) => ({ name })), { column: "workspaceId" }));
+  await admin.query(`create role ${app} login nosuperuser nobypassrls; grant usage on schema public to ${app};
+    grant select, insert, update, delete on all tables in schema public to ${app}`);
+  await admin.query(`insert into "Workspace" (id, name) values ($1, 'A'), ($2, 'B')`, [A, B]);
+  const url = new URL(database.url);
+  url.username = app;
+  pool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+  pool.on("error", () => undefined);
+});
+afterAll(async () => {
+  await pool?.end();
+  await admin?.query(`drop owned by ${app}`).catch(() => undefined);
+  await admin?.end();
+  await database?.drop();
+});
+
+const names = async (ws: string) =>
+  (await admin.query<{ name: string }>(`select name from "Segment" where "workspaceId" = $1 order by name`, [ws])).rows.map((r) => r.name);
+const insertSegment = (name: string) => `insert into "Segment" ("workspaceId", name) values ((select nullif(current_setting('tenancy.workspace_id', true), '')::uuid), '${name}')`;
+
+describe("withWorkspace on a pg Pool", () => {
+  it("commits on Ok, with the workspace visible only inside", async () => {
+    const result = await withWorkspace(pool, A, async (tx) => {
+      await tx.query(insertSegment("committed"));
+      return ok((await tx.query<{ s: string }>("select current_setting('tenancy.workspace_id') s")).rows[0]?.s);
+    });
+    expect(result._unsafeUnwrap()).toBe(A);
+    expect(await names(A)).toContain("committed");
+    const after = (await pool.query<{ s: string | null }>("select current_setting('tenancy.workspace_id', true) s")).rows[0];
+    expect(after?.s ?? "").toBe("");
+  });
+
+  it("rolls back when fn returns an Err, and returns that Err", async () => {
+    const result = await withWorkspace(pool, A, async (tx) => {
+      await tx.query(insertSegment("returned-err"));
+      return err({ type: "Nope" as const });
+    });
+    expect(result._unsafeUnwrapErr()).toEqual({ type: "Nope" });
+    expect(await names(A)).not.toContain("returned-err");
+  });
+
+  it("rolls back when fn throws, and returns a typed error (never throws)", async () => {
+    const result = await withWorkspace(pool, A, async (tx) => {
+      await tx.query(insertSegment("thrown"));
+      throw new Error("boom");
+    });
+    expect(result._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: A });
+    expect(await names(A)).not.toContain("thrown");
+  });
+
+  it("maps a cross-workspace insert to an Err carrying SQLSTATE 42501", async () => {
+    const result = await withWorkspace(pool, A, async (tx) =>
+      ok(await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'sneaky')`, [B])));
+    expect(result._unsafeUnwrapErr().message).toMatch(/42501/);
+    expect(await names(B)).not.toContain("sneaky");
+  });
+
+  it("rejects malformed ids before any I/O, as Err", async () => {
+    let ran = false;
+    for (const bad of ["", "not-a-uuid", "'; select 1; --", 42, null]) {
+      const result = await withWorkspace(pool, bad as string, async () => {
+        ran = true;
+        return ok(1);
+      });
+      expect(result._unsafeUnwrapErr().type).toBe("InvalidWorkspaceId");
+    }
+    const grant = await withWorkspace(pool, A, async () => ok(1), { readWorkspaceIds: ["nope"] });
+    expect(grant._unsafeUnwrapErr().type).toBe("InvalidWorkspaceId");
+    expect(ran).toBe(false);
+  });
+
+  it("refuses a tx used after its transaction ended", async () => {
+    let escaped: Parameters<Parameters<typeof withWorkspace>[2]>[0] | undefined;
+    await withWorkspace(pool, A, async (tx) => {
+      escaped = tx;
+      return ok(undefined);
+    });
+    await expect(escaped?.query("select 1")).rejects.toThrow(/already ended/);
+  });
+
+  it("works through a drizzle node-postgres database (its pool)", async () => {
+    const db = drizzle({ client: pool });
+    const result = await withWorkspace(db, B, async (tx) => {
+      await tx.query(insertSegment("via-drizzle-client"));
+      return ok((await tx.query<{ w: string }>(`select "workspaceId" w from "Segment"`)).rows.map((r) => r.w));
+    });
+    expect(new Set(result._unsafeUnwrap())).toEqual(new Set([B]));
+  });
+
+  it("the drizzle flavour gives fn a drizzle tx, and rolls back on Err", async () => {
+    const db = drizzle({ client: pool });
+    const rows = await withWorkspaceDrizzle(db, A, async (tx) => ok(await tx.select().from(segment)));
+    expect(rows._unsafeUnwrap().every((r) => r.workspaceId === A)).toBe(true);
+    expect(rows._unsafeUnwrap().length).toBeGreaterThan(0);
+    const failed = await withWorkspaceDrizzle(db, A, async (tx) => {
+      await tx.insert(segment).values({ workspaceId: A, name: "drizzle-rolled-back" });
+      return err("no" as const);
+    });
+    expect(failed._unsafeUnwrapErr()).toBe("no");
+    expect(await names(A)).not.toContain("drizzle-rolled-back");
+    const refused = await withWorkspaceDrizzle(db, A, async (tx) => ok(await tx.insert(segment).values({ workspaceId: B, name: "x" })));
+    expect(refused._unsafeUnwrapErr().message).toMatch(/42501/);
+  });
+
+  it("ambient scope: deep code finds the transaction; outside it is an Err", async () => {
+    const deep = async () => {
+      const tx = currentWorkspaceTx();
+      if (tx.isErr()) return err(tx.error);
+      return ok({ id: currentWorkspaceId(), rows: (await tx.value.query<{ w: string }>(`select distinct "workspaceId" w from "Segment"`)).rows });
+    };
+    const inside = await runInWorkspace(pool, A.toUpperCase(), deep);
+    expect(inside._unsafeUnwrap()).toEqual({ id: A, rows: [{ w: A }] });
+    expect((await deep())._unsafeUnwrapErr().type).toBe("NoWorkspaceContext");
+    const scope = workspaceScope(drizzle({ client: pool }));
+    const drizzleRows = await scope.run(B, async () => {
+      const tx = scope.tx();
+      return tx.isErr() ? err(tx.error) : ok(await tx.value.select().from(segment));
+    });
+    expect(drizzleRows._unsafeUnwrap().every((r) => r.workspaceId === B)).toBe(true);
+    expect(scope.tx().isErr()).toBe(true);
+  });
+
+  it("concurrent scopes never see each other's context", async () => {
+    const wide = new pg.Pool({ connectionString: (pool.options as { connectionString: string }).connectionString, max: 6 });
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => {
+          const ws = i % 2 === 0 ? A : B;
+          return runInWorkspace(wide, ws, async () => {
+            await new Promise((r) => setTimeout(r, i % 3));
+            const tx = currentWorkspaceTx()._unsafeUnwrap();
+            const rows = (await tx.query<{ w: string }>(`select distinct "workspaceId" w from "Segment"`)).rows;
+            return ok(rows.every((r) => r.w === ws) && currentWorkspaceId() === ws);
+          });
+        }),
+      );
+      expect(runs.map((r) => r._unsafeUnwrap())).toEqual(Array(60).fill(true));
+    } finally {
+      await wide.end();
+    }
+  });
+
+  it("the policy plans as one InitPlan and an Index Cond on the workspace index (no per-row call, no Seq Scan)", async () => {
+    await admin.query(`insert into "Workspace" (id, name) select gen_random_uuid(), 'bulk' || g from generate_series(1, 200) g`);
+    await admin.query(`insert into "Segment" ("workspaceId", name) select w.id, 's' || g from "Workspace" w, generate_series(1, 100) g where w.name like 'bulk%'`);
+    await admin.query(`analyze "Segment"`);
+    const plan = await withWorkspace(pool, A, async (tx) =>
+      ok((await tx.query<{ "QUERY PLAN": string }>(`explain select id, name from "Segment" where name = 's1'`)).rows.map((r) => r["QUERY PLAN"]).join("\n")));
+    const text = plan._unsafeUnwrap();
+    expect(text).toMatch(/InitPlan 1/);
+    expect(text).toMatch(/Index Cond: \(\("workspaceId" = \$0\)/);
+    expect(text).not.toMatch(/Seq Scan/);
+    expect(text).not.toMatch(/Filter: .*current_setting/);
+  });
+});

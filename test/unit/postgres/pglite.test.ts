@@ -1,0 +1,73 @@
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle } from "drizzle-orm/pglite";
+import { err, ok } from "neverthrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { currentWorkspaceTx, runInWorkspace } from "../../../src/postgres/ambient.js";
+import { checkTenancy } from "../../../src/postgres/check.js";
+import { withWorkspace as withWorkspaceDrizzle } from "../../../src/postgres/drizzle.js";
+import { policyMigrationSql } from "../../../src/postgres/migration.js";
+import { withWorkspace } from "../../../src/postgres/with-workspace.js";
+import type { SqlExecutor } from "../../../src/core/postgres/sql-client.js";
+
+const A = "0b9d2b35-7a2e-4c7e-9f43-2d1f0e2a0001";
+const B = "0b9d2b35-7a2e-4c7e-9f43-2d1f0e2a0002";
+let db: PGlite;
+const asApp = (tx: SqlExecutor) => tx.query("set local role tk_app");
+
+beforeAll(async () => {
+  db = new PGlite();
+  await db.exec(`create table "Segment" (id uuid primary key default gen_random_uuid(), "workspaceId" uuid not null, name text not null);
+    create index on "Segment" ("workspaceId");
+    create role tk_app nosuperuser nobypassrls; grant select, insert, update, delete on "Segment" to tk_app;
+    insert into "Segment" ("workspaceId", name) values ('${A}', 'a1'), ('${A}', 'a2'), ('${B}', 'b1');`);
+  await db.exec(policyMigrationSql([{ name: "Segment", column: "workspaceId" }]).replaceAll("--> statement-breakpoint", ""));
+  // Starting the WASM Postgres takes seconds on a busy machine.
+}, 90_000);
+afterAll(async () => {
+  await db.close();
+});
+
+describe("on PGlite (the embedded default)", () => {
+  it("scopes reads and refuses cross-workspace inserts for a non-superuser role", async () => {
+    const read = await withWorkspace(db, A, async (tx) => {
+      await asApp(tx);
+      return ok((await tx.query<{ name: string }>(`select name from "Segment" order by name`)).rows.map((r) => r.name));
+    });
+    expect(read._unsafeUnwrap()).toEqual(["a1", "a2"]);
+    const insert = await withWorkspace(db, A, async (tx) => {
+      await asApp(tx);
+      return ok(await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'x')`, [B]));
+    });
+    expect(insert._unsafeUnwrapErr().message).toMatch(/42501/);
+  });
+
+  it("rolls back on Err and keeps no context afterwards", async () => {
+    const result = await withWorkspace(db, B, async (tx) => {
+      await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'rolled-back')`, [B]);
+      return err("stop");
+    });
+    expect(result._unsafeUnwrapErr()).toBe("stop");
+    expect((await db.query(`select * from "Segment" where name = 'rolled-back'`)).rows).toEqual([]);
+    expect((await db.query<{ s: string | null }>("select current_setting('tenancy.workspace_id', true) s")).rows[0]?.s ?? "").toBe("");
+  });
+
+  it("ambient and drizzle flavours work on PGlite too", async () => {
+    const ambient = await runInWorkspace(db, B, async () => {
+      const tx = currentWorkspaceTx()._unsafeUnwrap();
+      await asApp(tx);
+      return ok((await tx.query<{ name: string }>(`select name from "Segment"`)).rows.map((r) => r.name));
+    });
+    expect(ambient._unsafeUnwrap()).toEqual(["b1"]);
+    const viaDrizzle = await withWorkspaceDrizzle(drizzle(db), A, async (tx) => {
+      await tx.execute("set local role tk_app");
+      return ok((await tx.execute(`select count(*)::int n from "Segment"`)).rows);
+    });
+    expect(viaDrizzle._unsafeUnwrap()).toEqual([{ n: 2 }]);
+  });
+
+  it("checkTenancy reads PGlite's catalog", async () => {
+    const report = (await checkTenancy(db, { globalTables: [] }))._unsafeUnwrap();
+    expect(report.tenantTables).toEqual([{ schema: "public", name: "Segment", column: "workspaceId" }]);
+    expect(report.findings.map((f) => f.type)).toEqual(["PrimaryKeyWithoutWorkspace"]);
+  });
+});
