@@ -1,0 +1,103 @@
+import { LRUCache } from "lru-cache";
+import type { Ok } from "neverthrow";
+import type { WorkspaceId } from "../core/workspace-id.js";
+import type { CacheError } from "./errors.js";
+import type { Result } from "neverthrow";
+
+/**
+ * One cached value. The `result` is built once, at fill time, so a hit
+ * returns a ready-made `Ok` and allocates nothing.
+ */
+export interface Entry<V> {
+  readonly result: Ok<V | undefined, never>;
+  /** Bytes, as `sizeOf` measured them (an integer ≥ 1). */
+  readonly size: number;
+  /** Fresh until this instant (ms); `Infinity` when there is no TTL. */
+  readonly expiresAt: number;
+  /** Served as stale (by getOrLoad, while refreshing) until this instant. */
+  readonly staleUntil: number;
+}
+
+/**
+ * A load in progress for one key. `fenced` is set when the key is written,
+ * deleted or its workspace cleared while the load runs: the load's value is
+ * then returned to its callers but never written back (no delete-then-stale-set).
+ */
+export interface Flight<V> {
+  fenced: boolean;
+  promise: Promise<Result<V | undefined, CacheError>>;
+}
+
+export interface PartitionCounters {
+  hits: number;
+  misses: number;
+  staleHits: number;
+  loads: number;
+  loadFailures: number;
+  /** Entries this workspace lost to make room (its own cap, or the shared pool). */
+  evictions: number;
+  /** Counts already pushed to the metrics sink. */
+  flushedHits: number;
+  flushedMisses: number;
+}
+
+/**
+ * One workspace's share of the cache: its own LRU (so its entries never mix
+ * with another workspace's, whatever the key strings are), its byte count and
+ * its budget. Clearing a workspace detaches the whole partition, which is
+ * O(1) whatever it holds.
+ */
+export class Partition<V> {
+  lru: LRUCache<string, Entry<V>>;
+  bytes = 0;
+  /** Set when the workspace was cleared; handles then re-resolve their partition. */
+  detached = false;
+  /** True while `bytes > floor` (membership of the budget's over-floor set). */
+  overFloor = false;
+  readonly flights = new Map<string, Flight<V>>();
+  readonly counters: PartitionCounters = {
+    hits: 0,
+    misses: 0,
+    staleHits: 0,
+    loads: 0,
+    loadFailures: 0,
+    evictions: 0,
+    flushedHits: 0,
+    flushedMisses: 0,
+  };
+
+  constructor(
+    readonly workspaceId: WorkspaceId,
+    readonly floor: number,
+    readonly cap: number,
+    onRemoved: (partition: Partition<V>, entry: Entry<V>, evicted: boolean) => void,
+  ) {
+    this.lru = new LRUCache<string, Entry<V>>({
+      maxSize: cap,
+      sizeCalculation: entrySize,
+      dispose: (entry, _key, reason) => onRemoved(this, entry, reason === "evict"),
+    });
+  }
+
+  /** Marks every in-flight load as fenced (its result will not be stored). */
+  fenceAll(): void {
+    for (const flight of this.flights.values()) flight.fenced = true;
+    this.flights.clear();
+  }
+
+  /** Fences the in-flight load of one key, if any. */
+  fence(key: string): void {
+    const flight = this.flights.get(key);
+    if (flight !== undefined) {
+      flight.fenced = true;
+      this.flights.delete(key);
+    }
+  }
+}
+
+function entrySize(entry: Entry<unknown>): number {
+  return entry.size;
+}
+
+/** What a detached partition reads from: always empty, never written. */
+export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ max: 1 });
