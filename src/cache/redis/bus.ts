@@ -39,12 +39,21 @@ export interface BusOptions {
   readonly channel: string;
   readonly heartbeatMs: number;
   readonly ackTimeoutMs: number;
+  /**
+   * How long a silent peer is still counted as live (acknowledged
+   * invalidations wait for it). Much longer than the flush trigger (two
+   * heartbeats), so a peer that merely lost a few heartbeats is never
+   * skipped by an acknowledged invalidation.
+   */
+  readonly peerLivenessMs: number;
   readonly now: () => number;
 }
 
 interface Peer {
   last: number;
   seenAt: number;
+  /** Missed two heartbeats: our local tier was flushed; still awaited by acknowledged invalidations. */
+  suspect: boolean;
 }
 
 /**
@@ -166,10 +175,11 @@ export class InvalidationBus {
     let peer = this.peers.get(message.n);
     const known = peer !== undefined;
     if (peer === undefined) {
-      peer = { last: 0, seenAt: now };
+      peer = { last: 0, seenAt: now, suspect: false };
       this.peers.set(message.n, peer);
     }
     peer.seenAt = now;
+    peer.suspect = false;
     if (message.t === "a") {
       if (message.to === this.options.nodeId && message.id !== undefined) {
         const pending = this.#acks.get(message.id);
@@ -201,9 +211,11 @@ export class InvalidationBus {
     const now = this.options.now();
     const silentFor = this.options.heartbeatMs * 2;
     for (const [node, peer] of this.peers) {
-      if (now - peer.seenAt > silentFor) {
-        this.peers.delete(node);
-        this.#flush(`no heartbeat from ${node} for ${now - peer.seenAt} ms`);
+      const silent = now - peer.seenAt;
+      if (silent > this.options.peerLivenessMs) this.peers.delete(node);
+      if (silent > silentFor && !peer.suspect) {
+        peer.suspect = true;
+        this.#flush(`no heartbeat from ${node} for ${silent} ms`);
       }
     }
     // Our own heartbeats come back through our subscription; if they stop

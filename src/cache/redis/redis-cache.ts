@@ -31,6 +31,8 @@ export interface RedisTenantCacheOptions<V> extends TenantCacheOptions<V> {
   readonly acknowledged?: boolean;
   /** How long an acknowledged invalidation waits for confirmations. @default 1000 */
   readonly ackTimeoutMs?: number;
+  /** A silent node still counts as live (acks wait for it) for this long. @default 10 × heartbeatMs */
+  readonly peerLivenessMs?: number;
   /** Consecutive Redis failures that open the breaker, and how long it stays open. @default { threshold: 5, cooldownMs: 1000 } */
   readonly breaker?: { readonly threshold?: number; readonly cooldownMs?: number };
   readonly codec?: CacheCodec<V>;
@@ -65,6 +67,7 @@ export class RedisTenantCache<V> {
     positive("timeoutMs", options.timeoutMs);
     positive("heartbeatMs", options.heartbeatMs);
     positive("ackTimeoutMs", options.ackTimeoutMs);
+    positive("peerLivenessMs", options.peerLivenessMs);
     positive("breaker.threshold", options.breaker?.threshold);
     positive("breaker.cooldownMs", options.breaker?.cooldownMs);
     if (problems.length > 0) throw new TypeError(`RedisTenantCache: ${problems.join("; ")}`);
@@ -76,7 +79,10 @@ export class RedisTenantCache<V> {
     const bus = new InvalidationBus(
       runner,
       options.subscriber,
-      { nodeId: this.nodeId, channel: options.channel ?? "tk:cache:invalidations", heartbeatMs, ackTimeoutMs: options.ackTimeoutMs ?? 1_000, now: Date.now },
+      { nodeId: this.nodeId, channel: options.channel ?? "tk:cache:invalidations", heartbeatMs, ackTimeoutMs: options.ackTimeoutMs ?? 1_000,
+        peerLivenessMs: options.peerLivenessMs ?? heartbeatMs * 10,
+        now: Date.now,
+      },
       {
         invalidate: (workspaceId, key) => {
           const id = parseWorkspaceId(workspaceId);
