@@ -77,7 +77,6 @@ export class InvalidationBus {
     if (channel === this.options.channel && typeof text === "string") this.receive(text);
   };
   readonly #onReady = (): void => this.#flush("subscriber reconnected");
-  readonly #onClose = (): void => this.#flush("subscriber disconnected");
   /** Counters for stats and tests. */
   readonly counters = { received: 0, applied: 0, gaps: 0, flushes: 0, corrupt: 0, acksSent: 0 };
 
@@ -99,7 +98,7 @@ export class InvalidationBus {
       return err(tenancyError("StoreUnavailable", `could not subscribe to ${this.options.channel}`, { retryable: true, cause: thrown }));
     }
     this.subscriber.on("ready", this.#onReady);
-    this.subscriber.on("close", this.#onClose);
+    // No flush on "close": while Redis is down the local tier keeps serving (bounded by its TTL); the reconnect flushes it.
     this.#timer = setInterval(() => void this.tick(), this.options.heartbeatMs);
     this.#timer.unref();
     await this.tick();
@@ -235,7 +234,6 @@ export class InvalidationBus {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.subscriber.removeListener("message", this.#onMessage);
     this.subscriber.removeListener("ready", this.#onReady);
-    this.subscriber.removeListener("close", this.#onClose);
     await this.publish(JSON.stringify({ n: this.options.nodeId, t: "b" } satisfies BusMessage));
     try {
       await this.subscriber.unsubscribe(this.options.channel);

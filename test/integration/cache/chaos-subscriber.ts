@@ -7,7 +7,7 @@ export interface ChaosSettings {
   /** Max random delay per message (ms); random delays also reorder. */
   maxDelayMs: number;
   /** Drops every message this returns true for (targeted, silent loss). */
-  dropIf?: (message: { n: string; t: string; k?: string }) => boolean;
+  dropIf?: ((message: { n: string; t: string; k?: string }) => boolean) | undefined;
 }
 
 /**
