@@ -33,7 +33,7 @@ export class Budget<V> {
     this.total -= entry.size;
     this.#track(partition);
     if (evicted) {
-      partition.counters.evictions++;
+      partition.evictions++;
       this.evictions++;
       this.onEvicted(partition);
     }

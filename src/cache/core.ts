@@ -7,7 +7,7 @@ import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
 import { makeNow } from "./now.js";
 import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
-import { EMPTY_LRU, Partition, type Entry } from "./partition.js";
+import { EMPTY_LRU, Entry, Partition } from "./partition.js";
 
 /** Per-call options of `set`. */
 export interface SetOptions {
@@ -30,7 +30,6 @@ export class CacheCore<V> {
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
   readonly #random: () => number;
-  readonly #negative: Result<undefined, never> = ok(undefined);
 
   constructor(options: TenantCacheOptions<V>) {
     this.options = resolveCacheOptions(options);
@@ -71,53 +70,48 @@ export class CacheCore<V> {
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
     const entry = p.lru.get(key);
     if (entry === undefined) {
-      p.counters.misses++;
+      p.misses++;
       return MISS;
     }
     if (entry.expiresAt !== Infinity) {
       const now = this.now();
       if (entry.expiresAt <= now) {
         if (entry.staleUntil <= now) p.lru.delete(key);
-        p.counters.misses++;
+        p.misses++;
         return MISS;
       }
     }
-    p.counters.hits++;
-    return entry.result;
+    p.hits++;
+    return entry;
   }
 
   /**
    * Builds an entry after validating its size: every check happens before
-   * anything is written, so a bad value leaves the cache untouched.
+   * anything is written, so a bad value leaves the cache untouched. Returns
+   * the entry or the error (no Result wrapper: this is the set hot path).
    */
-  makeEntry(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined, ttlMs: number): Result<Entry<V>, CacheError> {
+  makeEntry(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined, ttlMs: number): Entry<V> | CacheError {
     let size: number;
     if (value === undefined) size = 48 + key.length * 2;
     else {
       try {
         size = this.options.sizeOf(value, key);
       } catch (thrown) {
-        return err(invalidSize(`sizeOf threw for key ${JSON.stringify(key)}`, workspaceId, thrown));
+        return invalidSize(`sizeOf threw for key ${JSON.stringify(key)}`, workspaceId, thrown);
       }
       if (typeof size !== "number" || !Number.isFinite(size) || size < 0) {
-        return err(invalidSize(`sizeOf returned ${String(size)} for key ${JSON.stringify(key)}; expected a finite number ≥ 0`, workspaceId));
+        return invalidSize(`sizeOf returned ${String(size)} for key ${JSON.stringify(key)}; expected a finite number ≥ 0`, workspaceId);
       }
     }
     size = size < 1 ? 1 : Math.ceil(size);
     const limit = Math.min(this.options.maxEntryBytes, p?.cap ?? this.capOf(workspaceId));
-    if (size > limit) return err(entryTooLarge(size, limit, workspaceId));
+    if (size > limit) return entryTooLarge(size, limit, workspaceId);
     let expiresAt = Infinity;
     if (ttlMs > 0) {
       const jitter = this.options.ttlJitter;
       expiresAt = this.now() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
     }
-    const result = value === undefined ? this.#negative : (ok(value) as Result<V | undefined, never>);
-    return ok({
-      result: result as Entry<V>["result"],
-      size,
-      expiresAt,
-      staleUntil: expiresAt + this.options.graceMs,
-    });
+    return new Entry<V>(value, size, expiresAt, expiresAt + this.options.graceMs);
   }
 
   /** Writes a validated entry, fencing any load of the same key, then enforces the budget. */
@@ -154,7 +148,7 @@ export class CacheCore<V> {
   }
 
   flushMetricsOf(p: Partition<V>): void {
-    const c = p.counters;
+    const c = p;
     if (c.hits !== c.flushedHits) this.metrics.add(p.workspaceId, "cache_hits_total", c.hits - c.flushedHits);
     if (c.misses !== c.flushedMisses) this.metrics.add(p.workspaceId, "cache_misses_total", c.misses - c.flushedMisses);
     c.flushedHits = c.hits;

@@ -3,7 +3,7 @@ import { describeThrown } from "../core/errors.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CacheCore } from "./core.js";
 import { loaderFailed, type CacheError } from "./errors.js";
-import type { Flight, Partition } from "./partition.js";
+import { Entry, type Flight, type Partition } from "./partition.js";
 
 /** What a loader is told about the call it serves. */
 export interface LoadContext {
@@ -58,20 +58,20 @@ export function loadThrough<V>(
   if (entry !== undefined) {
     const now = entry.expiresAt === Infinity ? 0 : core.now();
     if (entry.expiresAt === Infinity || entry.expiresAt > now) {
-      p.counters.hits++;
-      return Promise.resolve(entry.result);
+      p.hits++;
+      return Promise.resolve(entry);
     }
     if (entry.staleUntil > now) {
-      p.counters.staleHits++;
+      p.staleHits++;
       if (!p.flights.has(key)) {
         void startFlight(core, p, key, fetch).promise.then((result) => {
           if (result.isErr()) core.logger.warn({ workspaceId, key, err: result.error }, "cache background refresh failed");
         });
       }
-      return Promise.resolve(entry.result);
+      return Promise.resolve(entry);
     }
   }
-  p.counters.misses++;
+  p.misses++;
   const flight = p.flights.get(key) ?? startFlight(core, p, key, fetch);
   return flight.promise;
 }
@@ -79,7 +79,7 @@ export function loadThrough<V>(
 function startFlight<V>(core: CacheCore<V>, p: Partition<V>, key: string, fetch: Fetch<V>): Flight<V> {
   const flight: Flight<V> = { fenced: false, promise: Promise.resolve(ok(undefined)) };
   p.flights.set(key, flight);
-  p.counters.loads++;
+  p.loads++;
   flight.promise = settle(core, p, key, flight, fetch);
   return flight;
 }
@@ -100,7 +100,7 @@ async function settle<V>(
   }
   if (p.flights.get(key) === flight) p.flights.delete(key);
   if (fetched.isErr()) {
-    p.counters.loadFailures++;
+    p.loadFailures++;
     return err(fetched.error);
   }
   const { value } = fetched.value;
@@ -108,10 +108,10 @@ async function settle<V>(
   const ttlMs = fetched.value.ttlMs ?? (value === undefined ? core.options.negativeTtlMs : core.options.ttlMs);
   if (value === undefined && ttlMs <= 0) return ok(undefined);
   const entry = core.makeEntry(p, p.workspaceId, key, value, ttlMs);
-  if (entry.isErr()) {
-    p.counters.loadFailures++;
-    return err(entry.error);
+  if (!(entry instanceof Entry)) {
+    p.loadFailures++;
+    return err(entry);
   }
-  core.store(p, key, entry.value);
+  core.store(p, key, entry);
   return ok(value);
 }

@@ -1,21 +1,24 @@
 import { LRUCache } from "lru-cache";
-import type { Ok } from "neverthrow";
+import { Ok, type Result } from "neverthrow";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CacheError } from "./errors.js";
-import type { Result } from "neverthrow";
 
 /**
- * One cached value. The `result` is built once, at fill time, so a hit
- * returns a ready-made `Ok` and allocates nothing.
+ * One cached value. The entry *is* the `Ok` a hit returns (a neverthrow Ok
+ * with three extra fields), so a fill allocates one object and a hit none.
  */
-export interface Entry<V> {
-  readonly result: Ok<V | undefined, never>;
-  /** Bytes, as `sizeOf` measured them (an integer ≥ 1). */
-  readonly size: number;
-  /** Fresh until this instant (ms); `Infinity` when there is no TTL. */
-  readonly expiresAt: number;
-  /** Served as stale (by getOrLoad, while refreshing) until this instant. */
-  readonly staleUntil: number;
+export class Entry<V> extends Ok<V | undefined, never> {
+  constructor(
+    value: V | undefined,
+    /** Bytes, as `sizeOf` measured them (an integer ≥ 1). */
+    readonly size: number,
+    /** Fresh until this instant (ms); `Infinity` when there is no TTL. */
+    readonly expiresAt: number,
+    /** Served as stale (by getOrLoad, while refreshing) until this instant. */
+    readonly staleUntil: number,
+  ) {
+    super(value);
+  }
 }
 
 /**
@@ -26,19 +29,6 @@ export interface Entry<V> {
 export interface Flight<V> {
   fenced: boolean;
   promise: Promise<Result<V | undefined, CacheError>>;
-}
-
-export interface PartitionCounters {
-  hits: number;
-  misses: number;
-  staleHits: number;
-  loads: number;
-  loadFailures: number;
-  /** Entries this workspace lost to make room (its own cap, or the shared pool). */
-  evictions: number;
-  /** Counts already pushed to the metrics sink. */
-  flushedHits: number;
-  flushedMisses: number;
 }
 
 /**
@@ -55,16 +45,17 @@ export class Partition<V> {
   /** True while `bytes > floor` (membership of the budget's over-floor set). */
   overFloor = false;
   readonly flights = new Map<string, Flight<V>>();
-  readonly counters: PartitionCounters = {
-    hits: 0,
-    misses: 0,
-    staleHits: 0,
-    loads: 0,
-    loadFailures: 0,
-    evictions: 0,
-    flushedHits: 0,
-    flushedMisses: 0,
-  };
+  // Counters live directly on the partition (one field increment per hit).
+  hits = 0;
+  misses = 0;
+  staleHits = 0;
+  loads = 0;
+  loadFailures = 0;
+  /** Entries this workspace lost to make room (its own cap, or the shared pool). */
+  evictions = 0;
+  /** Counts already pushed to the metrics sink. */
+  flushedHits = 0;
+  flushedMisses = 0;
 
   constructor(
     readonly workspaceId: WorkspaceId,

@@ -34,7 +34,7 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
   const workspaces: WorkspaceCacheStats[] = [];
   let entries = 0;
   for (const p of core.partitions.values()) {
-    const c = p.counters;
+    const c = p;
     entries += p.lru.size;
     workspaces.push({
       workspaceId: p.workspaceId,

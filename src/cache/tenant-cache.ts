@@ -5,6 +5,7 @@ import { CacheCore, MISS, type SetOptions } from "./core.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
+import { Entry } from "./partition.js";
 import { collectStats, type CacheStats } from "./stats.js";
 import { OK_VOID, WorkspaceCache } from "./workspace-cache.js";
 
@@ -61,8 +62,8 @@ export class TenantCache<V> {
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
     const core = this.core;
     const entry = core.makeEntry(core.partitions.get(id.value), id.value, key, value, ttlMs ?? core.options.ttlMs);
-    if (entry.isErr()) return err(entry.error);
-    core.store(core.attach(id.value), key, entry.value);
+    if (!(entry instanceof Entry)) return err(entry);
+    core.store(core.attach(id.value), key, entry);
     return OK_VOID;
   }
 

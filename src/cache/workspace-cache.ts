@@ -3,7 +3,7 @@ import type { WorkspaceId } from "../core/workspace-id.js";
 import { MISS, type CacheCore, type SetOptions } from "./core.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
-import type { Partition } from "./partition.js";
+import { Entry, type Partition } from "./partition.js";
 
 /**
  * A cache handle bound to one workspace: it holds the workspace's partition,
@@ -18,17 +18,19 @@ export class WorkspaceCache<V> {
   readonly workspaceId: WorkspaceId;
   #core: CacheCore<V>;
   #p: Partition<V>;
+  readonly #maxKeyLength: number;
 
   /** @internal use `TenantCache.workspace(id)`. */
   constructor(core: CacheCore<V>, workspaceId: WorkspaceId) {
     this.#core = core;
     this.workspaceId = workspaceId;
     this.#p = core.attach(workspaceId);
+    this.#maxKeyLength = core.options.maxKeyLength;
   }
 
   /** The fresh value, `undefined` on a miss (or a cached "not found"), or InvalidKey. */
   get(key: string): Result<V | undefined, CacheError> {
-    if (typeof key !== "string" || key.length > this.#core.options.maxKeyLength) return err(this.#badKey(key));
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     let p = this.#p;
     if (p.detached) p = this.#p = this.#core.lookup(this.workspaceId, p);
     return this.#core.read(p, key);
@@ -37,17 +39,17 @@ export class WorkspaceCache<V> {
   /** Stores a value (size-checked; TTL with jitter). Errors leave the cache unchanged. */
   set(key: string, value: V, options?: SetOptions): Result<void, CacheError> {
     const core = this.#core;
-    if (typeof key !== "string" || key.length > core.options.maxKeyLength) return err(this.#badKey(key));
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     const p = this.#live();
     const entry = core.makeEntry(p, this.workspaceId, key, value, options?.ttlMs ?? core.options.ttlMs);
-    if (entry.isErr()) return err(entry.error);
-    core.store(p, key, entry.value);
+    if (!(entry instanceof Entry)) return err(entry);
+    core.store(p, key, entry);
     return OK_VOID;
   }
 
   /** Removes a key; a load of it already in flight will not write its value back. Ok(true) if it was cached. */
   delete(key: string): Result<boolean, CacheError> {
-    if (typeof key !== "string" || key.length > this.#core.options.maxKeyLength) return err(this.#badKey(key));
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     let p = this.#p;
     if (p.detached) p = this.#p = this.#core.lookup(this.workspaceId, p);
     return ok(this.#core.remove(p, key));
@@ -59,7 +61,7 @@ export class WorkspaceCache<V> {
    * refreshed in the background.
    */
   getOrLoad(key: string, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
-    if (typeof key !== "string" || key.length > this.#core.options.maxKeyLength) return Promise.resolve(err(this.#badKey(key)));
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return Promise.resolve(err(this.#badKey(key)));
     return loadThrough(this.#core, this.workspaceId, key, fetchFromLoader(loader, { workspaceId: this.workspaceId, key }));
   }
 

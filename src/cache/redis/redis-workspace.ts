@@ -4,6 +4,7 @@ import { redisKeyPrefix } from "../../core/redis/keys.js";
 import type { WorkspaceId } from "../../core/workspace-id.js";
 import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
 import { loadThrough, type Fetch, type Loader } from "../load.js";
+import { Entry } from "../partition.js";
 import { decodeStored, encodeStored } from "./codec.js";
 import { fillScript, readScript, writeScript, clearScript } from "./scripts.js";
 import type { RedisTier } from "./tier.js";
@@ -60,13 +61,13 @@ export class RedisWorkspaceCache<V> {
     if (bad !== undefined) return err(bad);
     const { core, codec } = this.tier;
     const entry = core.makeEntry(core.partitions.get(this.workspaceId), this.workspaceId, key, value, core.options.ttlMs);
-    if (entry.isErr()) return err(entry.error);
+    if (!(entry instanceof Entry)) return err(entry);
     const stored = encodeStored(codec, value, this.workspaceId);
     if (stored.isErr()) return err(stored.error);
     core.remove(core.attach(this.workspaceId), key);
     const sent = await this.#write(key, stored.value, options);
     if (sent.isErr()) return sent;
-    core.store(core.attach(this.workspaceId), key, entry.value);
+    core.store(core.attach(this.workspaceId), key, entry);
     return ok(undefined);
   }
 
