@@ -2,10 +2,11 @@ import type { Entry, Partition } from "./partition.js";
 
 /**
  * The byte budget shared by all partitions: a guaranteed floor per workspace
- * plus a shared pool. When the total passes `maxBytes`, the workspace that is
- * furthest over its floor loses its least recently used entries, so a noisy
- * workspace scanning unique keys evicts its own entries first and a workspace
- * under its floor is never evicted for someone else.
+ * plus a shared pool. When the total passes `maxBytes`, a workspace over its
+ * floor loses its least recently used entries: the one earning the fewest
+ * hits per byte, so a noisy workspace scanning unique keys evicts its own
+ * entries first, and a workspace under its floor is never evicted for
+ * someone else.
  */
 export class Budget<V> {
   total = 0;
@@ -60,28 +61,34 @@ export class Budget<V> {
   }
 
   #victim(writer: Partition<V>): Partition<V> {
-    const heaviest = this.#pickHeaviest();
-    if (heaviest === undefined) return writer; // floors oversubscribed: the writer yields
-    if (writer.overFloor && writer.bytes - writer.floor >= heaviest.bytes - heaviest.floor) return writer;
-    return heaviest;
+    // Floors oversubscribed (nobody is over theirs): the writer yields.
+    return this.#pickVictim() ?? writer;
   }
 
   /**
-   * The partition furthest over its floor. Rescanning the over-floor set on
-   * every eviction would cost O(workspaces); the answer is cached and
-   * rescanned every 32 picks or when it stops being over its floor, which is
-   * enough to steer evictions to whoever is hogging the pool.
+   * Among the partitions over their floor, the one whose entries earn the
+   * fewest hits per byte (a decayed count), ties going to the one furthest
+   * over its floor. A workspace scanning unique keys earns no hits, so it
+   * loses its own entries first while the others keep their working sets.
+   * Rescanning the over-floor set on every eviction would cost O(workspaces);
+   * the choice is cached and rescanned every 32 evictions or when the cached
+   * victim drops to its floor.
    */
-  #pickHeaviest(): Partition<V> | undefined {
+  #pickVictim(): Partition<V> | undefined {
     const cached = this.#heaviest;
     if (cached !== undefined && cached.overFloor && ++this.#picksSinceScan < 32) return cached;
     this.#picksSinceScan = 0;
     let best: Partition<V> | undefined;
+    let bestScore = Infinity;
     let bestOver = 0;
     for (const partition of this.overFloor) {
+      partition.hitScore = partition.hitScore / 2 + (partition.hits - partition.scoredHits);
+      partition.scoredHits = partition.hits;
+      const score = partition.hitScore / partition.bytes;
       const over = partition.bytes - partition.floor;
-      if (over > bestOver) {
+      if (score < bestScore || (score === bestScore && over > bestOver)) {
         best = partition;
+        bestScore = score;
         bestOver = over;
       }
     }

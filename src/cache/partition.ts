@@ -53,6 +53,9 @@ export class Partition<V> {
   loadFailures = 0;
   /** Entries this workspace lost to make room (its own cap, or the shared pool). */
   evictions = 0;
+  /** Decayed hit count, updated when the budget looks for a victim (hits per byte decide). */
+  hitScore = 0;
+  scoredHits = 0;
   /** Counts already pushed to the metrics sink. */
   flushedHits = 0;
   flushedMisses = 0;

@@ -243,6 +243,24 @@ describe("budgets", () => {
     expect(noisy.size.bytes).toBe(7_000);
   });
 
+  it("between workspaces over their floors, the one earning no hits (a scanner) loses its entries first", () => {
+    const cache = new TenantCache<number>({ maxBytes: 10_000, floorBytes: 1_000, sizeOf });
+    const quiet = handle(cache, A);
+    const scanner = handle(cache, B);
+    for (let i = 0; i < 40; i++) quiet.set(`q${i}`, i); // 4,000 bytes: over its floor
+    for (let i = 0; i < 60; i++) scanner.set(`s${i}`, i); // 6,000 bytes: the cache is full
+    for (let round = 0; round < 5; round++) for (let i = 0; i < 40; i++) quiet.get(`q${i}`);
+    // The quiet workspace grows its working set to 60 entries; every eviction hits the scanner.
+    for (let i = 40; i < 60; i++) {
+      quiet.set(`q${i}`, i);
+      quiet.get(`q${i}`);
+    }
+    for (let i = 0; i < 200; i++) scanner.set(`s${60 + i}`, i); // the scanner keeps scanning: it evicts itself
+    for (let i = 0; i < 60; i++) expect(quiet.get(`q${i}`)._unsafeUnwrap()).toBe(i);
+    expect(quiet.size.bytes).toBe(6_000);
+    expect(scanner.size.bytes).toBe(4_000);
+  });
+
   it("reports hits, misses, evictions and bytes to the metrics sink", () => {
     const seen: Record<string, number> = {};
     const cache = new TenantCache<number>({
