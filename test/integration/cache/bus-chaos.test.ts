@@ -82,7 +82,7 @@ describe("bus chaos: delayed, duplicated, dropped and reordered invalidations", 
   it("silent loss: a dropped invalidation is repaired by the sender's next heartbeat (≤ one interval)", async () => {
     const w = freshWorkspace();
     const reader = readers[0] as TestNode<string>;
-    const readerChaos = chaos[1] as ChaosSubscriber;
+    const readerChaos = reader.bus as ChaosSubscriber;
     await writer.cache.set({ workspaceId: w, key: "k", value: "old", acknowledged: true });
     expect((await reader.cache.get({ workspaceId: w, key: "k" }))._unsafeUnwrap()).toBe("old");
     let dropped = false;
@@ -118,7 +118,7 @@ describe("bus chaos: delayed, duplicated, dropped and reordered invalidations", 
   it("a silent peer (missed heartbeats) makes the others flush their local tier", async () => {
     const w = freshWorkspace();
     const reader = readers[1] as TestNode<string>;
-    const readerChaos = chaos[2] as ChaosSubscriber;
+    const readerChaos = reader.bus as ChaosSubscriber;
     await writer.cache.set({ workspaceId: w, key: "k", value: "cached", acknowledged: true });
     await reader.cache.get({ workspaceId: w, key: "k" });
     expect(reader.cache.local.stats().entries).toBeGreaterThan(0);

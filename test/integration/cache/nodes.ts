@@ -7,6 +7,8 @@ export interface TestNode<V> {
   readonly cache: RedisTenantCache<V>;
   readonly client: Redis;
   readonly subscriber: Redis;
+  /** What the cache subscribes through (the wrapper, when one was given). */
+  readonly bus: BusSubscriber;
   close(): Promise<void>;
 }
 
@@ -18,17 +20,14 @@ export async function startNode<V>(
   const client = redisClient(url);
   const subscriber = redisClient(url);
   await Promise.all([whenReady(client), whenReady(subscriber)]);
-  const cache = new RedisTenantCache<V>({
-    maxBytes: 10_000_000,
-    ...options,
-    client,
-    subscriber: options.wrap ? options.wrap(subscriber) : subscriber,
-  });
+  const bus = options.wrap ? options.wrap(subscriber) : subscriber;
+  const cache = new RedisTenantCache<V>({ maxBytes: 10_000_000, ...options, client, subscriber: bus });
   (await cache.start())._unsafeUnwrap();
   return {
     cache,
     client,
     subscriber,
+    bus,
     close: async () => {
       await cache.close();
       client.disconnect();
