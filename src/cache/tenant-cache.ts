@@ -29,11 +29,13 @@ export interface CacheKeyParams {
 export class TenantCache<V> {
   /** @internal shared with the Redis tier. */
   readonly core: CacheCore<V>;
+  readonly #maxKeyLength: number;
   #timer: NodeJS.Timeout | undefined;
 
   /** Throws a TypeError listing every invalid option. */
   constructor(options: TenantCacheOptions<V>) {
     this.core = new CacheCore<V>(options);
+    this.#maxKeyLength = this.core.options.maxKeyLength;
     if (options.metrics !== undefined) {
       this.#timer = setInterval(() => this.flushMetrics(), options.metricsFlushMs ?? 10_000);
       this.#timer.unref();
@@ -48,9 +50,13 @@ export class TenantCache<V> {
   }
 
   get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
+    // Fast path: partitions are keyed by normalised ids only, so finding the
+    // raw string there proves it is a valid, normalised workspace id.
+    const known = this.core.partitions.get(workspaceId as WorkspaceId);
+    if (known !== undefined && typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.read(known, key);
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
-    if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key, id.value));
     const p = this.core.partitions.get(id.value);
     if (p === undefined) return MISS;
     return this.core.read(p, key);
