@@ -71,6 +71,7 @@ export class InvalidationBus {
   #selfPublishOk = false;
   #timer: NodeJS.Timeout | undefined;
   #ackCounter = 0;
+  readonly #selfPrefix: string;
   readonly peers = new Map<string, Peer>();
   readonly #acks = new Map<string, { readonly waiting: Set<string>; done: () => void }>();
   readonly #onMessage = (channel: unknown, text: unknown): void => {
@@ -87,6 +88,7 @@ export class InvalidationBus {
     private readonly handlers: BusHandlers,
   ) {
     this.#selfSeenAt = options.now();
+    this.#selfPrefix = `{"n":${JSON.stringify(options.nodeId)},`;
   }
 
   async start(): Promise<Result<void, StoreUnavailableError>> {
@@ -150,6 +152,11 @@ export class InvalidationBus {
 
   /** Handles one raw message from the channel. */
   receive(text: string): void {
+    // Our own messages come back too; recognise them without parsing (the node id is the first field).
+    if (text.startsWith(this.#selfPrefix)) {
+      this.#selfSeenAt = this.options.now();
+      return;
+    }
     let message: BusMessage;
     try {
       message = JSON.parse(text) as BusMessage;
