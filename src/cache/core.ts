@@ -38,7 +38,7 @@ export class CacheCore<V> {
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
     const metrics = this.metrics;
-    this.budget = new Budget<V>(this.options.maxBytes, (p) => metrics.add(p.workspaceId, "cache_evictions_total", 1));
+    this.budget = new Budget<V>(this.options.maxBytes, (p, count) => metrics.add(p.workspaceId, "cache_evictions_total", count));
   }
 
   /** The workspace's live partition, created on first write. */
@@ -48,7 +48,7 @@ export class CacheCore<V> {
     const budget = this.options.budgetFor?.(workspaceId);
     const cap = Math.max(1, Math.floor(clampBytes(budget?.maxBytes, this.options.maxWorkspaceBytes)));
     const floor = Math.min(cap, clampBytes(budget?.floorBytes, this.options.floorBytes));
-    const partition = new Partition<V>(workspaceId, floor, cap, (p, e, evicted) => this.budget.removed(p, e, evicted));
+    const partition = new Partition<V>(workspaceId, floor, cap);
     this.partitions.set(workspaceId, partition);
     return partition;
   }
@@ -76,7 +76,7 @@ export class CacheCore<V> {
     if (entry.expiresAt !== Infinity) {
       const now = this.now();
       if (entry.expiresAt <= now) {
-        if (entry.staleUntil <= now) p.lru.delete(key);
+        if (entry.staleUntil <= now) this.#delete(p, key);
         p.misses++;
         return MISS;
       }
@@ -117,14 +117,24 @@ export class CacheCore<V> {
   /** Writes a validated entry, fencing any load of the same key, then enforces the budget. */
   store(p: Partition<V>, key: string, entry: Entry<V>): void {
     if (p.flights.size !== 0) p.fence(key);
-    p.lru.set(key, entry);
-    this.budget.added(p, entry.size);
+    const lru = p.lru;
+    const before = lru.calculatedSize;
+    lru.set(key, entry);
+    this.budget.changed(p, lru.calculatedSize - before);
+    if (p.bytes > p.cap) this.budget.trimToCap(p);
     if (this.budget.total > this.budget.maxBytes) this.budget.makeRoom(p);
   }
 
   remove(p: Partition<V>, key: string): boolean {
     if (p.flights.size !== 0) p.fence(key);
-    return p.lru.delete(key);
+    return this.#delete(p, key);
+  }
+
+  #delete(p: Partition<V>, key: string): boolean {
+    const before = p.lru.calculatedSize;
+    const deleted = p.lru.delete(key);
+    if (deleted) this.budget.changed(p, p.lru.calculatedSize - before);
+    return deleted;
   }
 
   /** O(1) workspace clear: the partition is detached whole; in-flight loads are fenced. */

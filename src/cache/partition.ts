@@ -64,13 +64,11 @@ export class Partition<V> {
     readonly workspaceId: WorkspaceId,
     readonly floor: number,
     readonly cap: number,
-    onRemoved: (partition: Partition<V>, entry: Entry<V>, evicted: boolean) => void,
   ) {
-    this.lru = new LRUCache<string, Entry<V>>({
-      maxSize: cap,
-      sizeCalculation: entrySize,
-      dispose: (entry, _key, reason) => onRemoved(this, entry, reason === "evict"),
-    });
+    // The cap is enforced by Budget.trimToCap, not by lru-cache, and there is no
+    // dispose callback: byte changes are read from calculatedSize (see
+    // Budget.changed), which keeps lru-cache's set on its fastest path.
+    this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER, sizeCalculation: entrySize });
   }
 
   /** Marks every in-flight load as fenced (its result will not be stored). */
