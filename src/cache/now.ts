@@ -1,0 +1,23 @@
+import type { Clock } from "../core/clock.js";
+import { systemClock } from "../core/clock.js";
+
+/**
+ * A time source for TTL checks. With the system clock it caches `Date.now()`
+ * for one millisecond (as lru-cache's `ttlResolution` does), so a hit costs a
+ * field read rather than a clock call; an injected clock is read every time so
+ * tests stay exact.
+ */
+export function makeNow(clock: Clock | undefined): () => number {
+  if (clock !== undefined && clock !== systemClock) return () => clock.now();
+  let cached = 0;
+  const reset = (): void => {
+    cached = 0;
+  };
+  return () => {
+    if (cached === 0) {
+      cached = Date.now();
+      setTimeout(reset, 1).unref();
+    }
+    return cached;
+  };
+}

@@ -1,0 +1,95 @@
+import { LRUCache } from "lru-cache";
+import { Ok, type Result } from "neverthrow";
+import type { WorkspaceId } from "../core/workspace-id.js";
+import type { CacheError } from "./errors.js";
+
+/**
+ * One cached value. The entry *is* the `Ok` a hit returns (a neverthrow Ok
+ * with three extra fields), so a fill allocates one object and a hit none.
+ */
+export class Entry<V> extends Ok<V | undefined, never> {
+  constructor(
+    value: V | undefined,
+    /** Bytes, as `sizeOf` measured them (an integer ≥ 1). */
+    readonly size: number,
+    /** Fresh until this instant (ms); `Infinity` when there is no TTL. */
+    readonly expiresAt: number,
+    /** Served as stale (by getOrLoad, while refreshing) until this instant. */
+    readonly staleUntil: number,
+  ) {
+    super(value);
+  }
+}
+
+/**
+ * A load in progress for one key. `fenced` is set when the key is written,
+ * deleted or its workspace cleared while the load runs: the load's value is
+ * then returned to its callers but never written back (no delete-then-stale-set).
+ */
+export interface Flight<V> {
+  fenced: boolean;
+  promise: Promise<Result<V | undefined, CacheError>>;
+}
+
+/**
+ * One workspace's share of the cache: its own LRU (so its entries never mix
+ * with another workspace's, whatever the key strings are), its byte count and
+ * its budget. Clearing a workspace detaches the whole partition, which is
+ * O(1) whatever it holds.
+ */
+export class Partition<V> {
+  lru: LRUCache<string, Entry<V>>;
+  bytes = 0;
+  /** Set when the workspace was cleared; handles then re-resolve their partition. */
+  detached = false;
+  /** True while `bytes > floor` (membership of the budget's over-floor set). */
+  overFloor = false;
+  readonly flights = new Map<string, Flight<V>>();
+  // Counters live directly on the partition (one field increment per hit).
+  hits = 0;
+  misses = 0;
+  staleHits = 0;
+  loads = 0;
+  loadFailures = 0;
+  /** Entries this workspace lost to make room (its own cap, or the shared pool). */
+  evictions = 0;
+  /** Decayed hit count, updated when the budget looks for a victim (hits per byte decide). */
+  hitScore = 0;
+  scoredHits = 0;
+  /** Counts already pushed to the metrics sink. */
+  flushedHits = 0;
+  flushedMisses = 0;
+
+  constructor(
+    readonly workspaceId: WorkspaceId,
+    readonly floor: number,
+    readonly cap: number,
+  ) {
+    // The cap is enforced by Budget.trimToCap, not by lru-cache, and there is no
+    // dispose callback: byte changes are read from calculatedSize (see
+    // Budget.changed), which keeps lru-cache's set on its fastest path.
+    this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER, sizeCalculation: entrySize });
+  }
+
+  /** Marks every in-flight load as fenced (its result will not be stored). */
+  fenceAll(): void {
+    for (const flight of this.flights.values()) flight.fenced = true;
+    this.flights.clear();
+  }
+
+  /** Fences the in-flight load of one key, if any. */
+  fence(key: string): void {
+    const flight = this.flights.get(key);
+    if (flight !== undefined) {
+      flight.fenced = true;
+      this.flights.delete(key);
+    }
+  }
+}
+
+function entrySize(entry: Entry<unknown>): number {
+  return entry.size;
+}
+
+/** What a detached partition reads from: always empty, never written. */
+export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ max: 1 });

@@ -1,0 +1,175 @@
+import { err, ok, type Result } from "neverthrow";
+import { describeThrown } from "../../core/errors.js";
+import { redisKeyPrefix } from "../../core/redis/keys.js";
+import type { WorkspaceId } from "../../core/workspace-id.js";
+import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
+import { loadThrough, type Fetch, type Loader } from "../load.js";
+import { Entry } from "../partition.js";
+import { decodeStored, encodeStored } from "./codec.js";
+import { fillScript, readScript, writeScript, clearScript } from "./scripts.js";
+import type { RedisTier } from "./tier.js";
+
+/** Per-call options of the Redis tier's invalidating operations. */
+export interface InvalidateOptions {
+  /** Resolve only after every live node confirmed it dropped the entry. @default the cache's `acknowledged` option */
+  readonly acknowledged?: boolean;
+}
+
+/**
+ * A workspace handle on the Redis tier: local (L1) partition in front of the
+ * shared Redis entries. Key names are computed once here; a read of the
+ * generation, the key's version and the entry is one EVALSHA.
+ */
+export class RedisWorkspaceCache<V> {
+  readonly #genKey: string;
+  readonly #versionPrefix: string;
+  readonly #entryPrefix: string;
+
+  /** @internal use `RedisTenantCache.workspace(id)`. */
+  constructor(
+    private readonly tier: RedisTier<V>,
+    readonly workspaceId: WorkspaceId,
+  ) {
+    const prefix = redisKeyPrefix(workspaceId, "cache");
+    this.#genKey = `${prefix}gen`;
+    this.#versionPrefix = `${prefix}v:`;
+    this.#entryPrefix = `${prefix}e:`;
+  }
+
+  /** Local tier, then Redis. Concurrent reads of one key share one round trip. */
+  get(key: string): Promise<Result<V | undefined, CacheError>> {
+    const bad = this.#check(key);
+    if (bad !== undefined) return Promise.resolve(err(bad));
+    return loadThrough(this.tier.core, this.workspaceId, key, this.#fetch(key, undefined));
+  }
+
+  /**
+   * Local tier, then Redis, then the loader (once per key per process); the
+   * loaded value is written to Redis only if no invalidation of the key or
+   * workspace happened since the Redis read (a fenced fill). While Redis is
+   * unreachable the loader's value is served and kept locally only.
+   */
+  getOrLoad(key: string, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
+    const bad = this.#check(key);
+    if (bad !== undefined) return Promise.resolve(err(bad));
+    return loadThrough(this.tier.core, this.workspaceId, key, this.#fetch(key, loader));
+  }
+
+  /** Writes the value to Redis (bumping the key's version) and tells the other nodes to drop theirs. */
+  async set(key: string, value: V, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
+    const bad = this.#check(key);
+    if (bad !== undefined) return err(bad);
+    const { core, codec } = this.tier;
+    const entry = core.makeEntry(core.partitions.get(this.workspaceId), this.workspaceId, key, value, core.options.ttlMs);
+    if (!(entry instanceof Entry)) return err(entry);
+    const stored = encodeStored(codec, value, this.workspaceId);
+    if (stored.isErr()) return err(stored.error);
+    core.remove(core.attach(this.workspaceId), key);
+    const sent = await this.#write(key, stored.value, options);
+    if (sent.isErr()) return sent;
+    core.store(core.attach(this.workspaceId), key, entry);
+    return ok(undefined);
+  }
+
+  /** Deletes the key here, in Redis and (through the bus) in every other node's local tier. */
+  async delete(key: string, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
+    const bad = this.#check(key);
+    if (bad !== undefined) return err(bad);
+    const p = this.tier.core.partitions.get(this.workspaceId);
+    if (p !== undefined) this.tier.core.remove(p, key);
+    return this.#write(key, "", options);
+  }
+
+  /** O(1) clear of the whole workspace: one INCR of its generation, published to every node. */
+  async clear(options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
+    const { core, bus, runner } = this.tier;
+    core.clear(this.workspaceId);
+    const ackId = this.#ackId(options);
+    const text = bus.message("c", this.workspaceId, undefined, ackId);
+    const sent = await this.tier.guarded(() => runner.runScript(clearScript, [this.#genKey], [bus.options.channel, text]));
+    if (sent.isErr()) return err(sent.error);
+    return this.#acked(ackId, text);
+  }
+
+  async #write(key: string, stored: string, options: InvalidateOptions): Promise<Result<void, CacheError>> {
+    const { bus, runner } = this.tier;
+    const ackId = this.#ackId(options);
+    const text = bus.message("d", this.workspaceId, key, ackId);
+    const sent = await this.tier.guarded(() =>
+      runner.runScript(
+        writeScript,
+        [this.#genKey, this.#versionKey(key)],
+        [this.#entryPrefix, `:${key.length}:${key}`, stored, this.tier.redisTtlMs, this.tier.versionTtlMs, bus.options.channel, text],
+      ),
+    );
+    if (sent.isErr()) return err(sent.error);
+    return this.#acked(ackId, text);
+  }
+
+  #ackId(options: InvalidateOptions): string | undefined {
+    return (options.acknowledged ?? this.tier.acknowledged) ? this.tier.bus.newAckId() : undefined;
+  }
+
+  async #acked(ackId: string | undefined, text: string): Promise<Result<void, CacheError>> {
+    if (ackId === undefined) return ok(undefined);
+    const acked = await this.tier.bus.awaitAcks(ackId, text);
+    return acked.isErr() ? err({ ...acked.error, workspaceId: this.workspaceId }) : ok(undefined);
+  }
+
+  #versionKey(key: string): string {
+    return `${this.#versionPrefix}${key.length}:${key}`;
+  }
+
+  #fetch(key: string, loader: Loader<V> | undefined): Fetch<V> {
+    return async (flight) => {
+      const { codec, runner, core } = this.tier;
+      const read = await this.tier.guarded(() =>
+        runner.runScript(readScript, [this.#genKey, this.#versionKey(key)], [this.#entryPrefix, `:${key.length}:${key}`]),
+      );
+      if (read.isErr()) {
+        // Redis is down: serve from the loader and keep the value locally only.
+        if (loader === undefined) return err(read.error);
+        return this.#load(key, loader);
+      }
+      const [generation, version, stored, pttl] = read.value as [string, string, string | null, number];
+      if (stored !== null) {
+        const decoded = decodeStored(codec, stored, this.workspaceId);
+        if (decoded.isErr()) return err(decoded.error);
+        const localTtl = core.options.ttlMs > 0 ? Math.min(core.options.ttlMs, pttl) : pttl;
+        return ok({ value: decoded.value, ttlMs: localTtl > 0 ? localTtl : 1 });
+      }
+      if (loader === undefined) return ok({ value: undefined, ttlMs: 0 });
+      const loaded = await this.#load(key, loader);
+      if (loaded.isErr()) return loaded;
+      const value = loaded.value.value;
+      const ttl = value === undefined ? core.options.negativeTtlMs : this.tier.redisTtlMs;
+      if (!flight.fenced && ttl > 0) {
+        const encoded = encodeStored(codec, value, this.workspaceId);
+        if (encoded.isErr()) return err(encoded.error);
+        // A failed or fenced fill is not an error for the caller: the value is still correct to return.
+        await this.tier.guarded(() =>
+          runner.runScript(
+            fillScript,
+            [this.#genKey, this.#versionKey(key)],
+            [this.#entryPrefix, `:${key.length}:${key}`, generation, version, encoded.value, Math.ceil(ttl)],
+          ),
+        );
+      }
+      return ok({ value });
+    };
+  }
+
+  async #load(key: string, loader: Loader<V>): Promise<Result<{ value: V | undefined }, CacheError>> {
+    try {
+      return ok({ value: await loader(key, { workspaceId: this.workspaceId, key }) });
+    } catch (thrown) {
+      return err(loaderFailed(`loader for key ${JSON.stringify(key)} failed: ${describeThrown(thrown)}`, this.workspaceId, thrown));
+    }
+  }
+
+  #check(key: unknown): CacheError | undefined {
+    if (typeof key !== "string") return invalidKey(key, "keys must be strings", this.workspaceId);
+    return this.tier.core.checkKey(key, this.workspaceId);
+  }
+}
+

@@ -1,0 +1,123 @@
+import { err, ok, type Result } from "neverthrow";
+import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
+import type { InvalidWorkspaceIdError } from "../core/errors.js";
+import { CacheCore, MISS, type SetOptions } from "./core.js";
+import { invalidKey, type CacheError } from "./errors.js";
+import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
+import type { TenantCacheOptions } from "./options.js";
+import { Entry } from "./partition.js";
+import { collectStats, type CacheStats } from "./stats.js";
+import { OK_VOID, WorkspaceCache } from "./workspace-cache.js";
+
+/** Identifies one entry in the object-form API (Dittofeed's call style). */
+export interface CacheKeyParams {
+  readonly workspaceId: string;
+  readonly key: string;
+}
+
+/**
+ * TenantCache: an in-process cache partitioned by workspace, with byte
+ * budgets (a guaranteed floor per workspace plus a shared pool), O(1)
+ * workspace clear, TTL with jitter, negative caching, stale-while-revalidate
+ * and single-flight fenced loads. Built on lru-cache: each workspace has its
+ * own LRU, so no key string can ever address another workspace's entry.
+ *
+ * @example
+ * const cache = new TenantCache<Journey[]>({ maxBytes: 64 * 1024 * 1024, ttlMs: 30_000 });
+ * const journeys = await cache.getOrLoad({ workspaceId, key: "event-triggered" }, () => findJourneys(workspaceId));
+ */
+export class TenantCache<V> {
+  /** @internal shared with the Redis tier. */
+  readonly core: CacheCore<V>;
+  readonly #maxKeyLength: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** Throws a TypeError listing every invalid option. */
+  constructor(options: TenantCacheOptions<V>) {
+    this.core = new CacheCore<V>(options);
+    this.#maxKeyLength = this.core.options.maxKeyLength;
+    if (options.metrics !== undefined) {
+      this.#timer = setInterval(() => this.flushMetrics(), options.metricsFlushMs ?? 10_000);
+      this.#timer.unref();
+    }
+  }
+
+  /** A handle bound to one workspace (see WorkspaceCache), or InvalidWorkspaceId. */
+  workspace(workspaceId: string): Result<WorkspaceCache<V>, InvalidWorkspaceIdError> {
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return err(id.error);
+    return ok(new WorkspaceCache(this.core, id.value));
+  }
+
+  get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
+    // Fast path: partitions are keyed by normalised ids only, so finding the
+    // raw string there proves it is a valid, normalised workspace id.
+    const known = this.core.partitions.get(workspaceId as WorkspaceId);
+    if (known !== undefined && typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.read(known, key);
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return err(id.error);
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key, id.value));
+    const p = this.core.partitions.get(id.value);
+    if (p === undefined) return MISS;
+    return this.core.read(p, key);
+  }
+
+  set({ workspaceId, key, value, ttlMs }: CacheKeyParams & { readonly value: V } & SetOptions): Result<void, CacheError> {
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return err(id.error);
+    if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
+    const core = this.core;
+    const entry = core.makeEntry(core.partitions.get(id.value), id.value, key, value, ttlMs ?? core.options.ttlMs);
+    if (!(entry instanceof Entry)) return err(entry);
+    core.store(core.attach(id.value), key, entry);
+    return OK_VOID;
+  }
+
+  delete({ workspaceId, key }: CacheKeyParams): Result<boolean, CacheError> {
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return err(id.error);
+    if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
+    const p = this.core.partitions.get(id.value);
+    return ok(p === undefined ? false : this.core.remove(p, key));
+  }
+
+  getOrLoad(
+    { workspaceId, key }: CacheKeyParams,
+    loader: Loader<V>,
+  ): Promise<Result<V | undefined, CacheError>> {
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return Promise.resolve(err(id.error));
+    if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) {
+      return Promise.resolve(err(this.#badKey(key, id.value)));
+    }
+    return loadThrough(this.core, id.value, key, fetchFromLoader(loader, { workspaceId: id.value, key }));
+  }
+
+  /** Drops every entry of one workspace in O(1), whatever it holds. */
+  clear({ workspaceId }: { readonly workspaceId: string }): Result<void, InvalidWorkspaceIdError> {
+    const id = parseWorkspaceId(workspaceId);
+    if (id.isErr()) return err(id.error);
+    this.core.clear(id.value);
+    return OK_VOID;
+  }
+
+  /** Per-workspace and total hits, misses, evictions, bytes and entries. */
+  stats(): CacheStats {
+    return collectStats(this.core);
+  }
+
+  /** Pushes accumulated counts to the metrics sink now (also done on a timer when a sink is set). */
+  flushMetrics(): void {
+    for (const p of this.core.partitions.values()) this.core.flushMetricsOf(p);
+  }
+
+  /** Stops the metrics timer (entries stay readable). */
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.flushMetrics();
+  }
+
+  #badKey(key: unknown, id: WorkspaceId): CacheError {
+    return this.core.checkKey(key, id) ?? invalidKey(key, "rejected", id);
+  }
+}

@@ -1,0 +1,92 @@
+import { err, ok, type Result } from "neverthrow";
+import type { WorkspaceId } from "../core/workspace-id.js";
+import { MISS, type CacheCore, type SetOptions } from "./core.js";
+import { invalidKey, type CacheError } from "./errors.js";
+import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
+import { Entry, type Partition } from "./partition.js";
+
+/**
+ * A cache handle bound to one workspace: it holds the workspace's partition,
+ * so a hit is one LRU lookup with no string building and no map lookup, and
+ * nothing it does can reach another workspace's entries.
+ *
+ * @example
+ * const journeys = cache.workspace(workspaceId)._unsafeUnwrap();
+ * const result = await journeys.getOrLoad("event-triggered", () => loadJourneys(workspaceId));
+ */
+export class WorkspaceCache<V> {
+  readonly workspaceId: WorkspaceId;
+  #core: CacheCore<V>;
+  #p: Partition<V>;
+  readonly #maxKeyLength: number;
+
+  /** @internal use `TenantCache.workspace(id)`. */
+  constructor(core: CacheCore<V>, workspaceId: WorkspaceId) {
+    this.#core = core;
+    this.workspaceId = workspaceId;
+    this.#p = core.attach(workspaceId);
+    this.#maxKeyLength = core.options.maxKeyLength;
+  }
+
+  /** The fresh value, `undefined` on a miss (or a cached "not found"), or InvalidKey. */
+  get(key: string): Result<V | undefined, CacheError> {
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
+    let p = this.#p;
+    if (p.detached) p = this.#p = this.#core.lookup(this.workspaceId, p);
+    return this.#core.read(p, key);
+  }
+
+  /** Stores a value (size-checked; TTL with jitter). Errors leave the cache unchanged. */
+  set(key: string, value: V, options?: SetOptions): Result<void, CacheError> {
+    const core = this.#core;
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
+    const p = this.#live();
+    const entry = core.makeEntry(p, this.workspaceId, key, value, options?.ttlMs ?? core.options.ttlMs);
+    if (!(entry instanceof Entry)) return err(entry);
+    core.store(p, key, entry);
+    return OK_VOID;
+  }
+
+  /** Removes a key; a load of it already in flight will not write its value back. Ok(true) if it was cached. */
+  delete(key: string): Result<boolean, CacheError> {
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
+    let p = this.#p;
+    if (p.detached) p = this.#p = this.#core.lookup(this.workspaceId, p);
+    return ok(this.#core.remove(p, key));
+  }
+
+  /**
+   * Returns the cached value or loads it: concurrent misses of one key share
+   * one loader call; a stale value (within `graceMs`) is returned while it is
+   * refreshed in the background.
+   */
+  getOrLoad(key: string, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return Promise.resolve(err(this.#badKey(key)));
+    return loadThrough(this.#core, this.workspaceId, key, fetchFromLoader(loader, { workspaceId: this.workspaceId, key }));
+  }
+
+  /** Drops every entry of this workspace in O(1) and fences its in-flight loads. */
+  clear(): Result<void, never> {
+    this.#core.clear(this.workspaceId);
+    return OK_VOID;
+  }
+
+  /** Bytes and entries this workspace holds now. */
+  get size(): { readonly bytes: number; readonly entries: number } {
+    const p = this.#core.lookup(this.workspaceId, this.#p);
+    return { bytes: p.bytes, entries: p.lru.size };
+  }
+
+  #live(): Partition<V> {
+    let p = this.#p;
+    if (p.detached) p = this.#p = this.#core.attach(this.workspaceId);
+    return p;
+  }
+
+  #badKey(key: unknown): CacheError {
+    return this.#core.checkKey(key, this.workspaceId) ?? invalidKey(key, "rejected", this.workspaceId);
+  }
+}
+
+export const OK_VOID: Result<void, never> = ok(undefined);
+export { MISS };

@@ -1,0 +1,75 @@
+import type { Redis } from "ioredis";
+import type { BusSubscriber } from "../../../src/cache/redis.js";
+
+export interface ChaosSettings {
+  drop: number;
+  duplicate: number;
+  /** Max random delay per message (ms); random delays also reorder. */
+  maxDelayMs: number;
+  /** Drops every message this returns true for (targeted, silent loss). */
+  dropIf?: ((message: { n: string; t: string; k?: string }) => boolean) | undefined;
+}
+
+/**
+ * Wraps a real ioredis subscriber and delivers its messages with chaos:
+ * dropped, duplicated, delayed and so reordered. Only delivery to our
+ * listeners is disturbed; Redis itself is real.
+ */
+export class ChaosSubscriber implements BusSubscriber {
+  readonly settings: ChaosSettings = { drop: 0, duplicate: 0, maxDelayMs: 0 };
+  readonly stats = { delivered: 0, dropped: 0, duplicated: 0, delayed: 0 };
+  readonly #listeners = new Map<(...args: unknown[]) => void, (...args: unknown[]) => void>();
+  /** Called after each delivered message (tests wait on specific deliveries). */
+  onDelivered: (message: { n: string; t: string; k?: string }) => void = () => undefined;
+
+  constructor(
+    readonly inner: Redis,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get status(): string {
+    return this.inner.status;
+  }
+
+  subscribe(channel: string): Promise<unknown> {
+    return this.inner.subscribe(channel);
+  }
+
+  unsubscribe(channel: string): Promise<unknown> {
+    return this.inner.unsubscribe(channel);
+  }
+
+  on(event: string, listener: (...args: unknown[]) => void): unknown {
+    if (event !== "message") return this.inner.on(event, listener);
+    const wrapped = (channel: unknown, text: unknown) => this.#deliver(listener, channel, text);
+    this.#listeners.set(listener, wrapped);
+    return this.inner.on("message", wrapped);
+  }
+
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown {
+    const wrapped = this.#listeners.get(listener);
+    return this.inner.removeListener(event, wrapped ?? listener);
+  }
+
+  #deliver(listener: (...args: unknown[]) => void, channel: unknown, text: unknown): void {
+    const message = JSON.parse(String(text)) as { n: string; t: string; k?: string };
+    const s = this.settings;
+    if (s.dropIf?.(message) || this.random() < s.drop) {
+      this.stats.dropped++;
+      return;
+    }
+    const copies = this.random() < s.duplicate ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let i = 0; i < copies; i++) {
+      const deliver = () => {
+        this.stats.delivered++;
+        listener(channel, text);
+        this.onDelivered(message);
+      };
+      if (s.maxDelayMs > 0) {
+        this.stats.delayed++;
+        setTimeout(deliver, this.random() * s.maxDelayMs);
+      } else deliver();
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Run with --expose-gc (see churn.test.ts): creates and clears 100,000
+ * workspaces and prints the heap before and after as JSON.
+ */
+import { TenantCache } from "../../../src/cache/index.js";
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error("run with --expose-gc");
+const settle = async () => {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+};
+const id = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+const cache = new TenantCache<string>({ maxBytes: 64 * 1024 * 1024 });
+
+async function churn(from: number, count: number): Promise<void> {
+  for (let n = from; n < from + count; n++) {
+    const ws = cache.workspace(id(n))._unsafeUnwrap();
+    ws.set("journeys", "x".repeat(64));
+    ws.set("write-key", "y");
+    await ws.getOrLoad("missing", () => "loaded");
+    ws.get("journeys");
+    ws.clear();
+  }
+}
+
+await churn(10_000_000, 5_000); // warm up: JIT, the workspace-id memo, lru-cache internals
+await settle();
+const before = process.memoryUsage().heapUsed;
+await churn(0, 100_000);
+await settle();
+const after = process.memoryUsage().heapUsed;
+process.stdout.write(
+  JSON.stringify({ before, after, partitions: cache.core.partitions.size, bytes: cache.stats().bytes }),
+);
