@@ -17,6 +17,7 @@ let script: string;
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_audit_crash");
   pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  pool.on("error", () => undefined); // idle clients dropped by "drop database … with (force)"
   (await migrateAuditTables(pool))._unsafeUnwrap();
   script = await bundleAppender();
 });
