@@ -192,6 +192,8 @@ async function checkRow(
   }
   const rest = await cursor.rest();
   if (rest.isErr()) return err(rest.error);
+  // A genuine row whose predecessor sits later in the range was moved up: a reorder.
+  if (rest.value.some((r) => same(r.hash, row.prevHash))) return ok(damage("reordered", expected, `entry ${expected} was swapped with a later entry`));
   const following = rest.value[0];
   if (following !== undefined && following.seq <= expected + 1 && belongsHere(following)) {
     return ok(damage("inserted", expected, `entry ${expected} was inserted; the original follows it`));
