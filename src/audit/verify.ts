@@ -61,9 +61,10 @@ export async function verifyChain(
   let anchorSeq = 0;
   let anchorHash: Uint8Array = GENESIS_HASH;
   for (const p of [...prunesR.value].sort((a, b) => a.throughSeq - b.throughSeq)) {
+    // The rows below a prune record are gone either way; a bad signature is reported at its seq
+    // (and anchors nothing trustworthy), rather than as a run of deleted rows.
     if (!pruneValid(p, keys)) {
       problems.push({ kind: "badSignature", seq: p.throughSeq, message: `prune record through seq ${p.throughSeq} has a bad signature` });
-      continue;
     }
     anchorSeq = p.throughSeq;
     anchorHash = Buffer.from(p.hash, "hex");
