@@ -139,29 +139,29 @@ export function prepareEvent(
 
   const personal: Record<string, PersonalValue> = {};
   const commitments: Record<string, string> = {};
-  for (const [path, value] of Object.entries(personalInput)) {
-    const salt = Buffer.from(random.bytes(16)).toString("hex");
+  const paths = Object.keys(personalInput);
+  // One call for every salt of the event: the random source is the costliest part of preparing it.
+  const salts = paths.length > 0 ? Buffer.from(random.bytes(16 * paths.length)) : undefined;
+  paths.forEach((path, i) => {
+    const value = personalInput[path] as JsonValue;
+    const salt = (salts as Buffer).toString("hex", i * 16, i * 16 + 16);
     personal[path] = { value, salt };
     commitments[path] = commitment(path, value, salt);
-  }
-  const bodyObject: Record<string, JsonValue> = {
-    v: 1,
-    action: action as string,
-    actor: { type: actorType as string, id: actorId as string },
-    targets,
-    outcome,
-    context,
-    metadata: JSON.parse(metadata.value) as JsonValue,
-    occurredAt: new Date(occurredAtMs).toISOString(),
-    commitments,
-  };
-  if (idempotencyKey !== null) bodyObject.idempotencyKey = idempotencyKey;
-  const body = canonicalJson(bodyObject);
-  if (body.isErr()) return err({ ...body.error, workspaceId });
+  });
+  // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
+  // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
+  // rather than re-serialising metadata that is already canonical.
+  const piece = (value: unknown) => canonicalJson(value)._unsafeUnwrap();
+  const body =
+    `{"action":${JSON.stringify(action)},"actor":${piece({ type: actorType, id: actorId })},` +
+    `"commitments":${piece(commitments)},"context":${piece(context)},` +
+    (idempotencyKey !== null ? `"idempotencyKey":${JSON.stringify(idempotencyKey)},` : "") +
+    `"metadata":${metadata.value},"occurredAt":"${new Date(occurredAtMs).toISOString()}",` +
+    `"outcome":${piece(outcome)},"targets":${piece(targets)},"v":1}`;
   return ok({
     workspaceId,
     idempotencyKey,
-    body: body.value,
+    body,
     personal: Object.keys(personal).length > 0 ? personal : null,
     index: {
       actorType: actorType as string,

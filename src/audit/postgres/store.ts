@@ -94,21 +94,27 @@ export class PostgresAuditStore implements AuditStore {
       }
     }
     if (entries.length === 0) return out;
-    await tx.query(INSERT_ENTRIES, entryArrays(entries));
+    // Entries, idempotency keys and heads in one statement (data-modifying CTEs always run): one round trip.
     const keyed = entries.filter((e) => e.idempotencyKey !== null);
+    const params = [
+      ...entryArrays(entries),
+      newHeads.map((n) => n.w),
+      newHeads.map((n) => n.head.seq),
+      newHeads.map((n) => Buffer.from(n.head.hash).toString("hex")),
+      newHeads.map((n) => n.head.recordedAtMs),
+    ];
+    const keys = keyed.length === 0 ? "" : `, k as (insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
+         select w, k, s, decode(h, 'hex'), r from unnest($19::uuid[], $20::text[], $21::bigint[], $22::text[], $23::bigint[]) as u(w, k, s, h, r))`;
     if (keyed.length > 0) {
-      await tx.query(
-        `insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
-         select w, k, s, decode(h, 'hex'), r from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::bigint[]) as u(w, k, s, h, r)`,
-        [keyed.map((e) => e.workspaceId), keyed.map((e) => e.idempotencyKey), keyed.map((e) => e.seq),
-          keyed.map((e) => Buffer.from(e.hash).toString("hex")), keyed.map((e) => e.recordedAtMs)],
-      );
+      params.push(keyed.map((e) => e.workspaceId), keyed.map((e) => e.idempotencyKey), keyed.map((e) => e.seq),
+        keyed.map((e) => Buffer.from(e.hash).toString("hex")), keyed.map((e) => e.recordedAtMs));
     }
     await tx.query(
-      `update audit_head h set seq = u.s, hash = decode(u.h, 'hex'), recorded_at_ms = u.r
-       from unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[]) as u(w, s, h, r) where h.workspace_id = u.w`,
-      [newHeads.map((n) => n.w), newHeads.map((n) => n.head.seq), newHeads.map((n) => Buffer.from(n.head.hash).toString("hex")),
-        newHeads.map((n) => n.head.recordedAtMs)],
+      `with e as (${INSERT_ENTRIES}),
+       h as (update audit_head h set seq = u.s, hash = decode(u.h, 'hex'), recorded_at_ms = u.r
+         from unnest($15::uuid[], $16::bigint[], $17::text[], $18::bigint[]) as u(w, s, h, r) where h.workspace_id = u.w)${keys}
+       select 1`,
+      params,
     );
     return out;
   }
