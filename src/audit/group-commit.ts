@@ -15,9 +15,20 @@ export interface BatchOptions {
    * rows); raise it when traffic spreads over many disjoint workspaces. @default 1
    */
   readonly maxInFlight: number;
+  /**
+   * Independent commit lanes; a workspace always uses the same lane, so lanes
+   * never wait on each other's head locks and their transactions (and fsyncs,
+   * which Postgres groups) overlap. Needs that many pool connections. @default 1
+   */
+  readonly lanes: number;
 }
 
-export const DEFAULT_BATCH: BatchOptions = { maxRows: 500, lingerMs: 2, maxInFlight: 1 };
+export const DEFAULT_BATCH: BatchOptions = { maxRows: 500, lingerMs: 2, maxInFlight: 1, lanes: 1 };
+
+/** The lane of a workspace: the last 8 hex digits of its (normalised) UUID, modulo the lane count. */
+export function laneOf(workspaceId: string, lanes: number): number {
+  return lanes === 1 ? 0 : Number.parseInt(workspaceId.slice(-8), 16) % lanes;
+}
 
 interface Waiting {
   readonly event: PreparedEvent;

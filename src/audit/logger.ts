@@ -9,7 +9,7 @@ import { toAuditEntry, type AuditEntry } from "./entry.js";
 import type { AuditError } from "./errors.js";
 import type { AppendReceipt, AuditEventInput, PreparedEvent, WorkspaceAuditEvent } from "./event.js";
 import { exportEntries, type ExportManifest } from "./export.js";
-import { DEFAULT_BATCH, GroupCommitter, type BatchOptions } from "./group-commit.js";
+import { DEFAULT_BATCH, GroupCommitter, laneOf, type BatchOptions } from "./group-commit.js";
 import { MemoryAuditStore } from "./memory-store.js";
 import { mirrorEvent, type AuditMirrorOptions } from "./mirror.js";
 import { signPrune, type Checkpoint, type PruneRecord } from "./records.js";
@@ -71,7 +71,7 @@ export class AuditLogger {
   readonly #limits: AuditLimits;
   readonly #clock: Clock;
   readonly #random: RandomSource;
-  readonly #committer: GroupCommitter;
+  readonly #lanes: GroupCommitter[];
   readonly #checkpointer: Checkpointer | undefined;
   readonly #metrics: TenantMetricsSink;
   readonly #inputs = new WeakMap<PreparedEvent, AuditEventInput>();
@@ -84,6 +84,7 @@ export class AuditLogger {
     const problems: string[] = [];
     positiveInteger(batch.maxRows, "batch.maxRows", problems);
     positiveInteger(batch.maxInFlight, "batch.maxInFlight", problems);
+    positiveInteger(batch.lanes, "batch.lanes", problems);
     if (!(batch.lingerMs >= 0)) problems.push("batch.lingerMs must be >= 0");
     positiveInteger(limits.maxMetadataBytes, "limits.maxMetadataBytes", problems);
     positiveInteger(limits.maxFieldLength, "limits.maxFieldLength", problems);
@@ -101,8 +102,9 @@ export class AuditLogger {
       options.signer === undefined
         ? undefined
         : new Checkpointer(this.store, options.signer, checkpoints, this.#clock, options.onCheckpoint);
-    this.#committer = new GroupCommitter(this.store, batch, () => this.#clock.now(), (events, outcomes) =>
-      this.#afterCommit(events, outcomes),
+    this.#lanes = Array.from(
+      { length: batch.lanes },
+      () => new GroupCommitter(this.store, batch, () => this.#clock.now(), (events, outcomes) => this.#afterCommit(events, outcomes)),
     );
   }
 
@@ -122,7 +124,8 @@ export class AuditLogger {
     const prepared = prepareEvent(event, this.#limits, this.#clock, this.#random);
     if (prepared.isErr()) return err(prepared.error);
     if (this.#options.mirror !== undefined) this.#inputs.set(prepared.value, event);
-    const outcome = await this.#committer.submit(prepared.value);
+    const lane = this.#lanes[laneOf(prepared.value.workspaceId, this.#lanes.length)] as GroupCommitter;
+    const outcome = await lane.submit(prepared.value);
     if (outcome.isErr()) return err({ ...outcome.error, workspaceId: prepared.value.workspaceId });
     return ok(receipt(prepared.value.workspaceId, outcome.value));
   }
@@ -151,7 +154,7 @@ export class AuditLogger {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (this.#checkpointer === undefined) return err(tenancyError("SigningKeyMissing", "no signing key: set TENANCY_AUDIT_SIGNING_KEY"));
-    await this.#committer.flush();
+    await this.flush();
     return this.#checkpointer.checkpointNow(id.value);
   }
 
@@ -245,20 +248,20 @@ export class AuditLogger {
     if (signer === undefined) return err(tenancyError("SigningKeyMissing", "pruning needs a signing key for its records"));
     const beforeMs = before instanceof Date ? before.getTime() : before;
     if (!Number.isFinite(beforeMs)) return err(invalidInput("before must be a valid date"));
-    await this.#committer.flush();
+    await this.flush();
     const prunedAt = new Date(this.#clock.now()).toISOString();
     return this.store.prune(beforeMs, (p) => signPrune(signer, { ...p, prunedAt }));
   }
 
   /** Waits until every accepted event is committed. */
-  flush(): Promise<void> {
-    return this.#committer.flush();
+  async flush(): Promise<void> {
+    await Promise.all(this.#lanes.map((lane) => lane.flush()));
   }
 
   /** Stops accepting events, commits what waits, writes final checkpoints. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#committer.flush();
+    await this.flush();
     await this.#checkpointer?.close();
   }
 }

@@ -1,0 +1,31 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { AuditLogger } from "./src/audit/logger.js";
+import { migrateAuditTables } from "./src/audit/postgres.js";
+import { PostgresAuditStore } from "./src/audit/postgres/store.js";
+import { toSqlClient } from "./src/core/postgres/sql-client.js";
+import { startPostgres } from "./test/support/postgres-server.js";
+import { opsPerSecondConcurrent } from "./bench/harness.js";
+const server = await startPostgres();
+const pool = new pg.Pool({ connectionString: server.url, max: 8 });
+pool.on("error", () => {});
+await migrateAuditTables(pool);
+const WS = Array.from({ length: 16 }, () => randomUUID());
+const base = toSqlClient(pool)!;
+const timing: Record<string, number> = {};
+const wrapped = { ...base, transaction: async (fn: any) => { const t0 = performance.now(); const r = await base.transaction(async (tx: any) => { timing.begin = (timing.begin ?? 0) + performance.now() - t0; return fn({ query: async (q: string, p: any) => { const t = performance.now(); const res = await tx.query(q, p); const k = q.trim().slice(0, 12); timing[k] = (timing[k] ?? 0) + performance.now() - t; return res; } }); }); timing.total = (timing.total ?? 0) + performance.now() - t0; return r; } };
+const audit = new AuditLogger({ store: new PostgresAuditStore(wrapped as any) });
+let c = 0;
+const ev = (i: number) => ({ workspaceId: WS[i % 16]!, actor: { type: "member", id: `member-${i % 50}`, display: `user${i % 50}@example.com` }, action: "journey.updated", targets: [{ type: "journey", id: `j${i}` }], context: { requestId: `req-${i}`, ip: "203.0.113.10", userAgent: "Mozilla/5.0" }, metadata: { journeyName: `Onboarding ${i % 20}`, status: "Running", version: i % 7 } });
+const sizes: number[] = [];
+const store = (audit as any).store; const orig = store.appendBatch.bind(store);
+let dbTime = 0;
+store.appendBatch = async (e: any, n: any) => { sizes.push(e.length); const t = performance.now(); const r = await orig(e, n); dbTime += performance.now() - t; return r; };
+for (let r = 0; r < 3; r++) {
+  sizes.length = 0; dbTime = 0;
+  const t = performance.now();
+  const ops = await opsPerSecondConcurrent(6000, 64, async () => { (await audit.append(ev(c++)))._unsafeUnwrap(); });
+  const wall = performance.now() - t;
+  console.log(Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, (v / sizes.length).toFixed(2)]))); for (const k of Object.keys(timing)) delete timing[k]; console.log({ ops: Math.round(ops), batches: sizes.length, avg: (sizes.reduce((a, b) => a + b, 0) / sizes.length).toFixed(1), dbMsPerBatch: (dbTime / sizes.length).toFixed(2), wallMsPerBatch: (wall / sizes.length).toFixed(2) });
+}
+await audit.close(); await pool.end(); await server.stop();
