@@ -4,8 +4,11 @@
  * drizzle-kit cannot express: `audit_entry` is partitioned by month on
  * `recorded_at`, so retention drops whole partitions. Partitions are created
  * on demand by the store (`create table if not exists … partition of`).
+ * It also creates `audit_append_batch`, the one-round-trip batch append.
  * Every statement is idempotent, so applying it twice is harmless.
  */
+import { APPEND_FUNCTION_SQL } from "./append-function.js";
+
 export const AUDIT_MIGRATION_SQL = `
 create table if not exists audit_head (
   workspace_id uuid primary key,
@@ -59,4 +62,4 @@ create table if not exists audit_prune (
   signature text not null,
   primary key (workspace_id, through_seq)
 );
-`;
+${APPEND_FUNCTION_SQL}`;

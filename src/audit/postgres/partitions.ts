@@ -36,10 +36,3 @@ export class PartitionManager {
     this.#ready.delete(name);
   }
 }
-
-/** Thrown inside a transaction when a batch lands in a month whose partition is not known to exist. */
-export class PartitionMissing extends Error {
-  constructor(readonly ms: number) {
-    super(`partition for ${new Date(ms).toISOString()} not created yet`);
-  }
-}

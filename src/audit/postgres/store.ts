@@ -1,139 +1,94 @@
 import { err, ok, type Result } from "neverthrow";
 import { sqlResult, toSqlError, type SqlError } from "../../core/postgres/result.js";
-import type { SqlClient, SqlExecutor } from "../../core/postgres/sql-client.js";
-import { chainEvents, EMPTY_HEAD, type ChainHead, type KnownKey } from "../chain.js";
+import type { SqlClient } from "../../core/postgres/sql-client.js";
+import type { ChainHead } from "../chain.js";
 import type { PreparedEvent, StoredEntry } from "../event.js";
 import type { Checkpoint, PruneRecord } from "../records.js";
 import type { AuditStore, BatchOutcome, ReadCursor, StoreQuery } from "../store.js";
-import { PartitionManager, PartitionMissing } from "./partitions.js";
-import { ENTRY_COLUMNS, INSERT_ENTRIES, entryArrays, toStoredEntry, type EntryRow } from "./rows.js";
+import { PartitionManager } from "./partitions.js";
+import { ENTRY_COLUMNS, toStoredEntry, type EntryRow } from "./rows.js";
 import { pruneMonths } from "./prune.js";
 
 const RETRIES = 5;
 
 /**
  * The durable AuditStore on Postgres (a `pg` Pool, drizzle or PGlite through
- * `toSqlClient`). One transaction per batch: the heads of the batch's
- * workspaces are locked (`select … for update`, in workspace order so
- * concurrent batches cannot deadlock), events are chained in the app under
- * that lock, and entries, idempotency keys and heads are written together.
+ * `toSqlClient`). One statement per batch (`audit_append_batch`, its own
+ * transaction): the heads of the batch's workspaces are locked (`select …
+ * for update`, in workspace order so concurrent batches cannot deadlock),
+ * events are chained under that lock, and entries, idempotency keys and heads
+ * are written together; it resolves after COMMIT.
  * Concurrent writers in any number of processes serialise per workspace and
  * never fork a chain; different workspaces commit in parallel.
  */
 export class PostgresAuditStore implements AuditStore {
   readonly kind = "postgres";
   readonly #partitions: PartitionManager;
-  readonly #knownHeads = new Set<string>();
 
   constructor(readonly sql: SqlClient) {
     this.#partitions = new PartitionManager(sql);
   }
 
   async appendBatch(events: readonly PreparedEvent[], nowMs: number): Promise<Result<BatchOutcome[], SqlError>> {
+    if (events.length === 0) {
+      return sqlResult("audit partition", () => this.#partitions.ensure(nowMs)).then((r) => r.map(() => []));
+    }
+    // Grouped by workspace (stable), as audit_append_batch expects; results map back through `order`.
+    const order = events.map((_, i) => i).sort((a, b) => {
+      const wa = (events[a] as PreparedEvent).workspaceId;
+      const wb = (events[b] as PreparedEvent).workspaceId;
+      return wa < wb ? -1 : wa > wb ? 1 : a - b;
+    });
+    const sorted = order.map((i) => events[i] as PreparedEvent);
+    const params = [
+      sorted.map((e) => e.workspaceId),
+      sorted.map((e) => e.body),
+      sorted.map((e) => (e.personal === null ? null : JSON.stringify(e.personal))),
+      sorted.map((e) => e.idempotencyKey),
+      sorted.map((e) => e.index.actorType),
+      sorted.map((e) => e.index.actorId),
+      sorted.map((e) => e.index.action),
+      sorted.map((e) => e.index.outcome),
+      sorted.map((e) => new Date(e.index.occurredAtMs).toISOString()),
+      sorted.map((e) => JSON.stringify(e.index.targets)),
+      nowMs,
+    ];
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#partitions.ensure(nowMs);
-        await this.#ensureHeads(events);
-        return ok(await this.sql.transaction((tx) => this.#appendIn(tx, events, nowMs)));
+        const { rows } = await this.sql.query<{ idx: number; out_seq: number; out_hash: Uint8Array; out_recorded_ms: number; out_duplicate: boolean }>(
+          `select idx, out_seq::float8 as out_seq, out_hash, out_recorded_ms::float8 as out_recorded_ms, out_duplicate
+           from audit_append_batch($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::timestamptz[], $10::text[], $11::bigint)`,
+          params,
+        );
+        const out = new Array<BatchOutcome>(events.length);
+        for (const row of rows) {
+          out[order[row.idx - 1] as number] = {
+            seq: Number(row.out_seq),
+            hash: Buffer.from(row.out_hash),
+            recordedAtMs: Number(row.out_recorded_ms),
+            duplicate: row.out_duplicate,
+          };
+        }
+        if (rows.length !== events.length) throw new Error(`audit_append_batch returned ${rows.length} rows for ${events.length} events`);
+        return ok(out);
       } catch (thrown) {
-        if (thrown instanceof PartitionMissing && attempt < RETRIES) {
-          await this.#partitions.ensure(thrown.ms).catch(() => undefined);
+        const code = (thrown as { code?: unknown }).code;
+        if (code === "23514" && attempt < RETRIES) {
+          // No partition for the row: a head's recorded-at (another host's clock) is in a month not created yet.
+          const ahead = await sqlResult("audit heads", () =>
+            this.sql.query<{ ms: number | null }>("select max(recorded_at_ms)::float8 as ms from audit_head where workspace_id = any($1::uuid[])", [params[0]]),
+          );
+          const ms = ahead.isOk() ? Number(ahead.value.rows[0]?.ms ?? nowMs) : nowMs;
+          await this.#partitions.ensure(Math.max(ms, nowMs)).catch(() => undefined);
           continue;
         }
-        const code = (thrown as { code?: unknown }).code;
         // Deadlocks and serialisation failures rolled back for sure, so a retry cannot duplicate.
         if ((code === "40P01" || code === "40001") && attempt < RETRIES) continue;
         return err(toSqlError(thrown, "audit append"));
       }
     }
-  }
-
-  async #ensureHeads(events: readonly PreparedEvent[]): Promise<void> {
-    const missing = [...new Set(events.map((e) => e.workspaceId))].filter((w) => !this.#knownHeads.has(w)).sort();
-    if (missing.length === 0) return;
-    await this.sql.query(
-      "insert into audit_head (workspace_id) select unnest($1::uuid[]) order by 1 on conflict do nothing",
-      [missing],
-    );
-    for (const w of missing) this.#knownHeads.add(w);
-  }
-
-  async #appendIn(tx: SqlExecutor, events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
-    const groups = new Map<string, number[]>();
-    events.forEach((e, i) => {
-      const g = groups.get(e.workspaceId);
-      if (g) g.push(i);
-      else groups.set(e.workspaceId, [i]);
-    });
-    const workspaces = [...groups.keys()].sort();
-    const { rows: heads } = await tx.query<{ workspace_id: string; seq: number; hash: Uint8Array; recorded_at_ms: number }>(
-      `select workspace_id::text as workspace_id, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
-       from audit_head where workspace_id = any($1::uuid[]) order by workspace_id for update`,
-      [workspaces],
-    );
-    const headOf = new Map<string, ChainHead>();
-    for (const h of heads) headOf.set(h.workspace_id, { seq: Number(h.seq), hash: Buffer.from(h.hash), recordedAtMs: Number(h.recorded_at_ms) });
-    if (headOf.size !== workspaces.length) throw Object.assign(new Error("audit head row missing"), { code: "40001" });
-    const known = await this.#knownKeys(tx, events);
-    const out: BatchOutcome[] = new Array<BatchOutcome>(events.length);
-    const entries: StoredEntry[] = [];
-    const newHeads: { w: string; head: ChainHead }[] = [];
-    for (const w of workspaces) {
-      const indexes = groups.get(w) as number[];
-      const chained = chainEvents(headOf.get(w) ?? EMPTY_HEAD, indexes.map((i) => events[i] as PreparedEvent), nowMs, known.get(w) ?? new Map());
-      chained.outcomes.forEach((o, j) => {
-        const target = indexes[j] as number;
-        out[target] = o.kind === "new"
-          ? { seq: o.entry.seq, hash: o.entry.hash, recordedAtMs: o.entry.recordedAtMs, duplicate: false }
-          : { seq: o.seq, hash: o.hash, recordedAtMs: o.recordedAtMs, duplicate: true };
-      });
-      if (chained.entries.length > 0) {
-        entries.push(...chained.entries);
-        newHeads.push({ w, head: chained.head });
-        if (!this.#partitions.has(chained.head.recordedAtMs)) throw new PartitionMissing(chained.head.recordedAtMs);
-      }
-    }
-    if (entries.length === 0) return out;
-    // Entries, idempotency keys and heads in one statement (data-modifying CTEs always run): one round trip.
-    const keyed = entries.filter((e) => e.idempotencyKey !== null);
-    const params = [
-      ...entryArrays(entries),
-      newHeads.map((n) => n.w),
-      newHeads.map((n) => n.head.seq),
-      newHeads.map((n) => Buffer.from(n.head.hash).toString("hex")),
-      newHeads.map((n) => n.head.recordedAtMs),
-    ];
-    const keys = keyed.length === 0 ? "" : `, k as (insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
-         select w, k, s, decode(h, 'hex'), r from unnest($19::uuid[], $20::text[], $21::bigint[], $22::text[], $23::bigint[]) as u(w, k, s, h, r))`;
-    if (keyed.length > 0) {
-      params.push(keyed.map((e) => e.workspaceId), keyed.map((e) => e.idempotencyKey), keyed.map((e) => e.seq),
-        keyed.map((e) => Buffer.from(e.hash).toString("hex")), keyed.map((e) => e.recordedAtMs));
-    }
-    await tx.query(
-      `with e as (${INSERT_ENTRIES}),
-       h as (update audit_head h set seq = u.s, hash = decode(u.h, 'hex'), recorded_at_ms = u.r
-         from unnest($15::uuid[], $16::bigint[], $17::text[], $18::bigint[]) as u(w, s, h, r) where h.workspace_id = u.w)${keys}
-       select 1`,
-      params,
-    );
-    return out;
-  }
-
-  async #knownKeys(tx: SqlExecutor, events: readonly PreparedEvent[]): Promise<Map<string, Map<string, KnownKey>>> {
-    const keyed = events.filter((e) => e.idempotencyKey !== null);
-    const known = new Map<string, Map<string, KnownKey>>();
-    if (keyed.length === 0) return known;
-    const { rows } = await tx.query<{ workspace_id: string; key: string; seq: number; hash: Uint8Array; recorded_at_ms: number }>(
-      `select i.workspace_id::text as workspace_id, i.key, i.seq::float8 as seq, i.hash, i.recorded_at_ms::float8 as recorded_at_ms
-       from audit_idempotency i join unnest($1::uuid[], $2::text[]) as u(w, k) on i.workspace_id = u.w and i.key = u.k`,
-      [keyed.map((e) => e.workspaceId), keyed.map((e) => e.idempotencyKey)],
-    );
-    for (const r of rows) {
-      let m = known.get(r.workspace_id);
-      if (m === undefined) known.set(r.workspace_id, (m = new Map()));
-      m.set(r.key, { seq: Number(r.seq), hash: Buffer.from(r.hash), recordedAtMs: Number(r.recorded_at_ms) });
-    }
-    return known;
   }
 
   head(workspaceId: string): Promise<Result<ChainHead | undefined, SqlError>> {
