@@ -126,6 +126,24 @@ describe("signing key from TENANCY_AUDIT_SIGNING_KEY", () => {
     await audit.close();
   });
 
+  it("signs a checkpoint after T milliseconds even when fewer than N events arrived", async () => {
+    const { ManualClock } = await import("../../../src/core/clock.js");
+    const clock = new ManualClock(Date.UTC(2026, 5, 1));
+    const audit = createAuditLogger({ clock, signer: signerFromSeed(randomBytes(32)), checkpoints: { everyEvents: 1_000, everyMs: 60_000 } });
+    const workspaceId = randomUUID();
+    (await audit.append({ workspaceId, actor, action: "a.b" }))._unsafeUnwrap();
+    clock.advance(59_000);
+    (await audit.append({ workspaceId, actor, action: "a.b" }))._unsafeUnwrap();
+    await audit.flush();
+    expect((await audit.checkpoints({ workspaceId }))._unsafeUnwrap()).toEqual([]);
+    clock.advance(2_000);
+    (await audit.append({ workspaceId, actor, action: "a.b" }))._unsafeUnwrap();
+    await audit.checkpoints({ workspaceId }); // let the save settle
+    await new Promise((r) => setImmediate(r));
+    expect((await audit.checkpoints({ workspaceId }))._unsafeUnwrap().map((c) => c.seq)).toEqual([3]);
+    await audit.close();
+  });
+
   it("rejects malformed keys with a typed error that does not echo the key", () => {
     for (const bad of ["", "not base64!", Buffer.alloc(16).toString("base64"), Buffer.alloc(64).toString("base64")]) {
       const result = auditLoggerFromEnv({ TENANCY_AUDIT_SIGNING_KEY: bad });
