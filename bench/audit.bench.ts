@@ -45,6 +45,7 @@ function rawRows(count: number, offset: number): StoredEntry[] {
 export default async function auditBench(ctx: BenchContext): Promise<void> {
   const server = await startPostgres();
   const pool = new pg.Pool({ connectionString: server.url, max: 8 });
+  pool.on("error", () => undefined); // clients dropped when the server stops
   try {
     (await migrateAuditTables(pool))._unsafeUnwrap();
     // The peers' table: audit_entry's exact shape (columns, primary key, indexes, monthly partition).
