@@ -57,22 +57,16 @@ export class GroupCommitter {
   submit(event: PreparedEvent): Promise<Result<BatchOutcome, SqlError>> {
     return new Promise((resolve) => {
       this.#waiting.push({ event, resolve });
-      if (this.#waiting.length >= this.options.maxRows) this.#flushSoon(true);
-      else this.#flushSoon(false);
+      if (this.#waiting.length >= this.options.maxRows) this.#flush();
+      // While a batch commits, the next one fills up; its completion flushes it (no linger needed).
+      else if (this.#inFlight >= this.options.maxInFlight) return;
+      else if (this.#timer === undefined) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#flush();
+        }, this.options.lingerMs);
+      }
     });
-  }
-
-  #flushSoon(full: boolean): void {
-    if (full && this.#inFlight < this.options.maxInFlight) {
-      this.#flush();
-      return;
-    }
-    if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#flush();
-      }, this.options.lingerMs);
-    }
   }
 
   #flush(): void {
@@ -86,7 +80,10 @@ export class GroupCommitter {
     this.#inFlight++;
     void this.#commit(batch).finally(() => {
       this.#inFlight--;
-      if (this.#waiting.length > 0) this.#flushSoon(this.#waiting.length >= this.options.maxRows || this.#timer === undefined);
+      // Callers whose appends just resolved append again in this same tick: setImmediate lets
+      // them all join the next batch, which then goes at once (it already waited a commit).
+      if (this.#waiting.length >= this.options.maxRows) this.#flush();
+      else if (this.#waiting.length > 0) setImmediate(() => this.#flush());
       if (this.#inFlight === 0 && this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
     });
   }
