@@ -92,6 +92,7 @@ function write(value: unknown, out: string[], path: string, depth: number, seen:
 
 // A lone surrogate has no UTF-8 encoding: two different strings would hash the same.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-function isWellFormed(text: string): boolean {
+/** False for strings with a lone surrogate (they have no UTF-8 form, so they cannot be hashed faithfully). */
+export function isWellFormed(text: string): boolean {
   return !LONE_SURROGATE.test(text);
 }

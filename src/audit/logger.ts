@@ -15,6 +15,7 @@ import { mirrorEvent, type AuditMirrorOptions } from "./mirror.js";
 import { signPrune, type Checkpoint, type PruneRecord } from "./records.js";
 import type { AuditPublicKeys, AuditSigner } from "./signing.js";
 import type { AuditStore, BatchOutcome } from "./store.js";
+import { pooledRandom } from "./random-pool.js";
 import { DEFAULT_LIMITS, prepareEvent, type AuditLimits } from "./validate.js";
 import { verifyChain, type VerifyReport } from "./verify.js";
 
@@ -96,7 +97,7 @@ export class AuditLogger {
     this.#limits = limits;
     this.store = options.store ?? new MemoryAuditStore();
     this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? systemRandom;
+    this.#random = pooledRandom(options.random ?? systemRandom);
     this.#metrics = options.metrics ?? noopMetricsSink;
     this.#checkpointer =
       options.signer === undefined

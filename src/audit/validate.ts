@@ -4,7 +4,7 @@ import type { Clock } from "../core/clock.js";
 import { tenancyError } from "../core/errors.js";
 import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
-import { canonicalJson, type JsonValue } from "./canonical.js";
+import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
 import type { AuditError } from "./errors.js";
 import type { AuditEventInput, PersonalValue, PreparedEvent } from "./event.js";
 
@@ -54,6 +54,7 @@ export function prepareEvent(
     if (value === undefined && !required) return undefined;
     if (typeof value !== "string" || value.length === 0) problems.push(`${name} must be a non-empty string`);
     else if (value.length > limits.maxFieldLength) problems.push(`${name} is longer than ${limits.maxFieldLength}`);
+    else if (!isWellFormed(value)) problems.push(`${name} holds a lone surrogate (not valid Unicode)`);
     else return value;
     return undefined;
   };

@@ -26,6 +26,8 @@ describe("event validation: typed errors, nothing written", () => {
       [{ workspaceId, actor, action: "journey.updated", outcome: { status: "maybe" } }, "InvalidAuditEvent"],
       [{ workspaceId, actor, action: "journey.updated", occurredAt: "not a date" }, "InvalidAuditEvent"],
       [{ workspaceId, actor, action: "journey.updated", targets: [{ type: "journey" }] }, "InvalidAuditEvent"],
+      [{ workspaceId, actor: { type: "member", id: "\ud800" }, action: "journey.updated" }, "InvalidAuditEvent"],
+      [{ workspaceId, actor, action: "journey.updated", context: { requestId: "x\udc00" } }, "InvalidAuditEvent"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { n: Number.NaN } }, "NotSerializable"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { at: new Date() } }, "NotSerializable"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { blob: "x".repeat(20_000) } }, "AuditEventTooLarge"],
