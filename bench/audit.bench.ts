@@ -107,6 +107,23 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
       peer: { name: "raw batched INSERT … unnest (500 rows)", measure: rawBatched },
     });
 
+    // The same comparison when callers keep ≥500 appends outstanding (an ingestion burst), so group
+    // commit can fill 500-row batches like the peer's: how close the chained path gets to raw inserts.
+    const oursBurst = async () =>
+      opsPerSecondConcurrent(appendTotal, 1_000, async () => {
+        const r = await audit.append(event(counter++));
+        if (r.isErr()) throw new Error(r.error.message);
+      });
+    await ctx.compare({
+      id: "audit.nearLimit.burst",
+      note: "informational: 1,000 outstanding appends (batches fill to 500) vs the same raw 500-row unnest inserts",
+      unit: "rows/s",
+      higherIsBetter: true,
+      goal: 0.6,
+      ours: oursBurst,
+      peer: { name: "raw batched INSERT … unnest (500 rows)", measure: rawBatched },
+    });
+
     // Verify: one workspace with a long chain.
     const verifyWorkspace = randomUUID();
     const chainLength = ctx.size(50_000, 15_000);
