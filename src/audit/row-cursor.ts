@@ -39,9 +39,14 @@ export class RowCursor {
     return ok(this.#buffer[this.#index++]);
   }
 
-  /** Every row after the current one, up to the end of the range (used only once damage is found). */
-  async rest(): Promise<Result<StoredEntry[], SqlError>> {
-    while (!this.#done) {
+  /**
+   * The rows after the current one, up to the end of the range or `limit`
+   * rows (read only once damage is found, to classify it; a swap with a row
+   * farther away than `limit` is then reported as a modification, still at
+   * the right seq).
+   */
+  async rest(limit = 100_000): Promise<Result<StoredEntry[], SqlError>> {
+    while (!this.#done && this.#buffer.length - this.#index < limit) {
       const filled = await this.#fill();
       if (filled.isErr()) return err(filled.error);
     }
