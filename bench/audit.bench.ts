@@ -55,7 +55,7 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
       create table raw_entry_all partition of raw_entry for values from ('2000-01-01') to ('2100-01-01');`);
     const sql = toSqlClient(pool);
     if (sql === undefined) throw new Error("no sql client");
-    const audit = new AuditLogger({ store: new PostgresAuditStore(sql), batch: { maxRows: 500, lingerMs: 2, maxInFlight: 2 } });
+    const audit = new AuditLogger({ store: new PostgresAuditStore(sql), batch: { maxRows: 500, lingerMs: 2 } });
     let counter = 0;
 
     const appendTotal = ctx.size(20_000, 6_000);
