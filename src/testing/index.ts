@@ -5,3 +5,4 @@
 export { ManualClock, skewedClock } from "../core/clock.js";
 export { seededRandom } from "../core/random.js";
 export { runKeyStoreContract, type ContractTestApi as KeyStoreContractTestApi } from "./crypto-contract.js";
+export { runAuditStoreContract, type AuditContractTestApi } from "./audit-contract.js";

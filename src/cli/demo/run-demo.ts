@@ -1,11 +1,12 @@
 import { demoWorkspaces, type DemoContext, type DemoSection } from "./context.js";
 import { cacheSection } from "./cache-section.js";
+import { auditSection } from "./audit-section.js";
 import { coreSection } from "./core-section.js";
 import { metricsSection } from "./metrics-section.js";
 import { DemoReport } from "./report.js";
 
 /** The demo's sections in order; each primitive appends its own. */
-const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection, postgresSection, cacheSection];
+const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection, postgresSection, cacheSection, auditSection];
 import { cryptoSection } from "./crypto-section.js";
 import { postgresSection } from "./postgres-section.js";
 

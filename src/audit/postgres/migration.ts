@@ -1,0 +1,65 @@
+/**
+ * The SQL that creates the audit tables. It matches the drizzle definitions
+ * in schema.ts column for column (a unit test checks that) and adds what
+ * drizzle-kit cannot express: `audit_entry` is partitioned by month on
+ * `recorded_at`, so retention drops whole partitions. Partitions are created
+ * on demand by the store (`create table if not exists … partition of`).
+ * It also creates `audit_append_batch`, the one-round-trip batch append.
+ * Every statement is idempotent, so applying it twice is harmless.
+ */
+import { APPEND_FUNCTION_SQL } from "./append-function.js";
+
+export const AUDIT_MIGRATION_SQL = `
+create table if not exists audit_head (
+  workspace_id uuid primary key,
+  seq bigint not null default 0,
+  hash bytea not null default decode(repeat('00', 32), 'hex'),
+  recorded_at_ms bigint not null default 0
+);
+create table if not exists audit_entry (
+  workspace_id uuid not null,
+  seq bigint not null,
+  recorded_at timestamptz not null,
+  prev_hash bytea not null,
+  hash bytea not null,
+  body text not null,
+  personal jsonb,
+  idempotency_key text,
+  actor_type text not null,
+  actor_id text not null,
+  action text not null,
+  outcome text not null,
+  occurred_at timestamptz not null,
+  targets jsonb not null,
+  primary key (workspace_id, seq, recorded_at)
+) partition by range (recorded_at);
+create index if not exists audit_entry_actor_idx on audit_entry (workspace_id, actor_id, seq);
+create index if not exists audit_entry_action_idx on audit_entry (workspace_id, action, seq);
+create table if not exists audit_idempotency (
+  workspace_id uuid not null,
+  key text not null,
+  seq bigint not null,
+  hash bytea not null,
+  recorded_at_ms bigint not null,
+  primary key (workspace_id, key)
+);
+create table if not exists audit_checkpoint (
+  workspace_id uuid not null,
+  seq bigint not null,
+  head_hash text not null,
+  signed_at text not null,
+  key_id text not null,
+  signature text not null,
+  primary key (workspace_id, seq)
+);
+create table if not exists audit_prune (
+  workspace_id uuid not null,
+  through_seq bigint not null,
+  hash text not null,
+  partition text not null,
+  pruned_at text not null,
+  key_id text not null,
+  signature text not null,
+  primary key (workspace_id, through_seq)
+);
+${APPEND_FUNCTION_SQL}`;

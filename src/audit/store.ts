@@ -1,0 +1,83 @@
+import type { Result } from "neverthrow";
+import type { SqlError } from "../core/postgres/result.js";
+import type { ChainHead } from "./chain.js";
+import type { PreparedEvent, StoredEntry } from "./event.js";
+import type { Checkpoint, PruneRecord } from "./records.js";
+
+/** Where one event of a committed batch ended up. */
+export interface BatchOutcome {
+  readonly seq: number;
+  readonly hash: Uint8Array;
+  readonly recordedAtMs: number;
+  readonly duplicate: boolean;
+}
+
+/** Filters of `query`; all optional except the workspace. Keyset on seq, newest first by default. */
+export interface StoreQuery {
+  readonly workspaceId: string;
+  readonly actorType?: string;
+  readonly actorId?: string;
+  readonly action?: string;
+  /** `type:id`. */
+  readonly target?: string;
+  readonly sinceMs?: number;
+  readonly untilMs?: number;
+  /** Exclusive keyset bound on seq. */
+  readonly afterSeq?: number;
+  readonly order: "asc" | "desc";
+  readonly limit: number;
+}
+
+/** Position after which `readEntries` continues: (seq, hash) so duplicate seqs are never skipped. */
+export interface ReadCursor {
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
+/**
+ * The durable side of AuditLogger. `appendBatch` must chain each workspace's
+ * events while holding that workspace's head exclusively and must resolve
+ * only after the batch is durable (committed), all or nothing.
+ */
+export interface AuditStore {
+  readonly kind: string;
+  appendBatch(events: readonly PreparedEvent[], nowMs: number): Promise<Result<BatchOutcome[], SqlError>>;
+  head(workspaceId: string): Promise<Result<ChainHead | undefined, SqlError>>;
+  /** Entries with seq in (after, toSeq], ordered by (seq, hash), duplicates included. */
+  readEntries(
+    workspaceId: string,
+    after: ReadCursor | undefined,
+    toSeq: number,
+    limit: number,
+  ): Promise<Result<StoredEntry[], SqlError>>;
+  query(query: StoreQuery): Promise<Result<StoredEntry[], SqlError>>;
+  saveCheckpoint(checkpoint: Checkpoint): Promise<Result<void, SqlError>>;
+  checkpoints(workspaceId: string): Promise<Result<Checkpoint[], SqlError>>;
+  prunes(workspaceId: string): Promise<Result<PruneRecord[], SqlError>>;
+  /** Removes personal values and salts of the matching entries; returns how many were erased. */
+  erase(workspaceId: string, match: { readonly seqs?: readonly number[]; readonly actorId?: string }): Promise<Result<number, SqlError>>;
+  /**
+   * Drops every monthly partition that ends at or before `beforeMs`, writing
+   * one signed prune record per workspace it held (made by `sign`) in the same
+   * transaction as the drop.
+   */
+  prune(
+    beforeMs: number,
+    sign: (p: { workspaceId: string; throughSeq: number; hash: string; partition: string }) => PruneRecord,
+  ): Promise<Result<PruneRecord[], SqlError>>;
+}
+
+/** `audit_entry_y2026m01` for any instant in January 2026 (UTC). */
+export function partitionName(ms: number): string {
+  const d = new Date(ms);
+  return `audit_entry_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+}
+
+/** [start, end) of the UTC month holding `ms`. */
+export function monthBounds(ms: number): { start: number; end: number } {
+  const d = new Date(ms);
+  return {
+    start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+    end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
+}

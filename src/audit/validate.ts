@@ -1,0 +1,189 @@
+import { createHmac } from "node:crypto";
+import { err, ok, type Result } from "neverthrow";
+import type { Clock } from "../core/clock.js";
+import { tenancyError } from "../core/errors.js";
+import type { RandomSource } from "../core/random.js";
+import { parseWorkspaceId } from "../core/workspace-id.js";
+import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
+import type { AuditError } from "./errors.js";
+import type { AuditEventInput, PersonalValue, PreparedEvent } from "./event.js";
+
+/** Size limits applied to every event. */
+export interface AuditLimits {
+  /** Canonical UTF-8 bytes of `metadata` (and, separately, of `personal`). @default 16384 */
+  readonly maxMetadataBytes: number;
+  /** Longest id, type, request id or reason string. @default 512 */
+  readonly maxFieldLength: number;
+  /** Most targets per event. @default 32 */
+  readonly maxTargets: number;
+}
+
+export const DEFAULT_LIMITS: AuditLimits = { maxMetadataBytes: 16_384, maxFieldLength: 512, maxTargets: 32 };
+
+const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+const PII_DOMAIN = "tenancykit/audit/pii/v1\n";
+
+/** HMAC-SHA256 commitment to one personal value under its salt (hex). */
+export function commitment(path: string, value: JsonValue, saltHex: string): string {
+  const canonical = canonicalJson(value);
+  const text = canonical.isOk() ? canonical.value : "";
+  return createHmac("sha256", Buffer.from(saltHex, "hex")).update(`${PII_DOMAIN}${path}\n${text}`).digest("hex");
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validates an event and builds its canonical body. Every problem is listed in
+ * one `InvalidAuditEvent`; oversized metadata is `AuditEventTooLarge`;
+ * unrepresentable values are `NotSerializable`. Nothing is written on Err.
+ */
+export function prepareEvent(
+  input: unknown,
+  limits: AuditLimits,
+  clock: Clock,
+  random: RandomSource,
+): Result<PreparedEvent, AuditError> {
+  if (!isRecord(input)) return err(invalid(["the event must be an object"]));
+  const workspace = parseWorkspaceId(input.workspaceId);
+  if (workspace.isErr()) return err(workspace.error);
+  const workspaceId = workspace.value;
+  const problems: string[] = [];
+  const text = (value: unknown, name: string, required: boolean): string | undefined => {
+    if (value === undefined && !required) return undefined;
+    if (typeof value !== "string" || value.length === 0) problems.push(`${name} must be a non-empty string`);
+    else if (value.length > limits.maxFieldLength) problems.push(`${name} is longer than ${limits.maxFieldLength}`);
+    else if (!isWellFormed(value)) problems.push(`${name} holds a lone surrogate (not valid Unicode)`);
+    else return value;
+    return undefined;
+  };
+
+  const actor = input.actor;
+  let actorType: string | undefined;
+  let actorId: string | undefined;
+  let actorDisplay: string | undefined;
+  if (!isRecord(actor)) problems.push("actor is required ({ type, id })");
+  else {
+    actorType = text(actor.type, "actor.type", true);
+    actorId = text(actor.id, "actor.id", true);
+    actorDisplay = text(actor.display, "actor.display", false);
+  }
+  const action = input.action;
+  if (typeof action !== "string" || !ACTION.test(action) || action.length > 128) {
+    problems.push('action is required: dotted lower-case like "journey.updated" (at most 128 characters)');
+  }
+
+  const targets: { type: string; id: string }[] = [];
+  if (input.targets !== undefined) {
+    if (!Array.isArray(input.targets)) problems.push("targets must be an array");
+    else if (input.targets.length > limits.maxTargets) problems.push(`at most ${limits.maxTargets} targets`);
+    else
+      input.targets.forEach((t: unknown, i) => {
+        if (!isRecord(t)) return problems.push(`targets[${i}] must be { type, id }`);
+        const type = text(t.type, `targets[${i}].type`, true);
+        const id = text(t.id, `targets[${i}].id`, true);
+        if (type !== undefined && id !== undefined) targets.push({ type, id });
+        return undefined;
+      });
+  }
+
+  let outcome: { status: "success" | "failure"; reason?: string } = { status: "success" };
+  if (input.outcome !== undefined) {
+    const o = input.outcome;
+    if (!isRecord(o) || (o.status !== "success" && o.status !== "failure")) {
+      problems.push('outcome.status must be "success" or "failure"');
+    } else {
+      const reason = text(o.reason, "outcome.reason", false);
+      outcome = reason === undefined ? { status: o.status } : { status: o.status, reason };
+    }
+  }
+
+  const context: Record<string, string> = {};
+  const personalInput: Record<string, JsonValue> = {};
+  if (actorDisplay !== undefined) personalInput["actor.display"] = actorDisplay;
+  if (input.context !== undefined) {
+    if (!isRecord(input.context)) problems.push("context must be an object");
+    else {
+      const requestId = text(input.context.requestId, "context.requestId", false);
+      if (requestId !== undefined) context.requestId = requestId;
+      const ip = text(input.context.ip, "context.ip", false);
+      if (ip !== undefined) personalInput["context.ip"] = ip;
+      const userAgent = text(input.context.userAgent, "context.userAgent", false);
+      if (userAgent !== undefined) personalInput["context.userAgent"] = userAgent;
+    }
+  }
+
+  let occurredAtMs = clock.now();
+  if (input.occurredAt !== undefined) {
+    const o = input.occurredAt;
+    const ms = o instanceof Date ? o.getTime() : typeof o === "number" ? o : typeof o === "string" ? Date.parse(o) : NaN;
+    if (!Number.isFinite(ms) || ms < 0 || ms > 253402300799999) problems.push("occurredAt must be a valid date");
+    else occurredAtMs = Math.trunc(ms);
+  }
+  const idempotencyKey = text(input.idempotencyKey, "idempotencyKey", false) ?? null;
+
+  for (const field of ["metadata", "personal"] as const) {
+    if (input[field] !== undefined && !isRecord(input[field])) problems.push(`${field} must be an object`);
+  }
+  if (problems.length > 0) return err(invalid(problems, workspaceId));
+
+  const metadata = canonicalJson(input.metadata ?? {});
+  if (metadata.isErr()) return err({ ...metadata.error, message: `metadata: ${metadata.error.message}`, workspaceId });
+  if (Buffer.byteLength(metadata.value) > limits.maxMetadataBytes) return err(tooLarge("metadata", limits, workspaceId));
+  if (isRecord(input.personal)) {
+    const personalJson = canonicalJson(input.personal);
+    if (personalJson.isErr()) return err({ ...personalJson.error, message: `personal: ${personalJson.error.message}`, workspaceId });
+    if (Buffer.byteLength(personalJson.value) > limits.maxMetadataBytes) return err(tooLarge("personal", limits, workspaceId));
+    for (const [key, value] of Object.entries(input.personal as Record<string, JsonValue>)) personalInput[`personal.${key}`] = value;
+  }
+
+  const personal: Record<string, PersonalValue> = {};
+  const commitments: Record<string, string> = {};
+  const paths = Object.keys(personalInput);
+  // One call for every salt of the event: the random source is the costliest part of preparing it.
+  const salts = paths.length > 0 ? Buffer.from(random.bytes(16 * paths.length)) : undefined;
+  paths.forEach((path, i) => {
+    const value = personalInput[path] as JsonValue;
+    const salt = (salts as Buffer).toString("hex", i * 16, i * 16 + 16);
+    personal[path] = { value, salt };
+    commitments[path] = commitment(path, value, salt);
+  });
+  // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
+  // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
+  // rather than re-serialising metadata that is already canonical.
+  const piece = (value: unknown) => canonicalJson(value)._unsafeUnwrap();
+  const body =
+    `{"action":${JSON.stringify(action)},"actor":${piece({ type: actorType, id: actorId })},` +
+    `"commitments":${piece(commitments)},"context":${piece(context)},` +
+    (idempotencyKey !== null ? `"idempotencyKey":${JSON.stringify(idempotencyKey)},` : "") +
+    `"metadata":${metadata.value},"occurredAt":"${new Date(occurredAtMs).toISOString()}",` +
+    `"outcome":${piece(outcome)},"targets":${piece(targets)},"v":1}`;
+  return ok({
+    workspaceId,
+    idempotencyKey,
+    body,
+    personal: Object.keys(personal).length > 0 ? personal : null,
+    index: {
+      actorType: actorType as string,
+      actorId: actorId as string,
+      action: action as string,
+      outcome: outcome.status,
+      occurredAtMs,
+      targets: targets.map((t) => `${t.type}:${t.id}`),
+    },
+  });
+}
+
+function invalid(problems: string[], workspaceId?: string): AuditError {
+  return {
+    ...tenancyError("InvalidAuditEvent", `invalid audit event: ${problems.join("; ")}`, { workspaceId }),
+    problems,
+  };
+}
+
+function tooLarge(field: string, limits: AuditLimits, workspaceId: string): AuditError {
+  return tenancyError("AuditEventTooLarge", `${field} is larger than ${limits.maxMetadataBytes} bytes of canonical JSON`, {
+    workspaceId,
+  });
+}

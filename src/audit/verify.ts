@@ -1,0 +1,206 @@
+import { err, ok, type Result } from "neverthrow";
+import type { SqlError } from "../core/postgres/result.js";
+import { entryHash, GENESIS_HASH } from "./chain.js";
+import type { StoredEntry } from "./event.js";
+import { checkpointValid, pruneValid, type Checkpoint } from "./records.js";
+import type { AuditPublicKeys } from "./signing.js";
+import type { AuditStore } from "./store.js";
+import { entryConsistent } from "./verify-entry.js";
+import { RowCursor } from "./row-cursor.js";
+
+/** How a chain was damaged. */
+export type DamageKind = "modified" | "deleted" | "inserted" | "reordered" | "truncated" | "badSignature";
+
+export interface Damage {
+  readonly kind: DamageKind;
+  /** The first bad sequence number. */
+  readonly seq: number;
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  readonly workspaceId: string;
+  readonly ok: boolean;
+  /** The earliest damage found, or null. */
+  readonly damage: Damage | null;
+  readonly from: number;
+  /** The last seq checked (from - 1 when the range was empty). */
+  readonly to: number;
+  readonly entries: number;
+  readonly checkpoints: number;
+  /** Entries whose personal values were erased (still verified through their commitments). */
+  readonly erased: number;
+  /** Where the chain was anchored: its genesis, or a signed prune record. */
+  readonly anchor: { readonly kind: "genesis" } | { readonly kind: "prune"; readonly throughSeq: number };
+}
+
+const PAGE = 2_000;
+
+/**
+ * Recomputes a workspace's chain over [from, to] and checks checkpoints and
+ * prune records, naming the first bad seq and the kind of damage. Streams
+ * pages of rows; reads the rest of the range only after damage is found, to
+ * tell an insertion or a swap from a plain modification.
+ */
+export async function verifyChain(
+  store: AuditStore,
+  keys: AuditPublicKeys,
+  options: { workspaceId: string; from?: number; to?: number },
+): Promise<Result<VerifyReport, SqlError>> {
+  const { workspaceId } = options;
+  const [prunesR, checkpointsR, headR] = await Promise.all([
+    store.prunes(workspaceId),
+    store.checkpoints(workspaceId),
+    store.head(workspaceId),
+  ]);
+  if (prunesR.isErr()) return err(prunesR.error);
+  if (checkpointsR.isErr()) return err(checkpointsR.error);
+  if (headR.isErr()) return err(headR.error);
+  const problems: Damage[] = [];
+
+  let anchorSeq = 0;
+  let anchorHash: Uint8Array = GENESIS_HASH;
+  for (const p of [...prunesR.value].sort((a, b) => a.throughSeq - b.throughSeq)) {
+    // The rows below a prune record are gone either way; a bad signature is reported at its seq
+    // (and anchors nothing trustworthy), rather than as a run of deleted rows.
+    if (!pruneValid(p, keys)) {
+      problems.push({ kind: "badSignature", seq: p.throughSeq, message: `prune record through seq ${p.throughSeq} has a bad signature` });
+    }
+    anchorSeq = p.throughSeq;
+    anchorHash = Buffer.from(p.hash, "hex");
+  }
+  const from = Math.max(options.from ?? 1, anchorSeq + 1);
+  const checkpoints = new Map<number, Checkpoint>();
+  let claimedEnd = headR.value?.seq ?? 0;
+  for (const c of checkpointsR.value) {
+    if (c.seq < from || (options.to !== undefined && c.seq > options.to)) continue;
+    if (!checkpointValid(c, keys)) {
+      problems.push({ kind: "badSignature", seq: c.seq, message: `checkpoint at seq ${c.seq} has a bad signature` });
+      continue;
+    }
+    checkpoints.set(c.seq, c);
+    claimedEnd = Math.max(claimedEnd, c.seq);
+  }
+  if (options.to !== undefined) claimedEnd = Math.min(claimedEnd, options.to);
+
+  let prev = anchorHash;
+  if (from > anchorSeq + 1) {
+    const before = await store.readEntries(workspaceId, { seq: from - 2, hash: new Uint8Array(32).fill(255) }, from - 1, 2);
+    if (before.isErr()) return err(before.error);
+    const row = before.value[0];
+    if (row === undefined || row.seq !== from - 1) problems.push(damage("deleted", from - 1, "the entry before the range is missing"));
+    else if (!entryHash(workspaceId, row.seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash)) {
+      problems.push(damage("modified", from - 1, "the entry before the range does not match its hash"));
+    } else prev = row.hash;
+  }
+
+  const cursor = new RowCursor(store, workspaceId, from, options.to ?? Number.MAX_SAFE_INTEGER, PAGE);
+  let expected = from;
+  let entries = 0;
+  let erased = 0;
+  let checked = 0;
+  let chainDamage: Damage | undefined;
+  for (;;) {
+    const next = await cursor.next();
+    if (next.isErr()) return err(next.error);
+    const row = next.value;
+    if (row === undefined) break;
+    const found = await checkRow(cursor, row, expected, prev, workspaceId);
+    if (found.isErr()) return err(found.error);
+    if (found.value !== undefined) {
+      chainDamage = found.value;
+      break;
+    }
+    const content = entryConsistent(row);
+    if (content !== undefined) {
+      chainDamage = damage("modified", expected, content);
+      break;
+    }
+    if (row.personal === null && row.body.includes('"commitments":{"')) erased++;
+    const checkpoint = checkpoints.get(expected);
+    if (checkpoint !== undefined) {
+      checked++;
+      if (checkpoint.headHash !== Buffer.from(row.hash).toString("hex")) {
+        chainDamage = damage("modified", expected, `entry ${expected} differs from its signed checkpoint: the chain was rewritten at or before it`);
+        break;
+      }
+    }
+    prev = row.hash;
+    expected++;
+    entries++;
+  }
+  if (chainDamage === undefined && expected - 1 < claimedEnd) {
+    chainDamage = damage("truncated", expected, `entries from ${expected} to ${claimedEnd} are missing (the head or a signed checkpoint says they existed)`);
+  }
+  if (chainDamage !== undefined) problems.push(chainDamage);
+  problems.sort((a, b) => a.seq - b.seq);
+  const first = problems[0] ?? null;
+  return ok({
+    workspaceId,
+    ok: first === null,
+    damage: first,
+    from,
+    to: expected - 1,
+    entries,
+    checkpoints: checked,
+    erased,
+    anchor: anchorSeq > 0 ? { kind: "prune", throughSeq: anchorSeq } : { kind: "genesis" },
+  });
+}
+
+function damage(kind: DamageKind, seq: number, message: string): Damage {
+  return { kind, seq, message };
+}
+
+function hashAt(row: StoredEntry, seq: number, workspaceId: string): boolean {
+  return seq >= 1 && entryHash(workspaceId, seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash);
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Checks one row's position, hash and link. On failure it classifies the
+ * damage by asking which untampered history explains what is seen: a row
+ * that hashes correctly one seq lower was pushed down by an insertion; one
+ * that hashes one seq higher was pulled up by a deletion; the row that
+ * belongs here found later in the range means a reorder.
+ */
+async function checkRow(
+  cursor: RowCursor,
+  row: StoredEntry,
+  expected: number,
+  prev: Uint8Array,
+  workspaceId: string,
+): Promise<Result<Damage | undefined, SqlError>> {
+  const belongsHere = (r: StoredEntry) => r !== row && same(r.prevHash, prev) && hashAt(r, expected, workspaceId);
+  if (row.seq < expected) return ok(damage("inserted", row.seq, `a second entry claims seq ${row.seq}`));
+  if (row.seq > expected) {
+    const rest = await cursor.rest();
+    if (rest.isErr()) return err(rest.error);
+    if ([row, ...rest.value].some((r) => same(r.prevHash, prev) && hashAt(r, expected, workspaceId))) {
+      return ok(damage("reordered", expected, `entry ${expected} was moved to another position`));
+    }
+    return ok(damage("deleted", expected, `entries ${expected}..${row.seq - 1} are missing`));
+  }
+  if (hashAt(row, expected, workspaceId)) {
+    if (same(row.prevHash, prev)) return ok(undefined);
+    if (expected > 1) {
+      return ok(damage("modified", expected - 1, `entry ${expected - 1} was rewritten with a recomputed hash; entry ${expected} still links to the original`));
+    }
+    return ok(damage("modified", expected, `entry ${expected} does not link to its predecessor`));
+  }
+  const rest = await cursor.rest();
+  if (rest.isErr()) return err(rest.error);
+  // A genuine row whose predecessor sits later in the range was moved up: a reorder.
+  if (rest.value.some((r) => same(r.hash, row.prevHash))) return ok(damage("reordered", expected, `entry ${expected} was swapped with a later entry`));
+  const following = rest.value[0];
+  if (following !== undefined && following.seq <= expected + 1 && belongsHere(following)) {
+    return ok(damage("inserted", expected, `entry ${expected} was inserted; the original follows it`));
+  }
+  if (rest.value.some(belongsHere)) return ok(damage("reordered", expected, `entry ${expected} was swapped with a later entry`));
+  if (hashAt(row, expected + 1, workspaceId)) return ok(damage("deleted", expected, `entry ${expected} was deleted and later entries renumbered`));
+  if (hashAt(row, expected - 1, workspaceId)) return ok(damage("inserted", expected - 1, `an entry was inserted at ${expected - 1} and later entries renumbered`));
+  return ok(damage("modified", expected, `entry ${expected} does not match its hash`));
+}

@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { AuditLogger } from "../../../src/audit/logger.js";
+import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
+import { signerFromSeed } from "../../../src/audit/signing.js";
+import { ManualClock } from "../../../src/core/clock.js";
+import { createTestDatabase } from "../../support/postgres-server.js";
+
+const servers = inject("servers");
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let pool: pg.Pool;
+const signer = signerFromSeed(new Uint8Array(32).fill(11));
+
+beforeAll(async () => {
+  database = await createTestDatabase(servers.postgresUrl, "tk_audit_pg");
+  pool = new pg.Pool({ connectionString: database.url, max: 6 });
+  pool.on("error", () => undefined);
+  (await migrateAuditTables(pool))._unsafeUnwrap();
+});
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+function logger(clock?: ManualClock): AuditLogger {
+  return new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), signer, ...(clock ? { clock } : {}) });
+}
+
+async function chainOf(audit: AuditLogger, n: number): Promise<string> {
+  const workspaceId = randomUUID();
+  for (let i = 0; i < n; i++) {
+    (await audit.append({ workspaceId, actor: { type: "member", id: `m${i % 3}` }, action: "journey.updated", metadata: { i } }))._unsafeUnwrap();
+  }
+  return workspaceId;
+}
+
+describe("group commit on Postgres 15", () => {
+  it("commits 400 concurrent appends in far fewer transactions, each visible when its append resolves", async () => {
+    const audit = logger();
+    const workspaceId = randomUUID();
+    const visibleOnResolve: boolean[] = [];
+    await Promise.all(
+      Array.from({ length: 400 }, async (_, i) => {
+        const receipt = (await audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } }))._unsafeUnwrap();
+        if (i % 20 === 0) {
+          const { rows } = await pool.query("select 1 from audit_entry where workspace_id = $1 and seq = $2", [workspaceId, receipt.seq]);
+          visibleOnResolve.push(rows.length === 1);
+        }
+      }),
+    );
+    expect(visibleOnResolve).toEqual(Array.from({ length: 20 }, () => true));
+    // Every transaction has its own xid: distinct xmin = number of commits that wrote these rows.
+    const { rows } = await pool.query<{ n: string; tx: string }>(
+      "select count(*) as n, count(distinct xmin::text) as tx from audit_entry where workspace_id = $1",
+      [workspaceId],
+    );
+    expect(Number(rows[0]?.n)).toBe(400);
+    expect(Number(rows[0]?.tx)).toBeLessThanOrEqual(40);
+    await audit.close();
+  });
+});
+
+describe("tampering with rows through SQL is named at the exact seq", () => {
+  const cases: [string, (w: string) => string[], string, number][] = [
+    ["a body edit", (w) => [`update audit_entry set body = replace(body, '"i":6', '"i":60') where workspace_id = '${w}' and seq = 7`], "modified", 7],
+    ["an edited query column", (w) => [`update audit_entry set actor_id = 'someone-else' where workspace_id = '${w}' and seq = 3`], "modified", 3],
+    ["a deleted row", (w) => [`delete from audit_entry where workspace_id = '${w}' and seq = 7`], "deleted", 7],
+    ["a deleted row with later rows renumbered", (w) => [
+      `delete from audit_entry where workspace_id = '${w}' and seq = 7`,
+      `update audit_entry set seq = seq - 1 where workspace_id = '${w}' and seq > 7`,
+    ], "deleted", 7],
+    ["two rows swapped", (w) => [`update audit_entry set seq = case seq when 5 then 9 else 5 end where workspace_id = '${w}' and seq in (5, 9)`], "reordered", 5],
+    ["an inserted row", (w) => [
+      `insert into audit_entry select workspace_id, seq, recorded_at + interval '1 millisecond', prev_hash, hash, replace(body, '"i":6', '"i":66'), personal, idempotency_key,
+       actor_type, actor_id, action, outcome, occurred_at, targets from audit_entry where workspace_id = '${w}' and seq = 7`,
+    ], "inserted", 7],
+    ["a truncated tail with the head row rewound too (caught by the signed checkpoint)", (w) => [
+      `delete from audit_entry where workspace_id = '${w}' and seq > 12`,
+      `update audit_head set seq = 12, hash = (select hash from audit_entry where workspace_id = '${w}' and seq = 12) where workspace_id = '${w}'`,
+    ], "truncated", 13],
+    ["a forged checkpoint", (w) => [`update audit_checkpoint set head_hash = repeat('ab', 32) where workspace_id = '${w}'`], "badSignature", 20],
+  ];
+  for (const [name, statements, kind, seq] of cases) {
+    it(`${name} -> ${kind} at ${seq}`, async () => {
+      const audit = logger();
+      const workspaceId = await chainOf(audit, 20);
+      (await audit.checkpoint({ workspaceId }))._unsafeUnwrap();
+      expect((await audit.verify({ workspaceId }))._unsafeUnwrap().ok).toBe(true);
+      for (const statement of statements(workspaceId)) await pool.query(statement);
+      const report = (await audit.verify({ workspaceId }))._unsafeUnwrap();
+      expect(report.damage).toMatchObject({ kind, seq });
+      await audit.close();
+    });
+  }
+});
+
+describe("retention by monthly partitions", () => {
+  it("drops whole months, leaves signed prune records, and what remains still verifies", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 20));
+    const audit = logger(clock);
+    const a = randomUUID();
+    const b = randomUUID();
+    for (const month of [0, 1, 2]) {
+      clock.set(Date.UTC(2026, month, 20));
+      for (let i = 0; i < 5; i++) {
+        for (const workspaceId of [a, b]) (await audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { month, i } }))._unsafeUnwrap();
+      }
+    }
+    const { rows: before } = await pool.query<{ relname: string }>(
+      "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'audit_entry'::regclass and c.relname like 'audit_entry_y2026m0%' order by 1",
+    );
+    expect(before.map((r) => r.relname)).toEqual(["audit_entry_y2026m01", "audit_entry_y2026m02", "audit_entry_y2026m03"]);
+    const records = (await audit.prune({ before: Date.UTC(2026, 2, 1) }))._unsafeUnwrap();
+    expect(records.filter((r) => r.workspaceId === a).map((r) => [r.partition, r.throughSeq])).toEqual([
+      ["audit_entry_y2026m01", 5],
+      ["audit_entry_y2026m02", 10],
+    ]);
+    for (const workspaceId of [a, b]) {
+      const report = (await audit.verify({ workspaceId }))._unsafeUnwrap();
+      expect(report).toMatchObject({ ok: true, from: 11, to: 15, entries: 5, anchor: { kind: "prune", throughSeq: 10 } });
+    }
+    // A forged prune record (e.g. to hide a deleted row) fails its signature.
+    await pool.query("update audit_prune set through_seq = 11 where workspace_id = $1 and through_seq = 10", [a]);
+    expect((await audit.verify({ workspaceId: a }))._unsafeUnwrap().damage).toMatchObject({ kind: "badSignature", seq: 11 });
+    await audit.close();
+  });
+});
