@@ -4,3 +4,4 @@
  */
 export { ManualClock, skewedClock } from "../core/clock.js";
 export { seededRandom } from "../core/random.js";
+export { runQuotaStoreContract, type ContractTestApi, type QuotaContractHarness } from "./quota-contract.js";
