@@ -234,6 +234,51 @@ export class MemoryQuotaStore implements QuotaStore {
     return tenancyError("StoreFull", `memory quota store holds ${this.size} keys (maxKeys ${this.#maxKeys}) and none has expired`, { retryable: true });
   }
 
+  /**
+   * Loads one key's state as `dump` wrote it (used by the Postgres store, which
+   * runs these same algorithms on rows locked in a transaction). Returns false
+   * for corrupt state, which the caller reports as a typed error.
+   */
+  load(key: string, kind: number, state: unknown): boolean {
+    if (state === null || state === undefined) return true;
+    const s = state as Record<string, unknown>;
+    const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+    if (kind === KIND_GCRA) {
+      if (!num(s.tat)) return false;
+      this.#tat.set(key, s.tat as number);
+    } else if (kind === KIND_PERIOD) {
+      if (!num(s.end) || !num(s.used)) return false;
+      this.#entries.set(key, { end: s.end as number, used: s.used as number });
+    } else if (kind === KIND_SLIDING) {
+      if (!num(s.window) || !num(s.size) || !num(s.current) || !num(s.previous)) return false;
+      this.#entries.set(key, { window: s.window as number, size: s.size as number, current: s.current as number, previous: s.previous as number });
+    } else {
+      const holds = s.holds;
+      if (!num(s.used) || !Array.isArray(holds)) return false;
+      const map = new Map<string, [number, number]>();
+      let reserved = 0;
+      for (const h of holds as unknown[]) {
+        if (!Array.isArray(h) || typeof h[0] !== "string" || !num(h[1]) || !num(h[2])) return false;
+        map.set(h[0], [h[1] as number, h[2] as number]);
+        reserved += h[1] as number;
+      }
+      this.#entries.set(key, { used: s.used as number, reserved, holds: map.size === 0 ? null : map });
+    }
+    return true;
+  }
+
+  /** One key's state as plain JSON (see `load`); undefined when the key holds nothing. */
+  dump(key: string, kind: number): unknown {
+    if (kind === KIND_GCRA) {
+      const tat = this.#tat.get(key);
+      return tat === undefined ? undefined : { tat };
+    }
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    if ("holds" in e) return { used: e.used, holds: e.holds === null ? [] : [...e.holds].map(([id, [c, at]]) => [id, c, at]) };
+    return { ...e };
+  }
+
   /** Drops every key whose state equals a fresh key's (refilled buckets, past periods, empty counts). */
   sweep(now = this.#clock.now()): number {
     let removed = 0;
