@@ -4,44 +4,42 @@ import type { Decision, LimitState, Reservation } from "./types.js";
 
 /** Builds the public decision from a store outcome; the most constrained limit fills the summary fields. */
 export function toDecision(outcome: StoreOutcome, meta: readonly ItemMeta[], degraded: boolean, reservation?: Reservation): Decision {
-  const limits: LimitState[] = new Array<LimitState>(meta.length);
-  let pick = outcome.failed;
+  const n = meta.length;
+  const limits: LimitState[] = new Array<LimitState>(n);
+  const failed = outcome.failed;
+  let pick = failed === -1 ? 0 : failed;
   let least = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < meta.length; i++) {
+  for (let i = 0; i < n; i++) {
     const m = meta[i]!;
     const s = outcome.states[i];
-    const remaining = s?.remaining ?? 0;
+    const remaining = s === undefined ? 0 : s.remaining;
     limits[i] = {
       limit: m.name,
       scope: m.scope,
       workspaceId: m.workspaceId,
       max: m.limit.limit,
       remaining,
-      resetAt: s?.resetAt ?? outcome.now,
-      retryAfterMs: s?.retryAfterMs ?? 0,
+      resetAt: s === undefined ? outcome.now : s.resetAt,
+      retryAfterMs: s === undefined ? 0 : s.retryAfterMs,
     };
-    if (outcome.failed === -1 && remaining < least) {
+    if (failed === -1 && remaining < least) {
       least = remaining;
       pick = i;
     }
   }
-  const top = limits[pick === -1 ? 0 : pick];
-  const failedMeta = outcome.failed === -1 ? undefined : meta[outcome.failed];
-  const decision: Decision = {
-    allowed: outcome.allowed,
-    limit: top?.max ?? 0,
-    remaining: top?.remaining ?? 0,
-    resetAt: top?.resetAt ?? outcome.now,
-    retryAfterMs: outcome.allowed ? 0 : (top?.retryAfterMs ?? 0),
-    degraded,
-    shadowDenied: false,
-    ...(failedMeta === undefined
-      ? {}
-      : { reason: { limit: failedMeta.name, scope: failedMeta.scope, workspaceId: failedMeta.workspaceId, kind: failedMeta.limit.spec.kind } }),
-    ...(reservation === undefined || !outcome.allowed ? {} : { reservation }),
-    limits,
-  };
-  return decision;
+  const top = limits[pick];
+  const limit = top === undefined ? 0 : top.max;
+  const remaining = top === undefined ? 0 : top.remaining;
+  const resetAt = top === undefined ? outcome.now : top.resetAt;
+  if (outcome.allowed) {
+    if (reservation === undefined) return { allowed: true, limit, remaining, resetAt, retryAfterMs: 0, degraded, shadowDenied: false, limits };
+    return { allowed: true, limit, remaining, resetAt, retryAfterMs: 0, degraded, shadowDenied: false, reservation, limits };
+  }
+  const retryAfterMs = top === undefined ? 0 : top.retryAfterMs;
+  const f = meta[failed];
+  if (f === undefined) return { allowed: false, limit, remaining, resetAt, retryAfterMs, degraded, shadowDenied: false, limits };
+  const reason = { limit: f.name, scope: f.scope, workspaceId: f.workspaceId, kind: f.limit.spec.kind };
+  return { allowed: false, limit, remaining, resetAt, retryAfterMs, degraded, shadowDenied: false, reason, limits };
 }
 
 /** An allowed decision made without the store (fail-open). */

@@ -10,10 +10,10 @@ import { StoreFallback } from "./fallback.js";
 import { LeaseBook, type LeaseOptions, type LeaseStats } from "./leases.js";
 import { StaticPolicySource, type PlansConfig, type PolicySource } from "./policy.js";
 import { prepare, type ItemMeta, type PreparedRequest } from "./request.js";
-import { PolicyResolver, type BoundWorkspace } from "./resolver.js";
-import { KIND_COUNT, KIND_PERIOD, type QuotaStore, type StoreItem, type StoreMode, type StoreOutcome } from "./store.js";
+import { PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
+import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type QuotaStore, type StoreItem, type StoreMode, type StoreOutcome } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
-import type { Decision, LimitCost, QuotaError, Reservation } from "./types.js";
+import type { Decision, LimitCost, LimitState, QuotaError, Reservation } from "./types.js";
 
 /** Fired once when an allowed call takes a limit past `nearLimitRatio` of its maximum. */
 export interface NearLimitEvent {
@@ -169,8 +169,8 @@ export class QuotaGuard {
     const wid = id.value;
     return ok({
       workspaceId: wid,
-      consume: (r) => this.#decide(wid, "consume", r),
-      check: (r) => this.#decide(wid, "check", r),
+      consume: (r) => this.#fast(wid, "consume", r),
+      check: (r) => this.#fast(wid, "check", r),
       reserve: (r) => this.#decide(wid, "reserve", r),
     });
   }
@@ -196,7 +196,51 @@ export class QuotaGuard {
     if (typeof request !== "object" || request === null) return Promise.resolve(err(invalidInput("request must be an object")));
     const id = parseWorkspaceId(request.workspaceId);
     if (id.isErr()) return Promise.resolve(err(id.error));
-    return this.#decide(id.value, mode, request);
+    return this.#fast(id.value, mode, request);
+  }
+
+  /**
+   * The hot path: a cached policy, one limit at cost 1, a synchronous (memory)
+   * store: no async frames, no allocations beyond the decision itself.
+   * Everything else goes through `#decide`.
+   */
+  #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {
+    const leases = this.#leases;
+    if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
+      const bound = this.#resolver.cached(workspaceId);
+      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
+      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey);
+      if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
+    }
+    const sync = this.#sync;
+    if (sync !== undefined && this.#leases === undefined && request.cost === undefined && request.limits === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
+      const bound = this.#resolver.cached(workspaceId);
+      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
+      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b));
+      if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
+        const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
+        if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
+      }
+    }
+    return this.#decide(workspaceId, mode, request);
+  }
+
+  /** One GCRA limit on the memory store: decide from one number, build the decision directly. */
+  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit): Result<Decision, QuotaError> {
+    const store = this.store as MemoryQuotaStore;
+    const item = b.unitItems[0]!;
+    const r = store.gcraConsumeRaw(item);
+    if (Number.isNaN(r)) return this.#report(workspaceId, this.#sync!(b.consumeUnit).map((o) => toDecision(o, b.meta, false)), b.costs);
+    const resetAt = store.lastResetAt;
+    const allowed = r >= 0;
+    const remaining = allowed ? r : 0;
+    const retryAfterMs = allowed ? 0 : -r;
+    const m = b.meta[0]!;
+    const limits: LimitState[] = [{ limit: m.name, scope: "own", workspaceId, max: item.limit, remaining, resetAt, retryAfterMs }];
+    const decision: Decision = allowed
+      ? { allowed, limit: item.limit, remaining, resetAt, retryAfterMs, degraded: false, shadowDenied: false, limits }
+      : { allowed, limit: item.limit, remaining, resetAt, retryAfterMs, degraded: false, shadowDenied: false, reason: { limit: m.name, scope: "own", workspaceId, kind: "rate" }, limits };
+    return this.#report(workspaceId, ok(decision), b.costs);
   }
 
   async #decide(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {

@@ -91,6 +91,19 @@ export class LeaseBook {
   }
 
   /**
+   * The synchronous hot path: a cost-1 consume answered from a live lease with
+   * no promise and no store call; `undefined` when the lease cannot answer.
+   */
+  tryLocal(key: string): Decision | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined || slot.pending !== null || slot.units < 1 || this.#clock.now() >= slot.expiresAt) return undefined;
+    slot.units -= 1;
+    slot.usedSinceGrant += 1;
+    this.#stats.localDecisions++;
+    return this.#localDecision(slot);
+  }
+
+  /**
    * Decides one single-limit consume from a lease; `undefined` when leased mode
    * does not apply (several limits, shadow, concurrency) or the store failed,
    * so the strict path (with its failure policies) decides instead.

@@ -63,7 +63,7 @@ export function prepare(
     if (b !== undefined && singleCost === undefined) {
       const kindProblem = modeProblem(mode, b.own, single);
       if (kindProblem !== undefined) return err(invalidInput(kindProblem, { workspaceId }));
-      return ok({ items: b.unitItems, meta: metaFor(bound, b), costs: [{ limit: single, cost: 1 }] });
+      return ok({ items: b.unitItems, meta: b.meta, costs: b.costs });
     }
     list = [{ limit: single, ...(singleCost === undefined ? {} : { cost: singleCost as number }) }];
   }

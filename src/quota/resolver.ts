@@ -3,7 +3,9 @@ import type { Clock } from "../core/clock.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { compileLimit, type CompiledLimit } from "./limits.js";
 import type { PolicySource } from "./policy.js";
-import type { QuotaStore, StoreItem } from "./store.js";
+import type { ItemMeta } from "./request.js";
+import { KIND_GCRA, type QuotaStore, type StoreItem, type StoreRequest } from "./store.js";
+import { MemoryQuotaStore } from "./stores/memory.js";
 import type { PolicyUnavailableError } from "./types.js";
 
 /** One limit of one workspace, ready for the store: its own item and, for a child, the parent's. */
@@ -15,6 +17,31 @@ export interface BoundLimit {
   readonly parentKey?: string;
   /** The item list for cost 1 (the common case), built once. */
   readonly unitItems: readonly StoreItem[];
+  /** What each unit item stands for (own, then parent). */
+  readonly meta: readonly ItemMeta[];
+  /** Prebuilt cost-1 requests, so the hot path allocates no request objects. */
+  readonly consumeUnit: StoreRequest;
+  readonly checkUnit: StoreRequest;
+  readonly costs: readonly { readonly limit: string; readonly cost: number }[];
+  /** True when the limit (own or parent) is a shadow limit. */
+  readonly shadow: boolean;
+  /** One GCRA item, no parent, no shadow, memory store: the guard's allocation-free path applies. */
+  readonly raw: boolean;
+}
+
+function finish(
+  partial: Pick<BoundLimit, "name" | "own" | "ownKey" | "unitItems"> & { parent?: CompiledLimit; parentKey?: string },
+  meta: readonly ItemMeta[],
+): BoundLimit {
+  return {
+    ...partial,
+    meta,
+    consumeUnit: { mode: "consume", items: partial.unitItems },
+    checkUnit: { mode: "check", items: partial.unitItems },
+    costs: [{ limit: partial.name, cost: 1 }],
+    shadow: meta.some((m) => m.limit.shadow),
+    raw: false,
+  };
 }
 
 /** Everything the hot path needs for a workspace, cached for `ttlMs`. */
@@ -41,6 +68,7 @@ export class PolicyResolver {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #cache = new Map<WorkspaceId, BoundWorkspace>();
+  readonly #rawCapable: boolean;
 
   constructor(source: PolicySource, store: QuotaStore, clock: Clock, ttlMs: number, maxEntries = 100_000) {
     this.#source = source;
@@ -48,6 +76,7 @@ export class PolicyResolver {
     this.#clock = clock;
     this.#ttlMs = ttlMs;
     this.#maxEntries = maxEntries;
+    this.#rawCapable = store instanceof MemoryQuotaStore;
   }
 
   /** The cached binding when fresh; the hot path avoids a promise with it. */
@@ -75,19 +104,18 @@ export class PolicyResolver {
       const ownKey = this.#store.key(root, workspaceId, name);
       const parentSpec = parentId === undefined ? undefined : parentLimits[name];
       if (parentSpec === undefined || parentId === undefined) {
-        limits.set(name, { name, own: compiled, ownKey, unitItems: [itemFor(compiled, ownKey, 1)] });
+        const meta: ItemMeta[] = [{ name, scope: "own", workspaceId, limit: compiled }];
+        const bl = finish({ name, own: compiled, ownKey, unitItems: [itemFor(compiled, ownKey, 1)] }, meta);
+        limits.set(name, this.#rawCapable && compiled.kind === KIND_GCRA && !compiled.shadow ? { ...bl, raw: true } : bl);
         continue;
       }
       const parent = compileLimit(name, parentSpec);
       const parentKey = this.#store.key(root, parentId, name);
-      limits.set(name, {
-        name,
-        own: compiled,
-        ownKey,
-        parent,
-        parentKey,
-        unitItems: [itemFor(compiled, ownKey, 1), itemFor(parent, parentKey, 1)],
-      });
+      const meta: ItemMeta[] = [
+        { name, scope: "own", workspaceId, limit: compiled },
+        { name, scope: "parent", workspaceId: parentId, limit: parent },
+      ];
+      limits.set(name, finish({ name, own: compiled, ownKey, parent, parentKey, unitItems: [itemFor(compiled, ownKey, 1), itemFor(parent, parentKey, 1)] }, meta));
     }
     const bound: BoundWorkspace = {
       workspaceId,

@@ -108,6 +108,33 @@ export class MemoryQuotaStore implements QuotaStore {
     return ok({ allowed: failed === -1, failed, granted: failed === -1 ? granted : 0, now, found, states });
   }
 
+  /** Reset instant of the last `gcraConsumeRaw` call. */
+  lastResetAt = 0;
+
+  /**
+   * The guard's hottest path (one GCRA limit, no parent): the same decision as
+   * `applySync`, returned as one number so nothing is allocated: remaining
+   * units (>= 0) when allowed, else minus the wait in ms (<= -1).
+   * `lastResetAt` holds the reset instant. Returns NaN when the key would not fit.
+   */
+  gcraConsumeRaw(item: StoreItem): number {
+    const now = this.#clock.now();
+    const interval = item.a / item.limit;
+    const stored = this.#tat.get(item.key);
+    const tat = stored === undefined || stored < now ? now : stored;
+    const next = tat + item.cost * interval;
+    const tolerance = item.b * interval;
+    if (next - now <= tolerance + 1e-6) {
+      if (stored === undefined && this.size >= this.#maxKeys && this.#ensureRoom([item], now) !== undefined) return Number.NaN;
+      this.#tat.set(item.key, next);
+      this.lastResetAt = Math.ceil(next);
+      const remaining = Math.floor((now + tolerance - next) / interval + 1e-9);
+      return remaining > 0 ? remaining : 0;
+    }
+    this.lastResetAt = Math.ceil(tat);
+    return -Math.max(1, Math.ceil(next - tolerance - now));
+  }
+
   #gcraConsume(item: StoreItem, now: number): Result<StoreOutcome, QuotaStoreError> {
     const interval = item.a / item.limit;
     const stored = this.#tat.get(item.key);
