@@ -79,11 +79,14 @@ for i = 1, n do
     local T = pa[i] / lim[i]
     avail[i] = floor((now + pb[i] * T - tat) / T + 1e-9)
   elseif k == 2 then
-    local e = periodEnd(now, pa[i], pb[i])
     local h = redis.call('HMGET', key[i], 'e', 'u')
+    local stored = tonumber(h[1])
+    -- A stored period that has not ended is the current one: skip the calendar arithmetic.
+    local e = stored
+    if stored == nil or stored <= now then e = periodEnd(now, pa[i], pb[i]) end
     local used = 0
-    if tonumber(h[1]) == e then used = tonumber(h[2]) or 0 end
-    v1[i], v2[i] = e, used
+    if stored == e then used = tonumber(h[2]) or 0 end
+    v1[i], v2[i], v3[i] = e, used, stored
     avail[i] = lim[i] - used
   elseif k == 4 then
     local W = pa[i]
@@ -144,8 +147,11 @@ if failed == -1 and mode ~= 'check' then
       end
     elseif k == 2 then
       local e = v1[i]
-      if take then
-        redis.call('HSET', key[i], 'e', e, 'u', v2[i] + amt)
+      if take and v3[i] == e then
+        redis.call('HINCRBY', key[i], 'u', amt)
+        after[i] = avail[i] - amt
+      elseif take then
+        redis.call('HSET', key[i], 'e', e, 'u', amt)
         redis.call('PEXPIREAT', key[i], e + DAY)
         after[i] = avail[i] - amt
       elseif mode == 'reconcile' then
