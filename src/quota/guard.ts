@@ -329,10 +329,12 @@ export class QuotaGuard {
 
   #nearLimit(d: Decision, costs: PreparedRequest["costs"]): void {
     for (const s of d.limits) {
-      const threshold = s.max * (1 - this.#nearRatio);
+      // Units used at which the hook fires (epsilon: 0.8 * 10 must be 8, not 8.000000000000002).
+      const threshold = Math.ceil(s.max * this.#nearRatio - 1e-9);
       const cost = costs.find((c) => c.limit === s.limit)?.cost ?? 1;
-      // Fire on crossing only: remaining is at or under the threshold now and was above it before this call.
-      if (s.remaining <= threshold && s.remaining + cost > threshold) {
+      const used = s.max - s.remaining;
+      // Fire on crossing only: at or past the threshold now, below it before this call.
+      if (used >= threshold && used - cost < threshold) {
         this.#onNearLimit!({ workspaceId: s.workspaceId, limit: s.limit, scope: s.scope, max: s.max, remaining: s.remaining });
       }
     }
