@@ -1,9 +1,10 @@
 import { demoWorkspaces, type DemoContext, type DemoSection } from "./context.js";
 import { coreSection } from "./core-section.js";
+import { quotaSection } from "./quota-section.js";
 import { DemoReport } from "./report.js";
 
 /** The demo's sections in order; each primitive appends its own. */
-const SECTIONS: readonly DemoSection[] = [coreSection];
+const SECTIONS: readonly DemoSection[] = [coreSection, quotaSection];
 
 /**
  * Runs the multi-workspace scenario on the embedded defaults (memory stores and
