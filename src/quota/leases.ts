@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock.js";
 import { toDecision } from "./decision.js";
 import type { ItemMeta, PreparedRequest } from "./request.js";
 import { KIND_CONCURRENCY, type ItemState, type QuotaStore, type StoreItem } from "./store.js";
-import type { Decision, QuotaError } from "./types.js";
+import type { Decision, LimitState, QuotaError } from "./types.js";
 
 export interface LeaseOptions {
   /** A lease's life: unused units go back to the store after this. @default 1_000 */
@@ -169,9 +169,20 @@ export class LeaseBook {
     }
   }
 
+  /** An allowed decision from the lease: the store's remaining at the grant plus what this lease still holds. */
   #localDecision(slot: Slot): Decision {
-    const states = slot.states.map((s) => ({ remaining: s.remaining + slot.units, resetAt: s.resetAt, retryAfterMs: 0 }));
-    return toDecision({ allowed: true, failed: -1, granted: 0, now: this.#clock.now(), found: true, states }, slot.meta, false);
+    const meta = slot.meta;
+    const limits: LimitState[] = new Array<LimitState>(meta.length);
+    let pick = 0;
+    for (let i = 0; i < meta.length; i++) {
+      const m = meta[i]!;
+      const s = slot.states[i];
+      const remaining = (s === undefined ? 0 : s.remaining) + slot.units;
+      limits[i] = { limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max: m.limit.limit, remaining, resetAt: s === undefined ? 0 : s.resetAt, retryAfterMs: 0 };
+      if (remaining < limits[pick]!.remaining) pick = i;
+    }
+    const top = limits[pick]!;
+    return { allowed: true, limit: top.max, remaining: top.remaining, resetAt: top.resetAt, retryAfterMs: 0, degraded: false, shadowDenied: false, limits };
   }
 
   async #refund(slot: Slot): Promise<void> {
