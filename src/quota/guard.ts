@@ -82,6 +82,8 @@ export class QuotaGuard {
   readonly #logger: TenancyLogger;
   readonly #sync: ((request: { mode: StoreMode; items: readonly StoreItem[] }) => Result<StoreOutcome, QuotaError>) | undefined;
   readonly #leases: LeaseBook | undefined;
+  /** True when the memory store was created here with the guard's clock, so one reading serves both. */
+  readonly #sharedClock: boolean;
 
   /** @throws TypeError listing every invalid option (a programmer error). */
   constructor(options: QuotaGuardOptions) {
@@ -96,6 +98,7 @@ export class QuotaGuard {
     if (problems.length > 0) throw new TypeError(`QuotaGuard: ${problems.join("; ")}`);
     this.#clock = options.clock ?? systemClock;
     this.store = options.store ?? new MemoryQuotaStore({ clock: this.#clock });
+    this.#sharedClock = options.store === undefined;
     const source = "resolve" in options.policies ? options.policies : new StaticPolicySource(options.policies);
     this.#resolver = new PolicyResolver(source, this.store, this.#clock, cacheMs);
     this.#fallback = new StoreFallback(this.#clock, breakerMs);
@@ -214,9 +217,11 @@ export class QuotaGuard {
     }
     const sync = this.#sync;
     if (sync !== undefined && this.#leases === undefined && request.cost === undefined && request.limits === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
-      const bound = this.#resolver.cached(workspaceId);
+      // One clock read serves the policy cache and the store (the guard and the memory store share the clock).
+      const now = this.#clock.now();
+      const bound = this.#resolver.cached(workspaceId, now);
       const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
-      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b));
+      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now));
       if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
         const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
         if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
@@ -226,10 +231,10 @@ export class QuotaGuard {
   }
 
   /** One GCRA limit on the memory store: decide from one number, build the decision directly. */
-  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit): Result<Decision, QuotaError> {
+  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit, now: number): Result<Decision, QuotaError> {
     const store = this.store as MemoryQuotaStore;
     const item = b.unitItems[0]!;
-    const r = store.gcraConsumeRaw(item);
+    const r = store.gcraConsumeRaw(item, this.#sharedClock ? now : undefined);
     if (Number.isNaN(r)) return this.#report(workspaceId, this.#sync!(b.consumeUnit).map((o) => toDecision(o, b.meta, false)), b.costs);
     const resetAt = store.lastResetAt;
     const allowed = r >= 0;

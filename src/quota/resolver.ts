@@ -80,9 +80,9 @@ export class PolicyResolver {
   }
 
   /** The cached binding when fresh; the hot path avoids a promise with it. */
-  cached(workspaceId: WorkspaceId): BoundWorkspace | undefined {
+  cached(workspaceId: WorkspaceId, now = this.#clock.now()): BoundWorkspace | undefined {
     const bound = this.#cache.get(workspaceId);
-    return bound !== undefined && bound.expiresAt > this.#clock.now() ? bound : undefined;
+    return bound !== undefined && bound.expiresAt > now ? bound : undefined;
   }
 
   async bind(workspaceId: WorkspaceId): Promise<Result<BoundWorkspace, PolicyUnavailableError>> {

@@ -41,7 +41,12 @@ export class MemoryQuotaStore implements QuotaStore {
   readonly kinds: readonly number[] = ALL_KINDS;
   readonly #clock: Clock;
   readonly #maxKeys: number;
-  readonly #tat = new Map<string, number>();
+  /**
+   * GCRA keys → a box holding the theoretical arrival time. Updating the box
+   * in place writes an unboxed double field: no Map.set and no HeapNumber
+   * allocation per decision on an existing key.
+   */
+  readonly #tat = new Map<string, { t: number }>();
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: MemoryQuotaStoreOptions = {}) {
@@ -53,6 +58,17 @@ export class MemoryQuotaStore implements QuotaStore {
 
   key(_root: string, workspaceId: string, limit: string): string {
     return `${workspaceId}:${limit}`;
+  }
+
+  #getTat(key: string): number | undefined {
+    const box = this.#tat.get(key);
+    return box === undefined ? undefined : box.t;
+  }
+
+  #setTat(key: string, t: number): void {
+    const box = this.#tat.get(key);
+    if (box === undefined) this.#tat.set(key, { t });
+    else box.t = t;
   }
 
   /** Keys currently held (rate and other kinds). */
@@ -117,16 +133,18 @@ export class MemoryQuotaStore implements QuotaStore {
    * units (>= 0) when allowed, else minus the wait in ms (<= -1).
    * `lastResetAt` holds the reset instant. Returns NaN when the key would not fit.
    */
-  gcraConsumeRaw(item: StoreItem): number {
-    const now = this.#clock.now();
+  gcraConsumeRaw(item: StoreItem, now = this.#clock.now()): number {
     const interval = item.a / item.limit;
-    const stored = this.#tat.get(item.key);
-    const tat = stored === undefined || stored < now ? now : stored;
+    const box = this.#tat.get(item.key);
+    const tat = box === undefined || box.t < now ? now : box.t;
     const next = tat + item.cost * interval;
     const tolerance = item.b * interval;
     if (next - now <= tolerance + 1e-6) {
-      if (stored === undefined && this.size >= this.#maxKeys && this.#ensureRoom([item], now) !== undefined) return Number.NaN;
-      this.#tat.set(item.key, next);
+      if (box !== undefined) box.t = next;
+      else {
+        if (this.size >= this.#maxKeys && this.#ensureRoom([item], now) !== undefined) return Number.NaN;
+        this.#tat.set(item.key, { t: next });
+      }
       this.lastResetAt = Math.ceil(next);
       const remaining = Math.floor((now + tolerance - next) / interval + 1e-9);
       return remaining > 0 ? remaining : 0;
@@ -137,7 +155,7 @@ export class MemoryQuotaStore implements QuotaStore {
 
   #gcraConsume(item: StoreItem, now: number): Result<StoreOutcome, QuotaStoreError> {
     const interval = item.a / item.limit;
-    const stored = this.#tat.get(item.key);
+    const stored = this.#getTat(item.key);
     const tat = stored === undefined || stored < now ? now : stored;
     const next = tat + item.cost * interval;
     const tolerance = item.b * interval;
@@ -146,7 +164,7 @@ export class MemoryQuotaStore implements QuotaStore {
         const full = this.#ensureRoom([item], now);
         if (full !== undefined) return err(full);
       }
-      this.#tat.set(item.key, next);
+      this.#setTat(item.key, next);
       const remaining = Math.max(0, Math.floor((now + tolerance - next) / interval + 1e-9));
       return ok({ allowed: true, failed: -1, granted: item.cost, now, found: true, states: [{ remaining, resetAt: Math.ceil(next), retryAfterMs: 0 }] });
     }
@@ -156,7 +174,7 @@ export class MemoryQuotaStore implements QuotaStore {
   }
 
   #get(item: StoreItem): Entry | number | undefined {
-    return item.kind === KIND_GCRA ? this.#tat.get(item.key) : this.#entries.get(item.key);
+    return item.kind === KIND_GCRA ? this.#getTat(item.key) : this.#entries.get(item.key);
   }
 
   /** Applies one allowed item; returns false when a commit/release found no hold. */
@@ -164,13 +182,13 @@ export class MemoryQuotaStore implements QuotaStore {
     switch (item.kind) {
       case KIND_GCRA: {
         const interval = item.a / item.limit;
-        const stored = this.#tat.get(item.key);
+        const stored = this.#getTat(item.key);
         const tat = stored === undefined || stored < now ? now : stored;
-        if (mode === "consume" || mode === "reserve" || mode === "lease") this.#tat.set(item.key, tat + amount * interval);
+        if (mode === "consume" || mode === "reserve" || mode === "lease") this.#setTat(item.key, tat + amount * interval);
         else if (mode === "refund") {
           const back = tat - amount * interval;
           if (back <= now) this.#tat.delete(item.key);
-          else this.#tat.set(item.key, back);
+          else this.#setTat(item.key, back);
         }
         return true;
       }
@@ -272,7 +290,7 @@ export class MemoryQuotaStore implements QuotaStore {
     const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
     if (kind === KIND_GCRA) {
       if (!num(s.tat)) return false;
-      this.#tat.set(key, s.tat as number);
+      this.#setTat(key, s.tat as number);
     } else if (kind === KIND_PERIOD) {
       if (!num(s.end) || !num(s.used)) return false;
       this.#entries.set(key, { end: s.end as number, used: s.used as number });
@@ -297,7 +315,7 @@ export class MemoryQuotaStore implements QuotaStore {
   /** One key's state as plain JSON (see `load`); undefined when the key holds nothing. */
   dump(key: string, kind: number): unknown {
     if (kind === KIND_GCRA) {
-      const tat = this.#tat.get(key);
+      const tat = this.#getTat(key);
       return tat === undefined ? undefined : { tat };
     }
     const e = this.#entries.get(key);
@@ -309,7 +327,7 @@ export class MemoryQuotaStore implements QuotaStore {
   /** Drops every key whose state equals a fresh key's (refilled buckets, past periods, empty counts). */
   sweep(now = this.#clock.now()): number {
     let removed = 0;
-    for (const [key, tat] of this.#tat) if (tat <= now) (this.#tat.delete(key), removed++);
+    for (const [key, box] of this.#tat) if (box.t <= now) (this.#tat.delete(key), removed++);
     for (const [key, e] of this.#entries) {
       let idle: boolean;
       if ("end" in e) idle = e.end <= now;
