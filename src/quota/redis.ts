@@ -3,4 +3,4 @@
  * Create the ioredis client with `autoResendUnfulfilledCommands: false`.
  */
 export { RedisQuotaStore, redisQuotaStore, type RedisQuotaStoreOptions } from "./stores/redis.js";
-export { QUOTA_SCRIPT } from "./stores/redis-script.js";
+export { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./stores/redis-script.js";

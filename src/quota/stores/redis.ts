@@ -15,7 +15,7 @@ import {
   type StoreOutcome,
   type StoreRequest,
 } from "../store.js";
-import { QUOTA_SCRIPT } from "./redis-script.js";
+import { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./redis-script.js";
 
 export interface RedisQuotaStoreOptions {
   /**
@@ -57,6 +57,11 @@ export class RedisQuotaStore implements QuotaStore {
 
   async apply(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
     const { items } = request;
+    const only = items[0];
+    if (items.length === 1 && only !== undefined && only.kind === KIND_GCRA && request.mode === "consume") {
+      const reply = await this.runner.runScript(GCRA_CONSUME_SCRIPT, [only.key], [only.limit, only.cost, only.a, only.b]);
+      return this.#finish(reply, 1);
+    }
     const keys: string[] = [];
     const args: (string | number)[] = [request.mode, request.reservationId ?? "", request.minimum ?? 1, request.since ?? 0, items.length];
     for (const item of items) {
@@ -64,12 +69,15 @@ export class RedisQuotaStore implements QuotaStore {
       if (item.kind === KIND_COUNT || item.kind === KIND_CONCURRENCY) keys.push(`${item.key}:holds`);
       args.push(item.kind, item.limit, item.cost, item.a, item.b);
     }
-    const reply = await this.runner.runScript(QUOTA_SCRIPT, keys, args);
+    return this.#finish(await this.runner.runScript(QUOTA_SCRIPT, keys, args), items.length);
+  }
+
+  #finish(reply: Result<unknown, QuotaStoreError>, n: number): Result<StoreOutcome, QuotaStoreError> {
     if (reply.isErr()) {
       if (reply.error.type === "StoreUnavailable" && /within \d+ ms/.test(reply.error.message)) this.#resync();
       return err(reply.error);
     }
-    return parseReply(reply.value, items.length);
+    return parseReply(reply.value, n);
   }
 
   #resync(): void {
