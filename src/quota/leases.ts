@@ -152,7 +152,7 @@ export class LeaseBook {
       const now = this.#clock.now();
       // Demand: units used over the last lease's life, scaled to one lease period, doubled for headroom.
       const elapsed = Math.max(1, now - slot.grantedAt);
-      const demand = slot.grantedAt === 0 ? cost * 8 : Math.ceil(((slot.usedSinceGrant + cost) * this.#leaseMs * 2) / elapsed);
+      const demand = slot.grantedAt === 0 ? cost * 64 : Math.ceil(((slot.usedSinceGrant + cost) * this.#leaseMs * 2) / elapsed);
       let least = Number.POSITIVE_INFINITY;
       for (const s of o.states) least = Math.min(least, s.remaining);
       slot.size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(least / this.#divisor)));
