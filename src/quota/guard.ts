@@ -7,58 +7,14 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { toDecision } from "./decision.js";
 import { StoreFallback } from "./fallback.js";
-import { LeaseBook, type LeaseOptions, type LeaseStats } from "./leases.js";
-import { StaticPolicySource, type PlansConfig, type PolicySource } from "./policy.js";
+import type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";
+import { LeaseBook, type LeaseStats } from "./leases.js";
+import { StaticPolicySource } from "./policy.js";
 import { prepare, type ItemMeta, type PreparedRequest } from "./request.js";
 import { PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
 import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type QuotaStore, type StoreItem, type StoreMode, type StoreOutcome } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
-import type { Decision, LimitCost, LimitState, QuotaError, Reservation } from "./types.js";
-
-/** Fired once when an allowed call takes a limit past `nearLimitRatio` of its maximum. */
-export interface NearLimitEvent {
-  readonly workspaceId: WorkspaceId;
-  readonly limit: string;
-  readonly scope: "own" | "parent";
-  readonly max: number;
-  readonly remaining: number;
-}
-
-export interface QuotaGuardOptions {
-  /** Where limits come from: a `PolicySource`, or plans in code. */
-  readonly policies: PolicySource | PlansConfig;
-  /** @default a new MemoryQuotaStore (one process) */
-  readonly store?: QuotaStore;
-  readonly clock?: Clock;
-  /** How long a resolved policy is reused. @default 5_000 */
-  readonly policyCacheMs?: number;
-  /** After a store failure, decide by the failure policies for this long before trying the store again. @default 1_000 */
-  readonly breakerMs?: number;
-  /** @default 0.8 */
-  readonly nearLimitRatio?: number;
-  readonly onNearLimit?: (event: NearLimitEvent) => void;
-  readonly onDecision?: (workspaceId: WorkspaceId, decision: Decision) => void;
-  readonly metrics?: TenantMetricsSink;
-  readonly logger?: TenancyLogger;
-  /** Leased mode (see docs/quota.md): decide locally from slices of budget reserved in the store. */
-  readonly leased?: LeaseOptions | boolean;
-}
-
-/** `{ workspaceId, limit, cost }` for one limit, or `{ workspaceId, limits: [...] }` for several, all-or-nothing. */
-export interface QuotaRequest {
-  readonly workspaceId: string;
-  readonly limit?: string;
-  readonly cost?: number;
-  readonly limits?: readonly LimitCost[];
-}
-
-/** A workspace-bound handle: the id is parsed once and policies are resolved through the cache. */
-export interface WorkspaceQuota {
-  readonly workspaceId: WorkspaceId;
-  consume(request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>>;
-  check(request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>>;
-  reserve(request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>>;
-}
+import type { Decision, LimitState, QuotaError, Reservation } from "./types.js";
 
 /**
  * Per-workspace quotas, rate limits and concurrency limits behind one API.
@@ -345,3 +301,5 @@ export class QuotaGuard {
     }
   }
 }
+
+export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

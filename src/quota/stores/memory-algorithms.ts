@@ -1,5 +1,5 @@
 import { periodBounds } from "../periods.js";
-import { KIND_CONCURRENCY, KIND_COUNT, KIND_GCRA, KIND_PERIOD, type ItemState, type StoreItem } from "../store.js";
+import { KIND_CONCURRENCY, KIND_COUNT, KIND_GCRA, KIND_PERIOD, type ItemState, type StoreItem, type StoreMode } from "../store.js";
 
 /** Count quotas and concurrency leases: usage, held total and the holds themselves. */
 export interface HeldEntry {
@@ -100,5 +100,43 @@ export function itemState(item: StoreItem, entry: Entry | number | undefined, no
       const end = Math.floor(now / windowMs) * windowMs + windowMs;
       return { remaining: Math.max(0, avail), resetAt: end, retryAfterMs: denied ? Math.max(1, end - now) : 0 };
     }
+  }
+}
+
+/** Applies one allowed request to a count/concurrency entry; false when a commit/release found no hold. */
+export function writeHeld(e: HeldEntry, item: StoreItem, mode: StoreMode, id: string, amount: number, now: number): boolean {
+  const counted = item.kind === KIND_COUNT;
+  switch (mode) {
+    case "reserve": {
+      e.holds ??= new Map();
+      e.holds.set(id, [amount, now + item.a]);
+      e.reserved += amount;
+      return true;
+    }
+    case "commit":
+    case "release": {
+      const hold = e.holds?.get(id);
+      if (hold !== undefined) {
+        e.holds!.delete(id);
+        e.reserved -= hold[0];
+        if (counted && mode === "commit") e.used += hold[0];
+        return true;
+      }
+      // The hold expired: the resource exists anyway, so a commit counts it (reconcile corrects drift).
+      if (counted && mode === "commit") e.used += amount;
+      return false;
+    }
+    case "consume":
+    case "lease":
+      if (counted) e.used += amount;
+      return true;
+    case "refund":
+      if (counted) e.used = Math.max(0, e.used - amount);
+      return true;
+    case "reconcile":
+      if (counted) e.used = amount;
+      return true;
+    default:
+      return true;
   }
 }

@@ -16,7 +16,7 @@ import {
   type StoreRequest,
 } from "../store.js";
 import type { StoreFullError } from "../types.js";
-import { available, itemState, purgeHolds, type Entry, type HeldEntry, type PeriodEntry, type SlidingEntry } from "./memory-algorithms.js";
+import { available, itemState, purgeHolds, writeHeld, type Entry, type HeldEntry, type PeriodEntry, type SlidingEntry } from "./memory-algorithms.js";
 
 export interface MemoryQuotaStoreOptions {
   /** Injected clock (tests). @default systemClock */
@@ -233,40 +233,7 @@ export class MemoryQuotaStore implements QuotaStore {
       e = { used: 0, reserved: 0, holds: null };
       this.#entries.set(item.key, e);
     }
-    const counted = item.kind === KIND_COUNT;
-    switch (mode) {
-      case "reserve": {
-        e.holds ??= new Map();
-        e.holds.set(id, [amount, now + item.a]);
-        e.reserved += amount;
-        return true;
-      }
-      case "commit":
-      case "release": {
-        const hold = e.holds?.get(id);
-        if (hold !== undefined) {
-          e.holds!.delete(id);
-          e.reserved -= hold[0];
-          if (counted && mode === "commit") e.used += hold[0];
-          return true;
-        }
-        // The hold expired: the resource exists anyway, so a commit counts it (reconcile corrects drift).
-        if (counted && mode === "commit") e.used += amount;
-        return false;
-      }
-      case "consume":
-      case "lease":
-        if (counted) e.used += amount;
-        return true;
-      case "refund":
-        if (counted) e.used = Math.max(0, e.used - amount);
-        return true;
-      case "reconcile":
-        if (counted) e.used = amount;
-        return true;
-      default:
-        return true;
-    }
+    return writeHeld(e, item, mode, id, amount, now);
   }
 
   /** Makes room for the keys `items` would create; sweeps expired keys at the cap. */
