@@ -1,4 +1,6 @@
 /**
- * tenancykit/quota/redis: not built yet; see the open issue for this module.
+ * tenancykit/quota/redis: the Redis (and Redis Cluster) store for QuotaGuard.
+ * Create the ioredis client with `autoResendUnfulfilledCommands: false`.
  */
-export {};
+export { RedisQuotaStore, redisQuotaStore, type RedisQuotaStoreOptions } from "./stores/redis.js";
+export { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./stores/redis-script.js";

@@ -6,9 +6,10 @@ import { metricsSection } from "./metrics-section.js";
 import { DemoReport } from "./report.js";
 
 /** The demo's sections in order; each primitive appends its own. */
-const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection, postgresSection, cacheSection, auditSection];
+const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection, postgresSection, cacheSection, auditSection, quotaSection];
 import { cryptoSection } from "./crypto-section.js";
 import { postgresSection } from "./postgres-section.js";
+import { quotaSection } from "./quota-section.js";
 
 /**
  * Runs the multi-workspace scenario on the embedded defaults (memory stores and

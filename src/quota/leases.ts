@@ -1,0 +1,218 @@
+import { ok, type Result } from "neverthrow";
+import type { Clock } from "../core/clock.js";
+import { toDecision } from "./decision.js";
+import type { ItemMeta, PreparedRequest } from "./request.js";
+import { KIND_CONCURRENCY, type ItemState, type QuotaStore, type StoreItem } from "./store.js";
+import type { Decision, LimitState, QuotaError } from "./types.js";
+
+export interface LeaseOptions {
+  /** A lease's life: unused units go back to the store after this. @default 1_000 */
+  readonly leaseMs?: number;
+  /** Largest slice one process may hold per workspace limit. @default 1_000 */
+  readonly maxLeaseUnits?: number;
+  /**
+   * A lease never exceeds the store's remaining budget divided by this, so
+   * leases shrink geometrically near the limit and end as strict (cost-sized)
+   * requests. @default 16
+   */
+  readonly remainingDivisor?: number;
+}
+
+export interface LeaseStats {
+  /** Decisions answered from a local lease, with no store call. */
+  readonly localDecisions: number;
+  /** Store calls that took a lease (each also decides one request). */
+  readonly leaseCalls: number;
+  /** Store calls that returned unused units. */
+  readonly refundCalls: number;
+  /** Units currently held by this process and not yet used: the under-admission it can cause. */
+  readonly heldUnits: number;
+  /** Units returned to the store so far. */
+  readonly returnedUnits: number;
+  /** Denials while this process held unused units (too few for the cost) in that slot. */
+  readonly deniedWhileHolding: number;
+}
+
+interface Slot {
+  readonly items: readonly StoreItem[];
+  readonly meta: readonly ItemMeta[];
+  units: number;
+  /** Store time of the grant (refunds of period units only apply within that period). */
+  since: number;
+  expiresAt: number;
+  size: number;
+  states: readonly ItemState[];
+  usedSinceGrant: number;
+  grantedAt: number;
+  pending: Promise<void> | null;
+}
+
+/**
+ * Leased mode: a process takes a slice of a workspace's remaining budget from
+ * the store (consumed there atomically, so every unit admitted anywhere was
+ * counted in the store: no over-admission), decides locally from it, and
+ * refunds what it did not use on expiry or `close()`. The price is bounded
+ * under-admission: units held by one process are invisible to the others
+ * until returned. Lease sizes follow demand and shrink near the limit.
+ */
+export class LeaseBook {
+  readonly #store: QuotaStore;
+  readonly #clock: Clock;
+  readonly #leaseMs: number;
+  readonly #maxUnits: number;
+  readonly #divisor: number;
+  readonly #slots = new Map<string, Slot>();
+  readonly #timer: NodeJS.Timeout;
+  #stats = { localDecisions: 0, leaseCalls: 0, refundCalls: 0, returnedUnits: 0, deniedWhileHolding: 0 };
+
+  constructor(store: QuotaStore, clock: Clock, options: LeaseOptions) {
+    const leaseMs = options.leaseMs ?? 1_000;
+    const maxUnits = options.maxLeaseUnits ?? 1_000;
+    const divisor = options.remainingDivisor ?? 16;
+    const problems: string[] = [];
+    if (!Number.isInteger(leaseMs) || leaseMs < 1) problems.push(`leaseMs must be a positive integer, got ${leaseMs}`);
+    if (!Number.isInteger(maxUnits) || maxUnits < 1) problems.push(`maxLeaseUnits must be a positive integer, got ${maxUnits}`);
+    if (!(divisor >= 1)) problems.push(`remainingDivisor must be >= 1, got ${divisor}`);
+    if (problems.length > 0) throw new TypeError(`QuotaGuard leased: ${problems.join("; ")}`);
+    this.#store = store;
+    this.#clock = clock;
+    this.#leaseMs = leaseMs;
+    this.#maxUnits = maxUnits;
+    this.#divisor = divisor;
+    // One timer per guard (not per key) returns expired leases of idle workspaces.
+    this.#timer = setInterval(() => void this.#expire(false), leaseMs);
+    this.#timer.unref();
+  }
+
+  stats(): LeaseStats {
+    let held = 0;
+    for (const slot of this.#slots.values()) held += slot.units;
+    return { ...this.#stats, heldUnits: held };
+  }
+
+  /**
+   * The synchronous hot path: a cost-1 consume answered from a live lease with
+   * no promise and no store call; `undefined` when the lease cannot answer.
+   */
+  tryLocal(key: string): Decision | undefined {
+    const slot = this.#slots.get(key);
+    if (slot === undefined || slot.pending !== null || slot.units < 1 || this.#clock.now() >= slot.expiresAt) return undefined;
+    slot.units -= 1;
+    slot.usedSinceGrant += 1;
+    this.#stats.localDecisions++;
+    return this.#localDecision(slot);
+  }
+
+  /**
+   * Decides one single-limit consume from a lease; `undefined` when leased mode
+   * does not apply (several limits, shadow, concurrency) or the store failed,
+   * so the strict path (with its failure policies) decides instead.
+   */
+  async consume(prepared: PreparedRequest): Promise<Result<Decision, QuotaError> | undefined> {
+    const { items, meta, costs } = prepared;
+    if (costs.length !== 1) return undefined;
+    for (const m of meta) if (m.limit.shadow || m.limit.kind === KIND_CONCURRENCY) return undefined;
+    const cost = costs[0]!.cost;
+    const key = items[0]!.key;
+    let slot = this.#slots.get(key);
+    if (slot === undefined) {
+      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null };
+      this.#slots.set(key, slot);
+    }
+    for (;;) {
+      if (slot.units >= cost && this.#clock.now() < slot.expiresAt) {
+        slot.units -= cost;
+        slot.usedSinceGrant += cost;
+        this.#stats.localDecisions++;
+        return ok(this.#localDecision(slot));
+      }
+      if (slot.pending !== null) {
+        await slot.pending;
+        continue;
+      }
+      return this.#refill(slot, cost);
+    }
+  }
+
+  async #refill(slot: Slot, cost: number): Promise<Result<Decision, QuotaError> | undefined> {
+    let release!: () => void;
+    slot.pending = new Promise<void>((resolve) => (release = resolve));
+    try {
+      if (slot.units > 0 && this.#clock.now() >= slot.expiresAt) await this.#refund(slot);
+      const size = Math.max(cost, slot.size);
+      const items = slot.items.map((item) => ({ ...item, cost: size }));
+      const outcome = await this.#store.apply({ mode: "lease", items, minimum: cost });
+      this.#stats.leaseCalls++;
+      if (outcome.isErr()) return undefined;
+      const o = outcome.value;
+      if (!o.allowed) {
+        if (slot.units > 0) this.#stats.deniedWhileHolding++;
+        return ok(toDecision(o, slot.meta, false));
+      }
+      const now = this.#clock.now();
+      // Demand: units used over the last lease's life, scaled to one lease period, doubled for headroom.
+      const elapsed = Math.max(1, now - slot.grantedAt);
+      const demand = slot.grantedAt === 0 ? cost * 64 : Math.ceil(((slot.usedSinceGrant + cost) * this.#leaseMs * 2) / elapsed);
+      let least = Number.POSITIVE_INFINITY;
+      for (const s of o.states) least = Math.min(least, s.remaining);
+      slot.size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(least / this.#divisor)));
+      slot.units += o.granted - cost;
+      slot.since = o.now;
+      slot.states = o.states;
+      slot.expiresAt = now + this.#leaseMs;
+      slot.grantedAt = now;
+      slot.usedSinceGrant = cost;
+      return ok(this.#localDecision(slot));
+    } finally {
+      slot.pending = null;
+      release();
+    }
+  }
+
+  /** An allowed decision from the lease: the store's remaining at the grant plus what this lease still holds. */
+  #localDecision(slot: Slot): Decision {
+    const meta = slot.meta;
+    const limits: LimitState[] = new Array<LimitState>(meta.length);
+    let pick = 0;
+    for (let i = 0; i < meta.length; i++) {
+      const m = meta[i]!;
+      const s = slot.states[i];
+      const remaining = (s === undefined ? 0 : s.remaining) + slot.units;
+      limits[i] = { limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max: m.limit.limit, remaining, resetAt: s === undefined ? 0 : s.resetAt, retryAfterMs: 0 };
+      if (remaining < limits[pick]!.remaining) pick = i;
+    }
+    const top = limits[pick]!;
+    return { allowed: true, limit: top.max, remaining: top.remaining, resetAt: top.resetAt, retryAfterMs: 0, degraded: false, shadowDenied: false, limits };
+  }
+
+  async #refund(slot: Slot): Promise<void> {
+    const units = slot.units;
+    if (units <= 0) return;
+    slot.units = 0;
+    const items = slot.items.map((item) => ({ ...item, cost: units }));
+    this.#stats.refundCalls++;
+    const outcome = await this.#store.apply({ mode: "refund", items, since: slot.since });
+    // A failed refund leaves the units consumed: under-admission, never over-admission.
+    if (outcome.isOk()) this.#stats.returnedUnits += units;
+  }
+
+  async #expire(all: boolean): Promise<void> {
+    const now = this.#clock.now();
+    const work: Promise<void>[] = [];
+    for (const [key, slot] of this.#slots) {
+      if (slot.pending !== null) continue;
+      if (all || now >= slot.expiresAt) {
+        if (slot.units > 0) work.push(this.#refund(slot));
+        else if (now >= slot.expiresAt + this.#leaseMs) this.#slots.delete(key);
+      }
+    }
+    await Promise.all(work);
+  }
+
+  /** Stops the timer and returns every unused unit. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
+    await this.#expire(true);
+  }
+}

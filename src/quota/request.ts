@@ -1,0 +1,104 @@
+import { err, ok, type Result } from "neverthrow";
+import { invalidInput, tenancyError } from "../core/errors.js";
+import type { WorkspaceId } from "../core/workspace-id.js";
+import type { CompiledLimit } from "./limits.js";
+import { itemFor, type BoundLimit, type BoundWorkspace } from "./resolver.js";
+import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type StoreItem, type StoreMode } from "./store.js";
+import type { LimitCost, QuotaError } from "./types.js";
+
+/** What each store item stands for, to turn store answers back into named limits. */
+export interface ItemMeta {
+  readonly name: string;
+  readonly scope: "own" | "parent";
+  readonly workspaceId: WorkspaceId;
+  readonly limit: CompiledLimit;
+}
+
+export interface PreparedRequest {
+  readonly items: readonly StoreItem[];
+  readonly meta: readonly ItemMeta[];
+  readonly costs: readonly { readonly limit: string; readonly cost: number }[];
+}
+
+const MAX_LIMITS_PER_CALL = 32;
+
+/** Validates one cost: a positive safe integer. */
+export function costProblem(cost: unknown): string | undefined {
+  if (typeof cost !== "number" || !Number.isFinite(cost)) return `cost must be a finite number, got ${String(cost)}`;
+  if (!Number.isInteger(cost)) return `cost must be a whole number, got ${cost}`;
+  if (cost < 1) return `cost must be at least 1, got ${cost}`;
+  if (cost > Number.MAX_SAFE_INTEGER) return `cost is too large`;
+  return undefined;
+}
+
+function metaFor(bound: BoundWorkspace, b: BoundLimit): ItemMeta[] {
+  const own: ItemMeta = { name: b.name, scope: "own", workspaceId: bound.workspaceId, limit: b.own };
+  if (b.parent === undefined || bound.parentWorkspaceId === undefined) return [own];
+  return [own, { name: b.name, scope: "parent", workspaceId: bound.parentWorkspaceId, limit: b.parent }];
+}
+
+/**
+ * Turns `{ limit, cost }` or `{ limits: [...] }` into store items for a bound
+ * workspace. Every problem is a typed error before anything reaches the store,
+ * so bad input can never consume part of a multi-limit request.
+ */
+export function prepare(
+  bound: BoundWorkspace,
+  mode: StoreMode,
+  single: string | undefined,
+  singleCost: unknown,
+  many: readonly LimitCost[] | undefined,
+): Result<PreparedRequest, QuotaError> {
+  const workspaceId = bound.workspaceId;
+  let list: readonly LimitCost[];
+  if (many !== undefined) {
+    if (!Array.isArray(many) || many.length === 0) return err(invalidInput("limits must be a non-empty array of { limit, cost }", { workspaceId }));
+    if (single !== undefined) return err(invalidInput("pass either limit or limits, not both", { workspaceId }));
+    if (many.length > MAX_LIMITS_PER_CALL) return err(invalidInput(`at most ${MAX_LIMITS_PER_CALL} limits per call`, { workspaceId }));
+    list = many;
+  } else {
+    if (typeof single !== "string") return err(invalidInput("limit must be a limit name", { workspaceId }));
+    // The common case: one limit at cost 1, served from prebuilt items.
+    const b = bound.limits.get(single);
+    if (b !== undefined && singleCost === undefined) {
+      const kindProblem = modeProblem(mode, b.own, single);
+      if (kindProblem !== undefined) return err(invalidInput(kindProblem, { workspaceId }));
+      return ok({ items: b.unitItems, meta: b.meta, costs: b.costs });
+    }
+    list = [{ limit: single, ...(singleCost === undefined ? {} : { cost: singleCost as number }) }];
+  }
+  const items: StoreItem[] = [];
+  const meta: ItemMeta[] = [];
+  const costs: { limit: string; cost: number }[] = [];
+  const seen = new Set<string>();
+  for (const entry of list) {
+    const name = (entry as { limit?: unknown } | null)?.limit;
+    if (typeof name !== "string") return err(invalidInput("each limit must be { limit: string, cost?: number }", { workspaceId }));
+    const b = bound.limits.get(name);
+    if (b === undefined) return err(tenancyError("UnknownLimit", `workspace has no limit named ${JSON.stringify(name.slice(0, 80))}`, { workspaceId }));
+    if (seen.has(name)) return err(invalidInput(`limit ${name} appears twice in one call`, { workspaceId }));
+    seen.add(name);
+    const cost = entry.cost ?? 1;
+    const problem = costProblem(cost);
+    if (problem !== undefined) return err(tenancyError("InvalidCost", `${name}: ${problem}`, { workspaceId }));
+    const kindProblem = modeProblem(mode, b.own, name);
+    if (kindProblem !== undefined) return err(invalidInput(kindProblem, { workspaceId }));
+    for (const m of metaFor(bound, b)) {
+      if (cost > m.limit.maxCost) {
+        return err(
+          tenancyError("CostExceedsLimit", `${name}: cost ${cost} exceeds the ${m.scope === "own" ? "" : "parent's "}limit ${m.limit.maxCost}; it can never pass`, { workspaceId }),
+        );
+      }
+      items.push(itemFor(m.limit, m.scope === "own" ? b.ownKey : (b.parentKey ?? b.ownKey), cost));
+      meta.push(m);
+    }
+    costs.push({ limit: name, cost });
+  }
+  return ok({ items, meta, costs });
+}
+
+function modeProblem(mode: StoreMode, limit: CompiledLimit, name: string): string | undefined {
+  if (limit.kind === KIND_CONCURRENCY && (mode === "consume" || mode === "lease")) return `${name} is a concurrency limit: use acquire() and release()`;
+  if (mode === "reconcile" && limit.kind !== KIND_COUNT && limit.kind !== KIND_PERIOD) return `${name}: only count and period limits can be reconciled`;
+  return undefined;
+}

@@ -1,0 +1,268 @@
+import { defineScript } from "../../core/redis/script.js";
+
+/**
+ * The one script every Redis decision runs: all items of a request (several
+ * limits, the child's and the parent's) decided and applied atomically, on
+ * Redis `TIME` (never the app clock). Formulas mirror memory-algorithms.ts.
+ *
+ * KEYS: per item its key; count/concurrency items add a second key (the
+ *   sorted set of holds by expiry). All keys share the family hash tag.
+ * ARGV: mode, reservationId, minimum, since, n, then per item: kind, limit, cost, a, b.
+ * Returns: allowed, failed (0-based, -1), granted, now, found, then per item
+ *   remaining, resetAt, retryAfterMs.
+ */
+const SOURCE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mode, rid = ARGV[1], ARGV[2]
+local minimum, since, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local DAY = 86400000
+local floor, max, min, ceil = math.floor, math.max, math.min, math.ceil
+local function fmt(x) return string.format('%.17g', x) end
+
+local function dfc(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = m > 2 and m - 3 or m + 9
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function civil(days)
+  local z = days + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+local function nextm(y, m) if m == 12 then return y + 1, 1 end return y, m + 1 end
+local function prevm(y, m) if m == 1 then return y - 1, 12 end return y, m - 1 end
+local function anchor(y, m, a)
+  local ny, nm = nextm(y, m)
+  local dim = dfc(ny, nm, 1) - dfc(y, m, 1)
+  return dfc(y, m, min(a, dim))
+end
+local function periodEnd(ms, p, a)
+  local today = floor(ms / DAY)
+  if p == 0 then return (today + 1) * DAY end
+  local y, m = civil(today)
+  local ny, nm = nextm(y, m)
+  if p == 2 then
+    local this = anchor(y, m, a)
+    if today >= this then return anchor(ny, nm, a) * DAY end
+    return this * DAY
+  end
+  return dfc(ny, nm, 1) * DAY
+end
+
+local kind, lim, cost, pa, pb, key, hkey = {}, {}, {}, {}, {}, {}, {}
+local v1, v2, v3, avail = {}, {}, {}, {}
+local ki = 1
+local consuming = mode == 'consume' or mode == 'reserve' or mode == 'check' or mode == 'lease'
+local failed, want = -1, nil
+for i = 1, n do
+  local o = 5 + (i - 1) * 5
+  local k = tonumber(ARGV[o + 1])
+  kind[i], lim[i], cost[i], pa[i], pb[i] = k, tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  key[i] = KEYS[ki]; ki = ki + 1
+  if k == 3 then
+    local tat = tonumber(redis.call('GET', key[i]) or '0')
+    v2[i] = tat
+    if tat < now then tat = now end
+    v1[i] = tat
+    local T = pa[i] / lim[i]
+    avail[i] = floor((now + pb[i] * T - tat) / T + 1e-9)
+  elseif k == 2 then
+    local h = redis.call('HMGET', key[i], 'e', 'u')
+    local stored = tonumber(h[1])
+    -- A stored period that has not ended is the current one: skip the calendar arithmetic.
+    local e = stored
+    if stored == nil or stored <= now then e = periodEnd(now, pa[i], pb[i]) end
+    local used = 0
+    if stored == e then used = tonumber(h[2]) or 0 end
+    v1[i], v2[i], v3[i] = e, used, stored
+    avail[i] = lim[i] - used
+  elseif k == 4 then
+    local W = pa[i]
+    local w = floor(now / W) * W
+    local h = redis.call('HMGET', key[i], 'w', 'c', 'p')
+    local sw, sc = tonumber(h[1]), tonumber(h[2]) or 0
+    local cur, prev = 0, 0
+    if sw == w then cur, prev = sc, tonumber(h[3]) or 0 elseif sw == w - W then prev = sc end
+    v1[i], v2[i], v3[i] = w, cur, prev
+    avail[i] = floor(lim[i] - (prev * (W - (now - w)) / W + cur) + 1e-9)
+  else
+    hkey[i] = KEYS[ki]; ki = ki + 1
+    local expired = redis.call('ZRANGEBYSCORE', hkey[i], '-inf', now)
+    for _, id in ipairs(expired) do
+      local c = tonumber(redis.call('HGET', key[i], 'h:' .. id) or '0')
+      redis.call('HDEL', key[i], 'h:' .. id)
+      redis.call('HINCRBY', key[i], 'r', -c)
+      redis.call('ZREM', hkey[i], id)
+    end
+    local h = redis.call('HMGET', key[i], 'u', 'r')
+    v1[i], v2[i] = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+    avail[i] = lim[i] - v1[i] - v2[i]
+  end
+  if consuming then
+    if mode == 'lease' then
+      local cand = min(cost[i], avail[i])
+      if want == nil or cand < want then want = cand end
+      if avail[i] < minimum and failed == -1 then failed = i - 1 end
+    elseif cost[i] > avail[i] and failed == -1 then failed = i - 1 end
+  end
+end
+
+local granted = 0
+if failed == -1 then
+  if mode == 'lease' then granted = want or 0 elseif n > 0 then granted = cost[1] end
+end
+local found = 1
+local after = {}
+for i = 1, n do after[i] = avail[i] end
+if failed == -1 and mode ~= 'check' then
+  for i = 1, n do
+    local k = kind[i]
+    local amt = cost[i]
+    if mode == 'lease' then amt = granted end
+    local take = mode == 'consume' or mode == 'reserve' or mode == 'lease'
+    if k == 3 then
+      local T = pa[i] / lim[i]
+      if take then
+        local nt = v1[i] + amt * T
+        redis.call('SET', key[i], fmt(nt), 'PX', max(1, ceil(nt - now)))
+        v1[i] = nt
+        after[i] = avail[i] - amt
+      elseif mode == 'refund' then
+        local back = v2[i] - amt * T
+        if back <= now then redis.call('DEL', key[i]) else redis.call('SET', key[i], fmt(back), 'PX', max(1, ceil(back - now))) end
+        v1[i] = max(back, now)
+        after[i] = floor((now + pb[i] * T - v1[i]) / T + 1e-9)
+      end
+    elseif k == 2 then
+      local e = v1[i]
+      if take and v3[i] == e then
+        redis.call('HINCRBY', key[i], 'u', amt)
+        after[i] = avail[i] - amt
+      elseif take then
+        redis.call('HSET', key[i], 'e', e, 'u', amt)
+        redis.call('PEXPIREAT', key[i], e + DAY)
+        after[i] = avail[i] - amt
+      elseif mode == 'reconcile' then
+        redis.call('HSET', key[i], 'e', e, 'u', amt)
+        redis.call('PEXPIREAT', key[i], e + DAY)
+        after[i] = lim[i] - amt
+      elseif mode == 'refund' and periodEnd(since, pa[i], pb[i]) == e and v2[i] > 0 then
+        local u = max(0, v2[i] - amt)
+        redis.call('HSET', key[i], 'e', e, 'u', u)
+        after[i] = lim[i] - u
+      end
+    elseif k == 4 then
+      local W = pa[i]
+      local cur = v2[i]
+      if take then cur = cur + amt elseif mode == 'refund' and floor(since / W) * W == v1[i] then cur = max(0, cur - amt) end
+      if take or mode == 'refund' then
+        redis.call('HSET', key[i], 'w', v1[i], 'c', cur, 'p', v3[i])
+        redis.call('PEXPIRE', key[i], 2 * W)
+        after[i] = floor(lim[i] - (v3[i] * (W - (now - v1[i])) / W + cur) + 1e-9)
+      end
+    else
+      local counted = k == 1
+      if mode == 'reserve' then
+        redis.call('ZADD', hkey[i], now + pa[i], rid)
+        redis.call('HSET', key[i], 'h:' .. rid, amt)
+        redis.call('HINCRBY', key[i], 'r', amt)
+        after[i] = avail[i] - amt
+      elseif mode == 'commit' or mode == 'release' then
+        local c = tonumber(redis.call('HGET', key[i], 'h:' .. rid) or 'x')
+        if c then
+          redis.call('HDEL', key[i], 'h:' .. rid)
+          redis.call('ZREM', hkey[i], rid)
+          redis.call('HINCRBY', key[i], 'r', -c)
+          if counted and mode == 'commit' then redis.call('HINCRBY', key[i], 'u', c) else after[i] = avail[i] + c end
+        else
+          found = 0
+          if counted and mode == 'commit' then redis.call('HINCRBY', key[i], 'u', amt); after[i] = avail[i] - amt end
+        end
+      elseif counted and (mode == 'consume' or mode == 'lease') then
+        redis.call('HINCRBY', key[i], 'u', amt)
+        after[i] = avail[i] - amt
+      elseif counted and mode == 'refund' then
+        local u = max(0, v1[i] - amt)
+        redis.call('HSET', key[i], 'u', u)
+        after[i] = lim[i] - u - v2[i]
+      elseif counted and mode == 'reconcile' then
+        redis.call('HSET', key[i], 'u', amt)
+        after[i] = lim[i] - amt - v2[i]
+      end
+    end
+  end
+end
+
+local out = { failed == -1 and 1 or 0, failed, failed == -1 and granted or 0, now, found }
+for i = 1, n do
+  local k = kind[i]
+  local dc = cost[i]
+  if mode == 'lease' then dc = minimum end
+  local denied = failed ~= -1 and dc > avail[i]
+  local reset, retry = now, 0
+  if k == 3 then
+    local T = pa[i] / lim[i]
+    reset = ceil(v1[i])
+    if denied then retry = max(1, ceil(v1[i] + dc * T - pb[i] * T - now)) end
+  elseif k == 2 then
+    reset = v1[i]
+    if denied then retry = v1[i] - now end
+  elseif k == 4 then
+    reset = v1[i] + pa[i]
+    if denied then retry = max(1, reset - now) end
+  else
+    local first = redis.call('ZRANGE', hkey[i], 0, 0, 'WITHSCORES')
+    if first[2] then reset = tonumber(first[2]) end
+    if denied then retry = reset - now end
+  end
+  out[#out + 1] = max(0, after[i])
+  out[#out + 1] = reset
+  out[#out + 1] = retry
+end
+return out
+`;
+
+export const QUOTA_SCRIPT = defineScript("tenancykit.quota.decide", SOURCE);
+
+/**
+ * The hottest case, one GCRA item consumed, as a script of its own: the same
+ * formulas as the general script without its setup (argument tables, calendar
+ * helpers), so a plain rate-limit decision costs Redis a few microseconds.
+ * KEYS: the item key. ARGV: limit, cost, periodMs, burst.
+ * Returns the general script's reply shape for one item.
+ */
+export const GCRA_CONSUME_SCRIPT = defineScript(
+  "tenancykit.quota.gcra",
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lim, cost, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local T = period / lim
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local avail = math.floor((now + burst * T - tat) / T + 1e-9)
+if cost > avail then
+  local retry = math.ceil(tat + cost * T - burst * T - now)
+  if retry < 1 then retry = 1 end
+  if avail < 0 then avail = 0 end
+  return { 0, 0, 0, now, 1, avail, math.ceil(tat), retry }
+end
+local nt = tat + cost * T
+redis.call('SET', KEYS[1], string.format('%.17g', nt), 'PX', math.max(1, math.ceil(nt - now)))
+local rem = avail - cost
+if rem < 0 then rem = 0 end
+return { 1, -1, cost, now, 1, rem, math.ceil(nt), 0 }
+`,
+);

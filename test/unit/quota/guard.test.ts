@@ -1,0 +1,111 @@
+import { err } from "neverthrow";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../../src/core/clock.js";
+import { storeUnavailable } from "../../../src/core/errors.js";
+import { QuotaGuard, type NearLimitEvent } from "../../../src/quota/guard.js";
+import { rateLimitHeaders } from "../../../src/quota/headers.js";
+import { policiesFromEnv, StaticPolicySource } from "../../../src/quota/policy.js";
+import type { QuotaStore } from "../../../src/quota/store.js";
+import { MemoryQuotaStore } from "../../../src/quota/stores/memory.js";
+import type { Plan } from "../../../src/quota/types.js";
+
+const A = "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01";
+const B = "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e02";
+const PLAN: Plan = {
+  messages: { kind: "period", period: "month", limit: 10 },
+  ingest: { kind: "rate", limit: 10, periodMs: 1_000 },
+  closedOne: { kind: "period", period: "month", limit: 2, onStoreFailure: "closed" },
+  localOne: { kind: "period", period: "month", limit: 2, onStoreFailure: "local" },
+};
+const policies = { plans: { p: PLAN }, defaultPlan: "p" };
+
+describe("QuotaGuard", () => {
+  it("fires the near-limit hook once, when a call crosses 80%", async () => {
+    const events: NearLimitEvent[] = [];
+    const guard = new QuotaGuard({ policies, onNearLimit: (e) => events.push(e) });
+    for (let i = 0; i < 10; i++) await guard.consume({ workspaceId: A, limit: "messages" });
+    expect(events).toEqual([{ workspaceId: A, limit: "messages", scope: "own", max: 10, remaining: 2 }]);
+  });
+
+  it("a plan change applies after the policy cache TTL, without a restart", async () => {
+    const clock = new ManualClock();
+    const source = new StaticPolicySource({ plans: { free: { seats: { kind: "count", limit: 1 } }, pro: { seats: { kind: "count", limit: 5 } } }, defaultPlan: "free" });
+    const guard = new QuotaGuard({ policies: source, clock, policyCacheMs: 1_000 });
+    expect((await guard.consume({ workspaceId: A, limit: "seats" }))._unsafeUnwrap().allowed).toBe(true);
+    source.assign(A, { plan: "pro" });
+    expect((await guard.consume({ workspaceId: A, limit: "seats" }))._unsafeUnwrap().allowed).toBe(false);
+    clock.advance(1_001);
+    expect((await guard.consume({ workspaceId: A, limit: "seats" }))._unsafeUnwrap()).toMatchObject({ allowed: true, remaining: 3 });
+  });
+
+  it("plans from TENANCY_QUOTA_PLANS: valid JSON works, every problem of a bad one is listed", async () => {
+    const good = policiesFromEnv(JSON.stringify({ plans: { free: { msgs: { kind: "period", period: "day", limit: 2 } } }, defaultPlan: "free", workspaces: { [A]: { overrides: { msgs: { kind: "period", period: "day", limit: 3 } } } } }));
+    const guard = new QuotaGuard({ policies: good._unsafeUnwrap() });
+    expect((await guard.consume({ workspaceId: A, limit: "msgs", cost: 3 }))._unsafeUnwrap().allowed).toBe(true);
+    expect((await guard.consume({ workspaceId: B, limit: "msgs", cost: 3 })).isErr()).toBe(true);
+    const bad = policiesFromEnv('{"plans":{"free":{"x":{"kind":"rate","limit":0},"y":{"kind":"period","period":"week","limit":1}}},"defaultPlan":"gold"}');
+    const message = bad._unsafeUnwrapErr().message;
+    expect(message).toMatch(/limit must be a positive integer/);
+    expect(message).toMatch(/periodMs/);
+    expect(message).toMatch(/period must be/);
+    expect(message).toMatch(/defaultPlan/);
+    expect(policiesFromEnv("{not json")._unsafeUnwrapErr().type).toBe("PolicyUnavailable");
+  });
+
+  it("invalid constructor options throw one TypeError listing every problem", () => {
+    expect(() => new QuotaGuard({ policies, policyCacheMs: -1, breakerMs: Number.NaN, nearLimitRatio: 2 })).toThrow(/policyCacheMs.*breakerMs.*nearLimitRatio/);
+  });
+
+  it("bound handles reject bad ids with a typed error and decide like check/consume", async () => {
+    const guard = new QuotaGuard({ policies });
+    expect(guard.workspace("nope")._unsafeUnwrapErr().type).toBe("InvalidWorkspaceId");
+    const h = guard.workspace(A.toUpperCase())._unsafeUnwrap();
+    expect(h.workspaceId).toBe(A);
+    for (let i = 0; i < 10; i++) expect((await h.consume({ limit: "ingest" }))._unsafeUnwrap().allowed).toBe(true);
+    expect((await h.consume({ limit: "ingest" }))._unsafeUnwrap()).toMatchObject({ allowed: false, reason: { limit: "ingest", kind: "rate" } });
+    expect((await guard.consume(null as never))._unsafeUnwrapErr().type).toBe("InvalidInput");
+    expect((await guard.reconcile({ workspaceId: A, limit: "ingest", actual: 1 }))._unsafeUnwrapErr().type).toBe("InvalidInput");
+    expect((await guard.reconcile({ workspaceId: A, limit: "messages", actual: -1 }))._unsafeUnwrapErr().type).toBe("InvalidInput");
+  });
+
+  it("turns a decision into RateLimit-Policy, RateLimit and Retry-After headers", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const guard = new QuotaGuard({ policies, clock });
+    for (let i = 0; i < 10; i++) await guard.consume({ workspaceId: A, limit: "ingest" });
+    const denied = (await guard.consume({ workspaceId: A, limit: "ingest" }))._unsafeUnwrap();
+    expect(rateLimitHeaders(denied, { now: clock.now() })).toEqual({
+      "RateLimit-Policy": '"ingest";q=10',
+      RateLimit: '"ingest";r=0;t=1',
+      "Retry-After": "1",
+    });
+  });
+
+  it("when the store is unavailable: open allows, closed denies, local limits in-process, all degraded", async () => {
+    const down: QuotaStore = { ...new MemoryQuotaStore(), name: "down", kinds: [1, 2, 3, 4, 5], key: (r, w, l) => `${w}:${l}`, apply: async () => err(storeUnavailable("down")) };
+    const guard = new QuotaGuard({ policies, store: down });
+    expect((await guard.consume({ workspaceId: A, limit: "messages" }))._unsafeUnwrap()).toMatchObject({ allowed: true, degraded: true });
+    expect((await guard.consume({ workspaceId: A, limit: "closedOne" }))._unsafeUnwrap()).toMatchObject({ allowed: false, degraded: true, reason: { limit: "closedOne" } });
+    const local = [];
+    for (let i = 0; i < 3; i++) local.push((await guard.consume({ workspaceId: A, limit: "localOne" }))._unsafeUnwrap().allowed);
+    expect(local).toEqual([true, true, false]);
+  });
+});
+
+describe("leased mode on one store", () => {
+  it("never over-admits with concurrent callers, and returns unused units on close", async () => {
+    const store = new MemoryQuotaStore();
+    const make = () => new QuotaGuard({ store, policies: { plans: { p: { m: { kind: "period", period: "month", limit: 1_000 } } }, defaultPlan: "p" }, leased: { leaseMs: 60_000 } });
+    const guards = [make(), make(), make()];
+    const results = await Promise.all(Array.from({ length: 1_500 }, (_, i) => guards[i % 3]!.consume({ workspaceId: A, limit: "m", cost: 1 + (i % 2) })));
+    const admitted = results.reduce((s, r, i) => s + (r._unsafeUnwrap().allowed ? 1 + (i % 2) : 0), 0);
+    expect(admitted).toBeLessThanOrEqual(1_000);
+    const held = guards.reduce((s, g) => s + (g.leaseStats()?.heldUnits ?? 0), 0);
+    for (const g of guards) await g.close();
+    const strict = new QuotaGuard({ store, policies: { plans: { p: { m: { kind: "period", period: "month", limit: 1_000 } } }, defaultPlan: "p" } });
+    const state = (await strict.check({ workspaceId: A, limit: "m" }))._unsafeUnwrap();
+    // After close, the store holds exactly what was admitted: leased units came back.
+    expect(1_000 - state.remaining).toBe(admitted);
+    expect(held).toBeGreaterThanOrEqual(0);
+    expect(guards[0]!.leaseStats()!.localDecisions).toBeGreaterThan(0);
+  });
+});
