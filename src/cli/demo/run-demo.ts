@@ -1,15 +1,23 @@
 import { demoWorkspaces, type DemoContext, type DemoSection } from "./context.js";
-import { cacheSection } from "./cache-section.js";
-import { auditSection } from "./audit-section.js";
 import { coreSection } from "./core-section.js";
+import { postgresSection } from "./postgres-section.js";
+import { quotaSection } from "./quota-section.js";
+import { cacheSection } from "./cache-section.js";
+import { cryptoSection } from "./crypto-section.js";
+import { auditSection } from "./audit-section.js";
 import { metricsSection } from "./metrics-section.js";
 import { DemoReport } from "./report.js";
 
 /** The demo's sections in order; each primitive appends its own. */
-const SECTIONS: readonly DemoSection[] = [coreSection, metricsSection, cryptoSection, postgresSection, cacheSection, auditSection, quotaSection];
-import { cryptoSection } from "./crypto-section.js";
-import { postgresSection } from "./postgres-section.js";
-import { quotaSection } from "./quota-section.js";
+const SECTIONS: readonly DemoSection[] = [
+  coreSection,
+  postgresSection,
+  quotaSection,
+  cacheSection,
+  cryptoSection,
+  auditSection,
+  metricsSection,
+];
 
 /**
  * Runs the multi-workspace scenario on the embedded defaults (memory stores and
