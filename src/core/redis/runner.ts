@@ -63,62 +63,74 @@ export class RedisRunner {
   }
 
   /** Runs a Lua script: one EVALSHA, or EVALSHA + EVAL after NOSCRIPT. */
-  async runScript(
+  runScript(
     script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
-    options: RunOptions = {},
+    options?: RunOptions,
   ): Promise<Result<unknown, RedisCallError>> {
+    const client = this.client;
     return this.call(
-      async () => {
-        try {
-          return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
-        } catch (thrown) {
-          if (!isNoScript(thrown)) throw thrown;
-          return await this.client.eval(script.source, keys.length, ...keys, ...args);
-        }
-      },
-      `script ${script.name}`,
+      () =>
+        client
+          .evalsha(script.sha, keys.length, ...keys, ...args)
+          .catch((thrown: unknown) =>
+            isNoScript(thrown) ? client.eval(script.source, keys.length, ...keys, ...args) : Promise.reject(thrown),
+          ),
+      script.name,
       options,
     );
   }
 
   /** Runs any other command (through a callback on the client) with the same guarantees. */
-  async command<T>(
+  command<T>(
     name: string,
     send: (client: RedisClient) => Promise<T>,
-    options: RunOptions = {},
+    options?: RunOptions,
   ): Promise<Result<T, RedisCallError>> {
     return this.call(() => send(this.client), name, options);
   }
 
-  private async call<T>(
-    send: () => Promise<T>,
-    what: string,
-    options: RunOptions,
-  ): Promise<Result<T, RedisCallError>> {
-    if (this.client.status !== "ready") {
-      return err(storeUnavailable(`redis is not connected (status ${this.client.status}); ${what} not sent`));
+  /**
+   * One promise per call, settled by whichever comes first: the reply or the
+   * timer. Written out by hand rather than with `Promise.race`, which costs
+   * two extra promises and handlers on every call of the hot path; error
+   * messages are only built when a call fails.
+   */
+  private call<T>(send: () => Promise<T>, what: string, options: RunOptions | undefined): Promise<Result<T, RedisCallError>> {
+    const status = this.client.status;
+    if (status !== "ready") {
+      return Promise.resolve(err(storeUnavailable(`redis is not connected (status ${status}); ${what} not sent`)));
     }
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, "timeout");
-    });
-    const sent = send().then(
-      (value) => ({ value }),
-      (thrown: unknown) => ({ thrown }),
-    );
-    try {
-      const outcome = await Promise.race([sent, timeout]);
-      if (outcome === "timeout") {
-        return err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`));
+    const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
+    return new Promise((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        resolve(err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`)));
+      }, timeoutMs);
+      const fail = (thrown: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(err(classify(thrown, what)));
+      };
+      let sent: Promise<T>;
+      try {
+        sent = send();
+      } catch (thrown) {
+        // A client that throws synchronously (bad arguments) must not turn into a rejection.
+        fail(thrown);
+        return;
       }
-      if ("thrown" in outcome) return err(classify(outcome.thrown, what));
-      return ok(outcome.value);
-    } finally {
-      clearTimeout(timer);
-    }
+      sent.then((value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(ok(value));
+      }, fail);
+    });
   }
 }
 
