@@ -166,9 +166,11 @@ export class QuotaGuard {
   #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {
     const leases = this.#leases;
     if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
-      const bound = this.#resolver.cached(workspaceId);
+      // One clock read serves the policy cache and the lease's expiry.
+      const now = this.#clock.now();
+      const bound = this.#resolver.cached(workspaceId, now);
       const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
-      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey);
+      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey, now);
       if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
     }
     const sync = this.#sync;

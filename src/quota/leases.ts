@@ -94,9 +94,9 @@ export class LeaseBook {
    * The synchronous hot path: a cost-1 consume answered from a live lease with
    * no promise and no store call; `undefined` when the lease cannot answer.
    */
-  tryLocal(key: string): Decision | undefined {
+  tryLocal(key: string, now = this.#clock.now()): Decision | undefined {
     const slot = this.#slots.get(key);
-    if (slot === undefined || slot.pending !== null || slot.units < 1 || this.#clock.now() >= slot.expiresAt) return undefined;
+    if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt) return undefined;
     slot.units -= 1;
     slot.usedSinceGrant += 1;
     this.#stats.localDecisions++;
@@ -138,10 +138,14 @@ export class LeaseBook {
     let release!: () => void;
     slot.pending = new Promise<void>((resolve) => (release = resolve));
     try {
-      if (slot.units > 0 && this.#clock.now() >= slot.expiresAt) await this.#refund(slot);
+      // An expired lease's units go back in the same round trip as the new lease
+      // (both sent now, in order): the caller waits for one store call, not two.
+      const refund = slot.units > 0 && this.#clock.now() >= slot.expiresAt ? this.#refund(slot) : undefined;
       const size = Math.max(cost, slot.size);
       const items = slot.items.map((item) => ({ ...item, cost: size }));
-      const outcome = await this.#store.apply({ mode: "lease", items, minimum: cost });
+      const leasing = this.#store.apply({ mode: "lease", items, minimum: cost });
+      if (refund !== undefined) await refund;
+      const outcome = await leasing;
       this.#stats.leaseCalls++;
       if (outcome.isErr()) return undefined;
       const o = outcome.value;
