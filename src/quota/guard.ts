@@ -185,6 +185,16 @@ export class QuotaGuard {
         if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
       }
     }
+    if (sync === undefined && this.#leases === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
+      // Async store, cached policy: straight to the store, no intermediate async frames.
+      const bound = this.#resolver.cached(workspaceId);
+      if (bound !== undefined) {
+        const prepared = prepare(bound, mode, request.limit, request.cost, request.limits);
+        if (prepared.isErr()) return Promise.resolve(err(prepared.error));
+        const p = prepared.value;
+        return this.store.apply({ mode, items: p.items }).then((outcome) => this.#outcome(workspaceId, mode, p, undefined, outcome));
+      }
+    }
     return this.#decide(workspaceId, mode, request);
   }
 
@@ -228,6 +238,18 @@ export class QuotaGuard {
     if (this.#fallback.open) return this.#report(workspaceId, this.#fallback.decide(mode, items, meta, reservation));
     const request = reservation === undefined ? { mode, items } : { mode, items, reservationId: reservation.id };
     const outcome = this.#sync !== undefined ? this.#sync(request) : await this.store.apply(request);
+    return this.#outcome(workspaceId, mode, prepared, reservation, outcome);
+  }
+
+  /** The store answered (or failed): the decision, the failure policy, or a shadow re-run. */
+  #outcome(
+    workspaceId: WorkspaceId,
+    mode: StoreMode,
+    prepared: PreparedRequest,
+    reservation: Reservation | undefined,
+    outcome: Result<StoreOutcome, QuotaError>,
+  ): Result<Decision, QuotaError> | Promise<Result<Decision, QuotaError>> {
+    const { items, meta } = prepared;
     if (outcome.isErr()) {
       if (outcome.error.type !== "StoreUnavailable") return err(outcome.error);
       this.#fallback.tripped();
