@@ -19,17 +19,19 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local n = #KEYS
 local floor, ceil = math.floor, math.ceil
-local K, L, C, A, B, V1, V2, V3, AV = {}, {}, {}, {}, {}, {}, {}, {}, {}
+-- One flat table of per-item state (4 slots each); item arguments are re-read
+-- from ARGV in the second pass (each table a script creates costs Redis time).
+local S = {}
 local failed = -1
 for i = 1, n do
   local o = (i - 1) * 5
   local k, lim, cost, a, b = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
-  K[i], L[i], C[i], A[i], B[i] = k, lim, cost, a, b
+  local s = (i - 1) * 4
   local avail
   if k == 3 then
     local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
     if tat < now then tat = now end
-    V1[i] = tat
+    S[s + 1] = tat
     local T = a / lim
     avail = floor((now + b * T - tat) / T + 1e-9)
   elseif k == 2 then
@@ -77,7 +79,7 @@ for i = 1, n do
     end
     local used = 0
     if stored == e then used = tonumber(h[2]) or 0 end
-    V1[i], V2[i], V3[i] = e, used, stored
+    S[s + 1], S[s + 2], S[s + 3] = e, used, stored
     avail = lim - used
   else
     local w = floor(now / a) * a
@@ -85,21 +87,23 @@ for i = 1, n do
     local sw, sc = tonumber(h[1]), tonumber(h[2]) or 0
     local cur, prev = 0, 0
     if sw == w then cur, prev = sc, tonumber(h[3]) or 0 elseif sw == w - a then prev = sc end
-    V1[i], V2[i], V3[i] = w, cur, prev
+    S[s + 1], S[s + 2], S[s + 3] = w, cur, prev
     avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
   end
-  AV[i] = avail
+  S[s + 4] = avail
   if failed == -1 and cost > avail then failed = i - 1 end
 end
 
 local ok = failed == -1
-local out = { ok and 1 or 0, failed, ok and C[1] or 0, now, 1 }
+local out = { ok and 1 or 0, failed, ok and tonumber(ARGV[4]) or 0, now, 1 }
 for i = 1, n do
-  local k, lim, cost, a, b, avail = K[i], L[i], C[i], A[i], B[i], AV[i]
+  local o, s = (i - 1) * 5, (i - 1) * 4
+  local k, lim, cost, a, b = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
+  local avail = S[s + 4]
   local after, reset, retry = avail, now, 0
   if k == 3 then
     local T = a / lim
-    local tat = V1[i]
+    local tat = S[s + 1]
     if ok then
       if ARGV[1] == '0' then
         tat = tat + cost * T
@@ -111,10 +115,10 @@ for i = 1, n do
     end
     reset = ceil(tat)
   elseif k == 2 then
-    local e = V1[i]
+    local e = S[s + 1]
     if ok then
       if ARGV[1] == '0' then
-        if V3[i] == e then
+        if S[s + 3] == e then
           redis.call('HINCRBY', KEYS[i], 'u', cost)
         else
           redis.call('HSET', KEYS[i], 'e', e, 'u', cost)
@@ -127,13 +131,13 @@ for i = 1, n do
     end
     reset = e
   else
-    local w = V1[i]
+    local w, prev = S[s + 1], S[s + 3]
     if ok then
       if ARGV[1] == '0' then
-        local cur = V2[i] + cost
-        redis.call('HSET', KEYS[i], 'w', w, 'c', cur, 'p', V3[i])
+        local cur = S[s + 2] + cost
+        redis.call('HSET', KEYS[i], 'w', w, 'c', cur, 'p', prev)
         redis.call('PEXPIRE', KEYS[i], 2 * a)
-        after = floor(lim - (V3[i] * (a - (now - w)) / a + cur) + 1e-9)
+        after = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
       end
     end
     reset = w + a
