@@ -166,9 +166,11 @@ export class QuotaGuard {
   #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {
     const leases = this.#leases;
     if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
-      const bound = this.#resolver.cached(workspaceId);
+      // One clock read serves the policy cache and the lease's expiry.
+      const now = this.#clock.now();
+      const bound = this.#resolver.cached(workspaceId, now);
       const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
-      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey);
+      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey, now);
       if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
     }
     const sync = this.#sync;
@@ -181,6 +183,16 @@ export class QuotaGuard {
       if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
         const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
         if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
+      }
+    }
+    if (sync === undefined && this.#leases === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
+      // Async store, cached policy: straight to the store, no intermediate async frames.
+      const bound = this.#resolver.cached(workspaceId);
+      if (bound !== undefined) {
+        const prepared = prepare(bound, mode, request.limit, request.cost, request.limits);
+        if (prepared.isErr()) return Promise.resolve(err(prepared.error));
+        const p = prepared.value;
+        return this.store.apply({ mode, items: p.items }).then((outcome) => this.#outcome(workspaceId, mode, p, undefined, outcome));
       }
     }
     return this.#decide(workspaceId, mode, request);
@@ -226,6 +238,18 @@ export class QuotaGuard {
     if (this.#fallback.open) return this.#report(workspaceId, this.#fallback.decide(mode, items, meta, reservation));
     const request = reservation === undefined ? { mode, items } : { mode, items, reservationId: reservation.id };
     const outcome = this.#sync !== undefined ? this.#sync(request) : await this.store.apply(request);
+    return this.#outcome(workspaceId, mode, prepared, reservation, outcome);
+  }
+
+  /** The store answered (or failed): the decision, the failure policy, or a shadow re-run. */
+  #outcome(
+    workspaceId: WorkspaceId,
+    mode: StoreMode,
+    prepared: PreparedRequest,
+    reservation: Reservation | undefined,
+    outcome: Result<StoreOutcome, QuotaError>,
+  ): Result<Decision, QuotaError> | Promise<Result<Decision, QuotaError>> {
+    const { items, meta } = prepared;
     if (outcome.isErr()) {
       if (outcome.error.type !== "StoreUnavailable") return err(outcome.error);
       this.#fallback.tripped();

@@ -45,6 +45,8 @@ interface Slot {
   usedSinceGrant: number;
   grantedAt: number;
   pending: Promise<void> | null;
+  /** When a busy slot starts taking its next lease in the background (3/4 of the lease's life). */
+  refreshAt: number;
 }
 
 /**
@@ -63,6 +65,8 @@ export class LeaseBook {
   readonly #divisor: number;
   readonly #slots = new Map<string, Slot>();
   readonly #timer: NodeJS.Timeout;
+  readonly #refreshing = new Set<Promise<void>>();
+  #closed = false;
   #stats = { localDecisions: 0, leaseCalls: 0, refundCalls: 0, returnedUnits: 0, deniedWhileHolding: 0 };
 
   constructor(store: QuotaStore, clock: Clock, options: LeaseOptions) {
@@ -94,13 +98,59 @@ export class LeaseBook {
    * The synchronous hot path: a cost-1 consume answered from a live lease with
    * no promise and no store call; `undefined` when the lease cannot answer.
    */
-  tryLocal(key: string): Decision | undefined {
+  tryLocal(key: string, now = this.#clock.now()): Decision | undefined {
     const slot = this.#slots.get(key);
-    if (slot === undefined || slot.pending !== null || slot.units < 1 || this.#clock.now() >= slot.expiresAt) return undefined;
+    if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt) return undefined;
     slot.units -= 1;
     slot.usedSinceGrant += 1;
     this.#stats.localDecisions++;
+    if (now >= slot.refreshAt) this.#startRefresh(slot, now);
     return this.#localDecision(slot);
+  }
+
+  /**
+   * A slot in use late in its lease takes the next lease in the background, so
+   * callers keep deciding locally instead of waiting for the store when the
+   * lease expires. The new grant replaces the old lease, whose unused units go
+   * back (in their own period); a denied or failed refresh changes nothing and
+   * the slot falls back to the blocking refill when it runs out or expires.
+   */
+  #startRefresh(slot: Slot, now: number): void {
+    slot.refreshAt = Number.POSITIVE_INFINITY;
+    if (this.#closed) return;
+    const elapsed = Math.max(1, now - slot.grantedAt);
+    let least = Number.POSITIVE_INFINITY;
+    for (const st of slot.states) least = Math.min(least, st.remaining);
+    const demand = Math.ceil((slot.usedSinceGrant * this.#leaseMs * 2) / elapsed);
+    const size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(least / this.#divisor)));
+    const items = slot.items.map((item) => ({ ...item, cost: size }));
+    const work = this.#store.apply({ mode: "lease", items, minimum: 1 }).then((outcome) => {
+      this.#stats.leaseCalls++;
+      if (outcome.isErr() || !outcome.value.allowed) return;
+      const o = outcome.value;
+      if (this.#slots.get(slot.items[0]!.key) !== slot) {
+        // The slot was dropped meanwhile: give the new grant straight back.
+        slot.units = o.granted;
+        slot.since = o.now;
+        void this.#refund(slot);
+        return;
+      }
+      // Every held unit was counted in the store: the old ones are refunded, the new ones replace them.
+      if (slot.units > 0) void this.#refund(slot);
+      const at = this.#clock.now();
+      let left = Number.POSITIVE_INFINITY;
+      for (const st of o.states) left = Math.min(left, st.remaining);
+      slot.size = Math.max(1, Math.min(this.#maxUnits, Math.floor(left / this.#divisor)));
+      slot.units += o.granted;
+      slot.since = o.now;
+      slot.states = o.states;
+      slot.expiresAt = at + this.#leaseMs;
+      slot.grantedAt = at;
+      slot.usedSinceGrant = 0;
+      slot.refreshAt = at + Math.floor((this.#leaseMs * 3) / 4);
+    });
+    this.#refreshing.add(work);
+    void work.finally(() => this.#refreshing.delete(work));
   }
 
   /**
@@ -116,7 +166,7 @@ export class LeaseBook {
     const key = items[0]!.key;
     let slot = this.#slots.get(key);
     if (slot === undefined) {
-      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null };
+      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null, refreshAt: 0 };
       this.#slots.set(key, slot);
     }
     for (;;) {
@@ -124,6 +174,8 @@ export class LeaseBook {
         slot.units -= cost;
         slot.usedSinceGrant += cost;
         this.#stats.localDecisions++;
+        const now = this.#clock.now();
+        if (now >= slot.refreshAt) this.#startRefresh(slot, now);
         return ok(this.#localDecision(slot));
       }
       if (slot.pending !== null) {
@@ -138,10 +190,14 @@ export class LeaseBook {
     let release!: () => void;
     slot.pending = new Promise<void>((resolve) => (release = resolve));
     try {
-      if (slot.units > 0 && this.#clock.now() >= slot.expiresAt) await this.#refund(slot);
+      // An expired lease's units go back in the same round trip as the new lease
+      // (both sent now, in order): the caller waits for one store call, not two.
+      const refund = slot.units > 0 && this.#clock.now() >= slot.expiresAt ? this.#refund(slot) : undefined;
       const size = Math.max(cost, slot.size);
       const items = slot.items.map((item) => ({ ...item, cost: size }));
-      const outcome = await this.#store.apply({ mode: "lease", items, minimum: cost });
+      const leasing = this.#store.apply({ mode: "lease", items, minimum: cost });
+      if (refund !== undefined) await refund;
+      const outcome = await leasing;
       this.#stats.leaseCalls++;
       if (outcome.isErr()) return undefined;
       const o = outcome.value;
@@ -162,6 +218,7 @@ export class LeaseBook {
       slot.expiresAt = now + this.#leaseMs;
       slot.grantedAt = now;
       slot.usedSinceGrant = cost;
+      slot.refreshAt = now + Math.floor((this.#leaseMs * 3) / 4);
       return ok(this.#localDecision(slot));
     } finally {
       slot.pending = null;
@@ -212,6 +269,9 @@ export class LeaseBook {
   /** Stops the timer and returns every unused unit. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.#closed = true;
+    // A background lease still in flight must land before the final refunds.
+    await Promise.all([...this.#refreshing]);
     for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
     await this.#expire(true);
   }

@@ -56,6 +56,8 @@ export function prepare(
     if (single !== undefined) return err(invalidInput("pass either limit or limits, not both", { workspaceId }));
     if (many.length > MAX_LIMITS_PER_CALL) return err(invalidInput(`at most ${MAX_LIMITS_PER_CALL} limits per call`, { workspaceId }));
     list = many;
+    const unit = unitCosts(bound, mode, many);
+    if (unit !== undefined) return ok(unit);
   } else {
     if (typeof single !== "string") return err(invalidInput("limit must be a limit name", { workspaceId }));
     // The common case: one limit at cost 1, served from prebuilt items.
@@ -95,6 +97,40 @@ export function prepare(
     costs.push({ limit: name, cost });
   }
   return ok({ items, meta, costs });
+}
+
+/**
+ * Several limits, each at cost 1 (the common multi-limit call): joins the
+ * prebuilt unit items, so no item is built per call. `undefined` sends the
+ * list through the general (validating) path, which also reports any problem.
+ */
+function unitCosts(bound: BoundWorkspace, mode: StoreMode, list: readonly LimitCost[]): PreparedRequest | undefined {
+  const n = list.length;
+  const found: BoundLimit[] = new Array<BoundLimit>(n);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const entry = list[i] as { limit?: unknown; cost?: unknown } | null;
+    if (entry === null || typeof entry !== "object" || (entry.cost !== undefined && entry.cost !== 1) || typeof entry.limit !== "string") return undefined;
+    const b = bound.limits.get(entry.limit);
+    if (b === undefined || modeProblem(mode, b.own, b.name) !== undefined) return undefined;
+    for (let j = 0; j < i; j++) if (found[j] === b) return undefined;
+    for (const m of b.meta) if (m.limit.maxCost < 1) return undefined;
+    found[i] = b;
+    size += b.unitItems.length;
+  }
+  const items: StoreItem[] = new Array<StoreItem>(size);
+  const meta: ItemMeta[] = new Array<ItemMeta>(size);
+  const costs: { readonly limit: string; readonly cost: number }[] = new Array<{ readonly limit: string; readonly cost: number }>(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const b = found[i]!;
+    for (let j = 0; j < b.unitItems.length; j++, k++) {
+      items[k] = b.unitItems[j]!;
+      meta[k] = b.meta[j]!;
+    }
+    costs[i] = b.costs[0]!;
+  }
+  return { items, meta, costs };
 }
 
 function modeProblem(mode: StoreMode, limit: CompiledLimit, name: string): string | undefined {

@@ -15,6 +15,7 @@ import {
   type StoreOutcome,
   type StoreRequest,
 } from "../store.js";
+import { HOT_SCRIPT } from "./redis-hot-script.js";
 import { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./redis-script.js";
 
 export interface RedisQuotaStoreOptions {
@@ -61,6 +62,29 @@ export class RedisQuotaStore implements QuotaStore {
     if (items.length === 1 && only !== undefined && only.kind === KIND_GCRA && request.mode === "consume") {
       const reply = await this.runner.runScript(GCRA_CONSUME_SCRIPT, [only.key], [only.limit, only.cost, only.a, only.b]);
       return this.#finish(reply, 1);
+    }
+    const n = items.length;
+    if (request.mode === "consume" || request.mode === "check") {
+      // Rate, period and sliding items only (no holds): the minimal script.
+      const keys: string[] = new Array<string>(n);
+      const args: (string | number)[] = new Array<string | number>(1 + 5 * n);
+      args[0] = request.mode === "check" ? 1 : 0;
+      let hot = true;
+      for (let i = 0; i < n; i++) {
+        const item = items[i]!;
+        if (item.kind === KIND_COUNT || item.kind === KIND_CONCURRENCY) {
+          hot = false;
+          break;
+        }
+        keys[i] = item.key;
+        const o = 1 + 5 * i;
+        args[o] = item.kind;
+        args[o + 1] = item.limit;
+        args[o + 2] = item.cost;
+        args[o + 3] = item.a;
+        args[o + 4] = item.b;
+      }
+      if (hot) return this.#finish(await this.runner.runScript(HOT_SCRIPT, keys, args), n);
     }
     const keys: string[] = [];
     const args: (string | number)[] = [request.mode, request.reservationId ?? "", request.minimum ?? 1, request.since ?? 0, items.length];

@@ -54,8 +54,10 @@ describe("commands per decision (INFO commandstats on a dedicated Redis)", () =>
       store: new RedisQuotaStore({ client, timeoutMs: 2_000 }),
       policies: { plans: { p: PLAN }, defaultPlan: "p", workspaces: { [child]: { parentWorkspaceId: parent } } },
     });
-    // Load the script once (the first call may need EVAL after NOSCRIPT).
+    // Load each script once (the first call of a script may need EVAL after NOSCRIPT):
+    // the minimal rate/period script and the general one (holds, reservations).
     await guard.consume({ workspaceId: child, limit: "ingest" });
+    await guard.consume({ workspaceId: child, limits: [{ limit: "segments" }, { limit: "ingest" }] });
     const watcher = client.duplicate();
     const monitor = await watcher.monitor();
     const sent: Record<string, number> = {};
@@ -69,6 +71,10 @@ describe("commands per decision (INFO commandstats on a dedicated Redis)", () =>
       const d = await guard.consume({ workspaceId: child, limits: [{ limit: "segments" }, { limit: "messages" }, { limit: "ingest" }] });
       decisions++;
       expect(d.isOk()).toBe(true);
+      // Rate and period limits only (child and parent): the minimal script, still one EVALSHA.
+      const h = await guard.consume({ workspaceId: child, limits: [{ limit: "messages" }, { limit: "ingest" }] });
+      decisions++;
+      expect(h.isOk()).toBe(true);
       const r = await guard.reserve({ workspaceId: child, limits: [{ limit: "segments" }, { limit: "exports" }] });
       decisions++;
       if (r.isOk() && r.value.reservation !== undefined) {

@@ -108,4 +108,43 @@ describe("leased mode on one store", () => {
     expect(held).toBeGreaterThanOrEqual(0);
     expect(guards[0]!.leaseStats()!.localDecisions).toBeGreaterThan(0);
   });
+
+  it("a busy lease is renewed in the background before it expires: callers keep deciding locally, units stay exact", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryQuotaStore({ clock });
+    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000 } });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    let admitted = 0;
+    const consume = async () => {
+      if ((await h.consume({ limit: "m" }))._unsafeUnwrap().allowed) admitted++;
+    };
+    // Two store calls: the first lease is one unit, the second sized by demand.
+    for (let i = 0; i < 5; i++) await consume();
+    const first = guard.leaseStats()!;
+    expect(first.leaseCalls).toBe(2);
+    expect(first.heldUnits).toBeGreaterThan(0);
+    // Past 3/4 of the lease's life, a local decision starts the next lease in the background.
+    clock.advance(800);
+    await consume();
+    await settle();
+    const renewed = guard.leaseStats()!;
+    expect(renewed.leaseCalls).toBe(3);
+    // The old lease's unused units went back to the store.
+    expect(renewed.refundCalls).toBe(1);
+    expect(renewed.returnedUnits).toBe(first.heldUnits - 1);
+    // Past the first lease's expiry the renewed lease still answers locally, with no store call.
+    clock.advance(400);
+    const before = guard.leaseStats()!.localDecisions;
+    await consume();
+    expect(guard.leaseStats()!.localDecisions).toBe(before + 1);
+    expect(guard.leaseStats()!.leaseCalls).toBe(3);
+    await guard.close();
+    const strict = new QuotaGuard({ store, clock, policies });
+    const state = (await strict.check({ workspaceId: A, limit: "m" }))._unsafeUnwrap();
+    // Every leased unit either admitted a call or came back: the store counts exactly what was admitted.
+    expect(admitted).toBe(7);
+    expect(100_000 - state.remaining).toBe(admitted);
+  });
 });
