@@ -68,7 +68,16 @@ export class CacheCore<V> {
 
   /** A fresh hit, or MISS. Expired entries past their grace period are dropped here. */
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
-    const entry = p.lru.get(key);
+    return this.settle(p, key, p.lru.get(key));
+  }
+
+  /**
+   * The rest of a read once the LRU lookup is done (the hit paths of the
+   * handle and the object form inline the fresh case and call this otherwise,
+   * so the LRU is looked up once): counts the miss, and drops an entry
+   * expired past its grace period.
+   */
+  settle(p: Partition<V>, key: string, entry: Entry<V> | undefined): Result<V | undefined, never> {
     if (entry === undefined) {
       p.misses++;
       return MISS;

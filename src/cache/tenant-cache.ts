@@ -30,12 +30,14 @@ export class TenantCache<V> {
   /** @internal shared with the Redis tier. */
   readonly core: CacheCore<V>;
   readonly #maxKeyLength: number;
+  readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
 
   /** Throws a TypeError listing every invalid option. */
   constructor(options: TenantCacheOptions<V>) {
     this.core = new CacheCore<V>(options);
     this.#maxKeyLength = this.core.options.maxKeyLength;
+    this.#now = this.core.now;
     if (options.metrics !== undefined) {
       this.#timer = setInterval(() => this.flushMetrics(), options.metricsFlushMs ?? 10_000);
       this.#timer.unref();
@@ -52,8 +54,17 @@ export class TenantCache<V> {
   get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
     // Fast path: partitions are keyed by normalised ids only, so finding the
     // raw string there proves it is a valid, normalised workspace id.
+    // A live partition only ever holds validated keys, so a fresh hit needs no
+    // key check (any other key misses its LRU and is checked below).
     const known = this.core.partitions.get(workspaceId as WorkspaceId);
-    if (known !== undefined && typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.read(known, key);
+    if (known !== undefined) {
+      const entry = known.lru.get(key);
+      if (entry !== undefined && (entry.expiresAt === Infinity || entry.expiresAt > this.#now())) {
+        known.hits++;
+        return entry;
+      }
+      if (typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.settle(known, key, entry);
+    }
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key, id.value));
