@@ -38,7 +38,8 @@ export class WorkspaceCache<V> {
     // an always-empty LRU). Everything else is decided on the miss path.
     const p = this.#p;
     const entry = p.lru.get(key);
-    if (entry !== undefined && (entry.expiresAt === Infinity || entry.expiresAt > this.#now())) {
+    // (An entry without TTL expires at Infinity.) This method stays small so V8 inlines it together with lru-cache's get.
+    if (entry !== undefined && entry.expiresAt > this.#now()) {
       p.hits++;
       return entry;
     }
