@@ -37,8 +37,7 @@ export class CacheCore<V> {
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
-    const metrics = this.metrics;
-    this.budget = new Budget<V>(this.options.maxBytes, (p, count) => metrics.add(p.workspaceId, "cache_evictions_total", count));
+    this.budget = new Budget<V>(this.options.maxBytes);
   }
 
   /** The workspace's live partition, created on first write. */
@@ -170,8 +169,10 @@ export class CacheCore<V> {
     const c = p;
     if (c.hits !== c.flushedHits) this.metrics.add(p.workspaceId, "cache_hits_total", c.hits - c.flushedHits);
     if (c.misses !== c.flushedMisses) this.metrics.add(p.workspaceId, "cache_misses_total", c.misses - c.flushedMisses);
+    if (c.evictions !== c.flushedEvictions) this.metrics.add(p.workspaceId, "cache_evictions_total", c.evictions - c.flushedEvictions);
     c.flushedHits = c.hits;
     c.flushedMisses = c.misses;
+    c.flushedEvictions = c.evictions;
     this.metrics.observe(p.workspaceId, "cache_bytes", p.bytes);
   }
 
