@@ -1,12 +1,12 @@
 import { err, ok, type Result } from "neverthrow";
-import { describeThrown, storeFailed } from "../../core/errors.js";
+import { describeThrown } from "../../core/errors.js";
 import { redisKeyPrefix } from "../../core/redis/keys.js";
 import type { WorkspaceId } from "../../core/workspace-id.js";
 import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
 import { loadThrough, type Fetch, type Loader } from "../load.js";
 import { Entry } from "../partition.js";
 import { decodeStored, encodeStored } from "./codec.js";
-import { fillScript, readScript, writeScript, clearScript } from "./scripts.js";
+import { clearScript, deleteScript, fillScript, readScript, writeScript } from "./scripts.js";
 import type { RedisTier } from "./tier.js";
 
 const OK_VOID: Result<void, never> = ok(undefined);
@@ -108,28 +108,15 @@ export class RedisWorkspaceCache<V> {
     return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
   }
 
-  /**
-   * A delete: INCR the key's version (which orphans its entry, see
-   * scripts.ts, and fences fills in every process) and PUBLISH, in one
-   * MULTI/EXEC: plain commands, which Redis runs several times faster than a
-   * Lua script (this is the cross-process invalidation's critical path).
-   */
+  /** A delete: one small script (see deleteScript); not an async function, like #write. */
   #invalidate(key: string, options: InvalidateOptions): Promise<Result<void, CacheError>> {
     const { bus, runner } = this.tier;
     const ackId = this.#ackId(options);
     const text = bus.message("d", this.workspaceId, key, ackId);
-    const versionKey = this.#versionKey(key);
     const sent = this.tier.guarded(() =>
-      runner.command("MULTI INCR PEXPIRE PUBLISH", (c) =>
-        c.multi().incr(versionKey).pexpire(versionKey, this.tier.versionTtlMs).publish(bus.options.channel, text).exec(),
-      ),
+      runner.runScript(deleteScript, [this.#versionKey(key)], [this.tier.versionTtlMs, bus.options.channel, text]),
     );
-    return sent.then((result) => {
-      if (result.isErr()) return err(result.error);
-      const failed = result.value === null ? "the transaction was aborted" : result.value.find(([e]) => e !== null)?.[0]?.message;
-      if (failed !== undefined) return err(storeFailed(`redis rejected the invalidation of ${JSON.stringify(key)}: ${failed}`, { workspaceId: this.workspaceId }));
-      return ackId === undefined ? OK_VOID : this.#acked(ackId, text);
-    });
+    return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
   }
 
   #ackId(options: InvalidateOptions): string | undefined {

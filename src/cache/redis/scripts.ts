@@ -11,7 +11,7 @@ import { defineScript } from "../../core/redis/script.js";
  * workspace hash tag, so it lives in the same slot on a Cluster. Bumping the
  * generation or the key's version orphans the old entry (it expires by its
  * TTL), so neither a clear nor a delete needs to know the other counter: a
- * delete is a plain INCR (no script; see redis-workspace.ts).
+ * delete is an INCR of the version and the PUBLISH (deleteScript).
  *
  * KEYS[1] gen key, KEYS[2] version key; ARGV[1] entry prefix (…:e:), ARGV[2] ":<len>:<key>".
  */
@@ -57,6 +57,22 @@ export const writeScript = defineScript(
    redis.call('DEL', ARGV[1] .. g .. ':' .. old .. ARGV[2])
    redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
    redis.call('PUBLISH', ARGV[6], ARGV[7])
+   return 1`,
+);
+
+/**
+ * A delete: bumps the key's version (orphaning its entry and fencing fills in
+ * every process) and publishes the invalidation: three commands, no key
+ * building, in one round trip (the cross-process invalidation's critical
+ * path). A script rather than MULTI/EXEC: ioredis builds a pipeline object
+ * per MULTI, which costs the sender more than Redis saves. KEYS[1] version
+ * key; ARGV[1] version-key ttl ms, ARGV[2] channel, ARGV[3] message.
+ */
+export const deleteScript = defineScript(
+  "tk_cache_delete",
+  `redis.call('INCR', KEYS[1])
+   redis.call('PEXPIRE', KEYS[1], ARGV[1])
+   redis.call('PUBLISH', ARGV[2], ARGV[3])
    return 1`,
 );
 
