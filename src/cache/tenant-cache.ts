@@ -5,7 +5,7 @@ import { CacheCore, MISS, type SetOptions } from "./core.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
-import { Entry, type Partition } from "./partition.js";
+import { Entry } from "./partition.js";
 import { collectStats, type CacheStats } from "./stats.js";
 import { OK_VOID, WorkspaceCache } from "./workspace-cache.js";
 
@@ -30,14 +30,12 @@ export class TenantCache<V> {
   /** @internal shared with the Redis tier. */
   readonly core: CacheCore<V>;
   readonly #maxKeyLength: number;
-  readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
 
   /** Throws a TypeError listing every invalid option. */
   constructor(options: TenantCacheOptions<V>) {
     this.core = new CacheCore<V>(options);
     this.#maxKeyLength = this.core.options.maxKeyLength;
-    this.#now = this.core.now;
     if (options.metrics !== undefined) {
       this.#timer = setInterval(() => this.flushMetrics(), options.metricsFlushMs ?? 10_000);
       this.#timer.unref();
@@ -51,25 +49,11 @@ export class TenantCache<V> {
     return ok(new WorkspaceCache(this.core, id.value));
   }
 
-  get(params: CacheKeyParams): Result<V | undefined, CacheError> {
-    // Fast path, kept small so V8 inlines it with lru-cache's get: partitions
-    // are keyed by normalised ids only, so finding the raw string there proves
-    // it is a valid id, and a live partition holds validated keys only, so a
-    // fresh hit needs no key check (any other key misses and is checked below).
-    const p = this.core.partitions.get(params.workspaceId as WorkspaceId);
-    if (p !== undefined) {
-      const entry = p.lru.get(params.key);
-      if (entry !== undefined && entry.expiresAt > this.#now()) {
-        p.hits++;
-        return entry;
-      }
-      return this.#getSlow(params, p, entry);
-    }
-    return this.#getSlow(params, undefined, undefined);
-  }
-
-  #getSlow({ workspaceId, key }: CacheKeyParams, known: Partition<V> | undefined, entry: Entry<V> | undefined): Result<V | undefined, CacheError> {
-    if (known !== undefined && typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.settle(known, key, entry);
+  get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
+    // Fast path: partitions are keyed by normalised ids only, so finding the
+    // raw string there proves it is a valid, normalised workspace id.
+    const known = this.core.partitions.get(workspaceId as WorkspaceId);
+    if (known !== undefined && typeof key === "string" && key.length <= this.#maxKeyLength) return this.core.read(known, key);
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key, id.value));
