@@ -16,10 +16,7 @@ export class Budget<V> {
   #heaviest: Partition<V> | undefined;
   #picksSinceScan = 0;
 
-  constructor(
-    readonly maxBytes: number,
-    private readonly onEvicted: (partition: Partition<V>, count: number) => void,
-  ) {}
+  constructor(readonly maxBytes: number) {}
 
   /**
    * Records a change of a partition's bytes, read from its LRU's
@@ -34,11 +31,14 @@ export class Budget<V> {
     this.#track(partition);
   }
 
-  /** Counts `count` entries a partition lost to make room (its cap or the shared pool). */
+  /**
+   * Counts `count` entries a partition lost to make room (its cap or the
+   * shared pool). The metrics sink gets the count with the partition's next
+   * flush, like hits and misses: no sink call on the write path.
+   */
   evicted(partition: Partition<V>, count: number): void {
     partition.evictions += count;
     this.evictions += count;
-    this.onEvicted(partition, count);
   }
 
   /** Drops a whole partition's bytes (workspace clear): O(1). */

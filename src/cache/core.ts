@@ -37,8 +37,7 @@ export class CacheCore<V> {
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
-    const metrics = this.metrics;
-    this.budget = new Budget<V>(this.options.maxBytes, (p, count) => metrics.add(p.workspaceId, "cache_evictions_total", count));
+    this.budget = new Budget<V>(this.options.maxBytes);
   }
 
   /** The workspace's live partition, created on first write. */
@@ -68,7 +67,32 @@ export class CacheCore<V> {
 
   /** A fresh hit, or MISS. Expired entries past their grace period are dropped here. */
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
+    // The whole read in one function (the object form's hot path), not a
+    // call to settle: one call level less keeps it within V8's inlining budget.
     const entry = p.lru.get(key);
+    if (entry === undefined) {
+      p.misses++;
+      return MISS;
+    }
+    if (entry.expiresAt !== Infinity) {
+      const now = this.now();
+      if (entry.expiresAt <= now) {
+        if (entry.staleUntil <= now) this.#delete(p, key);
+        p.misses++;
+        return MISS;
+      }
+    }
+    p.hits++;
+    return entry;
+  }
+
+  /**
+   * The rest of a read once the LRU lookup is done (the hit paths of the
+   * handle and the object form inline the fresh case and call this otherwise,
+   * so the LRU is looked up once): counts the miss, and drops an entry
+   * expired past its grace period.
+   */
+  settle(p: Partition<V>, key: string, entry: Entry<V> | undefined): Result<V | undefined, never> {
     if (entry === undefined) {
       p.misses++;
       return MISS;
@@ -161,8 +185,10 @@ export class CacheCore<V> {
     const c = p;
     if (c.hits !== c.flushedHits) this.metrics.add(p.workspaceId, "cache_hits_total", c.hits - c.flushedHits);
     if (c.misses !== c.flushedMisses) this.metrics.add(p.workspaceId, "cache_misses_total", c.misses - c.flushedMisses);
+    if (c.evictions !== c.flushedEvictions) this.metrics.add(p.workspaceId, "cache_evictions_total", c.evictions - c.flushedEvictions);
     c.flushedHits = c.hits;
     c.flushedMisses = c.misses;
+    c.flushedEvictions = c.evictions;
     this.metrics.observe(p.workspaceId, "cache_bytes", p.bytes);
   }
 

@@ -13,11 +13,11 @@ export function makeNow(clock: Clock | undefined): () => number {
   const reset = (): void => {
     cached = 0;
   };
-  return () => {
-    if (cached === 0) {
-      cached = Date.now();
-      setTimeout(reset, 1).unref();
-    }
+  const refresh = (): number => {
+    cached = Date.now();
+    setTimeout(reset, 1).unref();
     return cached;
   };
+  // Kept tiny so V8 inlines it, and the LRU lookup next to it, into hot loops.
+  return () => (cached !== 0 ? cached : refresh());
 }

@@ -59,6 +59,7 @@ export class Partition<V> {
   /** Counts already pushed to the metrics sink. */
   flushedHits = 0;
   flushedMisses = 0;
+  flushedEvictions = 0;
 
   constructor(
     readonly workspaceId: WorkspaceId,

@@ -19,6 +19,7 @@ export class WorkspaceCache<V> {
   #core: CacheCore<V>;
   #p: Partition<V>;
   readonly #maxKeyLength: number;
+  readonly #now: () => number;
 
   /** @internal use `TenantCache.workspace(id)`. */
   constructor(core: CacheCore<V>, workspaceId: WorkspaceId) {
@@ -26,14 +27,23 @@ export class WorkspaceCache<V> {
     this.workspaceId = workspaceId;
     this.#p = core.attach(workspaceId);
     this.#maxKeyLength = core.options.maxKeyLength;
+    this.#now = core.now;
   }
 
   /** The fresh value, `undefined` on a miss (or a cached "not found"), or InvalidKey. */
   get(key: string): Result<V | undefined, CacheError> {
-    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
-    let p = this.#p;
-    if (p.detached) p = this.#p = this.#core.lookup(this.workspaceId, p);
-    return this.#core.read(p, key);
+    // Hot path, one LRU lookup: a hit proves the key valid (only validated
+    // keys are ever stored; any other value, a non-string included, misses
+    // the LRU's Map) and the partition live (a detached partition reads from
+    // an always-empty LRU). Everything else is decided on the miss path.
+    const p = this.#p;
+    const entry = p.lru.get(key);
+    // (An entry without TTL expires at Infinity.) This method stays small so V8 inlines it together with lru-cache's get.
+    if (entry !== undefined && entry.expiresAt > this.#now()) {
+      p.hits++;
+      return entry;
+    }
+    return this.#getSlow(key, p, entry);
   }
 
   /** Stores a value (size-checked; TTL with jitter). Errors leave the cache unchanged. */
@@ -75,6 +85,16 @@ export class WorkspaceCache<V> {
   get size(): { readonly bytes: number; readonly entries: number } {
     const p = this.#core.lookup(this.workspaceId, this.#p);
     return { bytes: p.bytes, entries: p.lru.size };
+  }
+
+  /** A miss, an expired entry, a bad key or a detached partition (see get). */
+  #getSlow(key: string, p: Partition<V>, entry: Entry<V> | undefined): Result<V | undefined, CacheError> {
+    if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
+    if (p.detached) {
+      this.#p = this.#core.lookup(this.workspaceId, p);
+      return this.#core.read(this.#p, key);
+    }
+    return this.#core.settle(p, key, entry);
   }
 
   #live(): Partition<V> {

@@ -109,8 +109,12 @@ export class InvalidationBus {
 
   /** The next invalidation message (consumes a sequence number). */
   message(type: "d" | "c", workspaceId: string, key?: string, ackId?: string): string {
-    const body: BusMessage = { n: this.options.nodeId, t: type, s: ++this.#seq, w: workspaceId, k: key, id: ackId };
-    return JSON.stringify(body);
+    // Built by hand (it is on the invalidation's critical path): the same JSON
+    // as stringifying a BusMessage, with the node id's JSON computed once.
+    let text = `${this.#selfPrefix}"t":"${type}","s":${++this.#seq},"w":${JSON.stringify(workspaceId)}`;
+    if (key !== undefined) text += `,"k":${JSON.stringify(key)}`;
+    if (ackId !== undefined) text += `,"id":${JSON.stringify(ackId)}`;
+    return `${text}}`;
   }
 
   newAckId(): string {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import type { InvalidWorkspaceIdError, StoreUnavailableError } from "../../core/errors.js";
 import { RedisRunner, type RedisClient } from "../../core/redis/runner.js";
-import { parseWorkspaceId } from "../../core/workspace-id.js";
+import { parseWorkspaceId, type WorkspaceId } from "../../core/workspace-id.js";
 import type { CacheError } from "../errors.js";
 import type { Loader } from "../load.js";
 import type { TenantCacheOptions } from "../options.js";
@@ -85,13 +85,17 @@ export class RedisTenantCache<V> {
       },
       {
         invalidate: (workspaceId, key) => {
-          const id = parseWorkspaceId(workspaceId);
-          if (id.isErr()) return;
-          if (key === undefined) core.clear(id.value);
-          else {
-            const p = core.partitions.get(id.value);
-            if (p !== undefined) core.remove(p, key);
+          // Peers send normalised ids, which are the partition map's keys: look
+          // the raw string up first and parse only when it is not found.
+          let p = core.partitions.get(workspaceId as WorkspaceId);
+          if (p === undefined) {
+            const id = parseWorkspaceId(workspaceId);
+            if (id.isErr()) return;
+            p = core.partitions.get(id.value);
+            if (p === undefined) return; // nothing cached here (and no load in flight: flights live on the partition)
           }
+          if (key === undefined) core.clear(p.workspaceId);
+          else core.remove(p, key);
         },
         flush: (reason) => {
           core.logger.warn({ reason, nodeId: this.nodeId }, "cache: flushing local tier");

@@ -6,8 +6,10 @@ import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
 import { loadThrough, type Fetch, type Loader } from "../load.js";
 import { Entry } from "../partition.js";
 import { decodeStored, encodeStored } from "./codec.js";
-import { fillScript, readScript, writeScript, clearScript } from "./scripts.js";
+import { clearScript, deleteScript, fillScript, readScript, writeScript } from "./scripts.js";
 import type { RedisTier } from "./tier.js";
+
+const OK_VOID: Result<void, never> = ok(undefined);
 
 /** Per-call options of the Redis tier's invalidating operations. */
 export interface InvalidateOptions {
@@ -72,12 +74,12 @@ export class RedisWorkspaceCache<V> {
   }
 
   /** Deletes the key here, in Redis and (through the bus) in every other node's local tier. */
-  async delete(key: string, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
+  delete(key: string, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
     const bad = this.#check(key);
-    if (bad !== undefined) return err(bad);
+    if (bad !== undefined) return Promise.resolve(err(bad));
     const p = this.tier.core.partitions.get(this.workspaceId);
     if (p !== undefined) this.tier.core.remove(p, key);
-    return this.#write(key, "", options);
+    return this.#invalidate(key, options);
   }
 
   /** O(1) clear of the whole workspace: one INCR of its generation, published to every node. */
@@ -91,19 +93,30 @@ export class RedisWorkspaceCache<V> {
     return this.#acked(ackId, text);
   }
 
-  async #write(key: string, stored: string, options: InvalidateOptions): Promise<Result<void, CacheError>> {
+  /** Not an async function: the script is sent synchronously and the result reaches the caller with the fewest promise hops. */
+  #write(key: string, stored: string, options: InvalidateOptions): Promise<Result<void, CacheError>> {
     const { bus, runner } = this.tier;
     const ackId = this.#ackId(options);
     const text = bus.message("d", this.workspaceId, key, ackId);
-    const sent = await this.tier.guarded(() =>
+    const sent = this.tier.guarded(() =>
       runner.runScript(
         writeScript,
         [this.#genKey, this.#versionKey(key)],
         [this.#entryPrefix, `:${key.length}:${key}`, stored, this.tier.redisTtlMs, this.tier.versionTtlMs, bus.options.channel, text],
       ),
     );
-    if (sent.isErr()) return err(sent.error);
-    return this.#acked(ackId, text);
+    return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
+  }
+
+  /** A delete: one small script (see deleteScript); not an async function, like #write. */
+  #invalidate(key: string, options: InvalidateOptions): Promise<Result<void, CacheError>> {
+    const { bus, runner } = this.tier;
+    const ackId = this.#ackId(options);
+    const text = bus.message("d", this.workspaceId, key, ackId);
+    const sent = this.tier.guarded(() =>
+      runner.runScript(deleteScript, [this.#versionKey(key)], [this.tier.versionTtlMs, bus.options.channel, text]),
+    );
+    return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
   }
 
   #ackId(options: InvalidateOptions): string | undefined {

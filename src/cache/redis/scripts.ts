@@ -3,12 +3,15 @@ import { defineScript } from "../../core/redis/script.js";
 /*
  * Key layout for one workspace (braces: one Redis Cluster slot per workspace):
  *   tk:{<ws>}:cache:gen             the workspace generation (INCR = O(1) clear)
- *   tk:{<ws>}:cache:v:<len>:<key>   the key's version (INCR on delete/set fences fills)
- *   tk:{<ws>}:cache:e:<gen>:<len>:<key>  the entry of the current generation
+ *   tk:{<ws>}:cache:v:<len>:<key>   the key's version (INCR = the key's invalidation; fences fills)
+ *   tk:{<ws>}:cache:e:<gen>:<ver>:<len>:<key>  the entry of the current generation and version
  * Keys are length-prefixed so no key string can collide with another's.
- * The entry key is built inside the script from the generation it just read,
- * which is how the generation and the entry are read in one round trip; it
- * shares the workspace hash tag, so it lives in the same slot on a Cluster.
+ * The entry key is built inside the scripts from the generation and version
+ * just read, which is how all three are read in one round trip; it shares the
+ * workspace hash tag, so it lives in the same slot on a Cluster. Bumping the
+ * generation or the key's version orphans the old entry (it expires by its
+ * TTL), so neither a clear nor a delete needs to know the other counter: a
+ * delete is an INCR of the version and the PUBLISH (deleteScript).
  *
  * KEYS[1] gen key, KEYS[2] version key; ARGV[1] entry prefix (…:e:), ARGV[2] ":<len>:<key>".
  */
@@ -18,7 +21,7 @@ export const readScript = defineScript(
   "tk_cache_read",
   `local g = redis.call('GET', KEYS[1]) or '0'
    local v = redis.call('GET', KEYS[2]) or '0'
-   local k = ARGV[1] .. g .. ARGV[2]
+   local k = ARGV[1] .. g .. ':' .. v .. ARGV[2]
    local e = redis.call('GET', k)
    local ttl = -1
    if e then ttl = redis.call('PTTL', k) end
@@ -35,24 +38,41 @@ export const fillScript = defineScript(
   `local g = redis.call('GET', KEYS[1]) or '0'
    local v = redis.call('GET', KEYS[2]) or '0'
    if g ~= ARGV[3] or v ~= ARGV[4] then return 0 end
-   redis.call('SET', ARGV[1] .. g .. ARGV[2], ARGV[5], 'PX', ARGV[6])
+   redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[5], 'PX', ARGV[6])
    return 1`,
 );
 
 /**
- * A write (set) or a delete: bumps the key's version (fencing fills in every
- * process), writes or deletes the entry, and publishes the invalidation, all
- * in one round trip. ARGV[3] value ('' = delete), ARGV[4] ttl ms,
+ * A write (set): bumps the key's version (fencing fills in every process),
+ * drops the previous version's entry, writes the new one and publishes the
+ * invalidation, all in one round trip. ARGV[3] value, ARGV[4] ttl ms,
  * ARGV[5] version-key ttl ms, ARGV[6] channel, ARGV[7] message.
  */
 export const writeScript = defineScript(
   "tk_cache_write",
   `local g = redis.call('GET', KEYS[1]) or '0'
-   redis.call('INCR', KEYS[2])
+   local old = redis.call('GET', KEYS[2]) or '0'
+   local v = redis.call('INCR', KEYS[2])
    redis.call('PEXPIRE', KEYS[2], ARGV[5])
-   local k = ARGV[1] .. g .. ARGV[2]
-   if ARGV[3] == '' then redis.call('DEL', k) else redis.call('SET', k, ARGV[3], 'PX', ARGV[4]) end
+   redis.call('DEL', ARGV[1] .. g .. ':' .. old .. ARGV[2])
+   redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
    redis.call('PUBLISH', ARGV[6], ARGV[7])
+   return 1`,
+);
+
+/**
+ * A delete: bumps the key's version (orphaning its entry and fencing fills in
+ * every process) and publishes the invalidation: three commands, no key
+ * building, in one round trip (the cross-process invalidation's critical
+ * path). A script rather than MULTI/EXEC: ioredis builds a pipeline object
+ * per MULTI, which costs the sender more than Redis saves. KEYS[1] version
+ * key; ARGV[1] version-key ttl ms, ARGV[2] channel, ARGV[3] message.
+ */
+export const deleteScript = defineScript(
+  "tk_cache_delete",
+  `redis.call('INCR', KEYS[1])
+   redis.call('PEXPIRE', KEYS[1], ARGV[1])
+   redis.call('PUBLISH', ARGV[2], ARGV[3])
    return 1`,
 );
 

@@ -20,12 +20,17 @@ export class RedisTier<V> {
     readonly acknowledged: boolean,
   ) {}
 
-  /** Runs a Redis call behind the circuit breaker: fails at once while it is open. */
-  async guarded<T>(call: () => Promise<Result<T, RedisCallError>>): Promise<Result<T, RedisCallError>> {
-    if (!this.breaker.allow()) return err(storeUnavailable("redis circuit breaker is open; serving from memory"));
-    const result = await call();
-    if (result.isOk()) this.breaker.success();
-    else if (result.error.type === "StoreUnavailable") this.breaker.failure();
-    return result;
+  /**
+   * Runs a Redis call behind the circuit breaker: fails at once while it is
+   * open. Not an async function: the reply reaches the caller one promise hop
+   * sooner (this is on the invalidation's critical path).
+   */
+  guarded<T>(call: () => Promise<Result<T, RedisCallError>>): Promise<Result<T, RedisCallError>> {
+    if (!this.breaker.allow()) return Promise.resolve(err(storeUnavailable("redis circuit breaker is open; serving from memory")));
+    return call().then((result) => {
+      if (result.isOk()) this.breaker.success();
+      else if (result.error.type === "StoreUnavailable") this.breaker.failure();
+      return result;
+    });
   }
 }

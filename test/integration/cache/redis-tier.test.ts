@@ -106,7 +106,8 @@ describe("Redis tier on a real Redis 7", () => {
   it("corrupt data in Redis and unencodable values are typed errors", async () => {
     const w = freshWorkspace();
     await a.cache.set({ workspaceId: w, key: "k", value: "fine" });
-    await a.client.set(`${redisKeyPrefix(w, "cache")}e:0:1:k`, "garbage");
+    // The entry's key: e:<generation 0>:<version 1, after one set>:<len>:<key> (see scripts.ts).
+    await a.client.set(`${redisKeyPrefix(w, "cache")}e:0:1:1:k`, "garbage");
     const fromRedis = await c.cache.get({ workspaceId: w, key: "k" });
     expect(fromRedis._unsafeUnwrapErr().type).toBe("SerializationFailed");
     const big = (await a.cache.set({ workspaceId: w, key: "n", value: 10n as unknown as string })) ;

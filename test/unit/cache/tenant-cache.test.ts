@@ -76,6 +76,20 @@ describe("bad input is a typed Err and leaves the cache unchanged", () => {
     }
     expect(cache.stats().entries).toBe(0);
   });
+  it("bad keys are rejected even when the workspace holds look-alike keys (hits skip the key check)", () => {
+    const c = new TenantCache<unknown>({ maxBytes: 10_000, maxKeyLength: 16 });
+    const a = handle(c);
+    a.set("1", "one");
+    a.set("null", "n");
+    a.set("x".repeat(16), "max");
+    for (const key of [1, null, {}, "x".repeat(17)]) {
+      expect(a.get(key as string)._unsafeUnwrapErr().type).toBe("InvalidKey");
+      expect(c.get({ workspaceId: A, key: key as string })._unsafeUnwrapErr().type).toBe("InvalidKey");
+    }
+    expect(a.get("x".repeat(16))._unsafeUnwrap()).toBe("max");
+    const stats = c.stats().workspaces[0];
+    expect([stats?.hits, stats?.misses]).toEqual([1, 0]);
+  });
   it("size functions that throw or return bad numbers, and oversized values", () => {
     const bad = [NaN, -1, Infinity, "12" as unknown as number];
     for (const size of bad) {
