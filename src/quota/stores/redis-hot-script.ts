@@ -1,4 +1,5 @@
 import { defineScript } from "../../core/redis/script.js";
+import { PERIOD_END_LUA } from "./redis-calendar.js";
 
 /**
  * `consume`/`check` over rate (GCRA), period and sliding-window items only:
@@ -39,43 +40,9 @@ for i = 1, n do
     local stored = tonumber(h[1])
     local e = stored
     if stored == nil or stored <= now then
-      -- New key or a finished period: the calendar (days from civil, month ends, billing anchors).
-      local DAY = 86400000
-      local function dfc(y, m, d)
-        if m <= 2 then y = y - 1 end
-        local era = floor(y / 400)
-        local yoe = y - era * 400
-        local mp = m > 2 and m - 3 or m + 9
-        local doy = floor((153 * mp + 2) / 5) + d - 1
-        return era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy - 719468
-      end
-      local today = floor(now / DAY)
-      if a == 0 then
-        e = (today + 1) * DAY
-      else
-        local z = today + 719468
-        local era = floor(z / 146097)
-        local doe = z - era * 146097
-        local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-        local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-        local mp = floor((5 * doy + 2) / 153)
-        local m = mp < 10 and mp + 3 or mp - 9
-        local y = yoe + era * 400
-        if m <= 2 then y = y + 1 end
-        local ny, nm = y, m + 1
-        if m == 12 then ny, nm = y + 1, 1 end
-        if a == 2 then
-          local function anchor(yy, mm)
-            local y2, m2 = yy, mm + 1
-            if mm == 12 then y2, m2 = yy + 1, 1 end
-            return dfc(yy, mm, math.min(b, dfc(y2, m2, 1) - dfc(yy, mm, 1)))
-          end
-          local this = anchor(y, m)
-          if today >= this then e = anchor(ny, nm) * DAY else e = this * DAY end
-        else
-          e = dfc(ny, nm, 1) * DAY
-        end
-      end
+      -- New key or a finished period: the calendar, defined only in this branch (once per key per period).
+${PERIOD_END_LUA}
+      e = periodEnd(now, a, b)
     end
     local used = 0
     if stored == e then used = tonumber(h[2]) or 0 end

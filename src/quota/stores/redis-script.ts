@@ -1,4 +1,5 @@
 import { defineScript } from "../../core/redis/script.js";
+import { PERIOD_END_LUA } from "./redis-calendar.js";
 
 /**
  * The one script every Redis decision runs: all items of a request (several
@@ -16,50 +17,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mode, rid = ARGV[1], ARGV[2]
 local minimum, since, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local DAY = 86400000
 local floor, max, min, ceil = math.floor, math.max, math.min, math.ceil
 local function fmt(x) return string.format('%.17g', x) end
 
-local function dfc(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = m > 2 and m - 3 or m + 9
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-local function civil(days)
-  local z = days + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400
-  if m <= 2 then y = y + 1 end
-  return y, m
-end
-local function nextm(y, m) if m == 12 then return y + 1, 1 end return y, m + 1 end
-local function prevm(y, m) if m == 1 then return y - 1, 12 end return y, m - 1 end
-local function anchor(y, m, a)
-  local ny, nm = nextm(y, m)
-  local dim = dfc(ny, nm, 1) - dfc(y, m, 1)
-  return dfc(y, m, min(a, dim))
-end
-local function periodEnd(ms, p, a)
-  local today = floor(ms / DAY)
-  if p == 0 then return (today + 1) * DAY end
-  local y, m = civil(today)
-  local ny, nm = nextm(y, m)
-  if p == 2 then
-    local this = anchor(y, m, a)
-    if today >= this then return anchor(ny, nm, a) * DAY end
-    return this * DAY
-  end
-  return dfc(ny, nm, 1) * DAY
-end
+${PERIOD_END_LUA}
 
 local kind, lim, cost, pa, pb, key, hkey = {}, {}, {}, {}, {}, {}, {}
 local v1, v2, v3, avail = {}, {}, {}, {}
