@@ -4,10 +4,10 @@ import { toSqlError } from "../core/postgres/result.js";
 import {
   toSqlClient,
   type PgPoolClientLike,
-  type PgPoolLike,
   type PostgresSource,
   type QueryResultRows,
   type SqlExecutor,
+  isPgPool,
 } from "../core/postgres/sql-client.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { acceptsSubmittable, BeginScoped, SET_CONTEXT_SQL } from "./begin-scoped.js";
@@ -124,10 +124,6 @@ class Rollback<E> {
   constructor(readonly result: Result<never, E>) {}
 }
 
-function isPool(source: PostgresSource): source is PgPoolLike {
-  return "connect" in source && "totalCount" in source;
-}
-
 /**
  * Runs `fn(tx)` in one transaction scoped to `workspaceId`: one connection,
  * BEGIN, `set_config('tenancy.workspace_id', $1, true)` (bound and
@@ -152,7 +148,7 @@ export async function withWorkspace<T, E>(
   const context = scopedContext(workspaceId, options);
   if (context.isErr()) return err(context.error);
   const source = "$client" in db ? db.$client : db;
-  if (isPool(source)) {
+  if (isPgPool(source)) {
     let client: PgPoolClientLike;
     try {
       client = await source.connect();

@@ -3,6 +3,7 @@
  * one SQL interface over `pg`, drizzle and PGlite, and typed error mapping.
  */
 export {
+  isPgPool,
   toSqlClient,
   type DrizzleLike,
   type PGliteLike,

@@ -59,7 +59,8 @@ function isPGlite(source: object): source is PGliteLike {
   return "waitReady" in source && "exec" in source && "transaction" in source;
 }
 
-function isPgPool(source: object): source is PgPoolLike {
+/** True for a `pg.Pool` (or anything with its `connect` and `totalCount`). */
+export function isPgPool(source: object): source is PgPoolLike {
   return "connect" in source && "totalCount" in source;
 }
 
