@@ -97,6 +97,14 @@ export async function createTestDatabase(adminUrl: string, prefix = "tk"): Promi
       const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
       try {
+        // pg.Pool#end resolves before its sockets have closed; forcing the drop while they
+        // are still open makes the server terminate them, and pg reports that as an uncaught
+        // error on the caller's pool. Wait (briefly) for them to go away on their own first.
+        for (let waited = 0; waited < 5_000; waited += 25) {
+          const open = await client.query(`select count(*)::int as n from pg_stat_activity where datname = $1`, [name]);
+          if (open.rows[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
         await client.query(`drop database if exists ${name} with (force)`);
       } finally {
         await client.end();
