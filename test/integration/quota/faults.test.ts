@@ -14,8 +14,14 @@ const PLAN: Plan = {
   closedLimit: { kind: "period", period: "month", limit: 10, onStoreFailure: "closed" },
   localLimit: { kind: "period", period: "month", limit: 3, onStoreFailure: "local" },
 };
-/** The 50 ms timeout plus generous scheduling slack on a shared 2-core machine. */
-const SETTLE_BOUND_MS = 1_000;
+/**
+ * Long enough that a healthy call never times out on a loaded 2-core CI machine (the exact phases
+ * below must not see a degraded decision: a timed-out call may still have been applied by Redis),
+ * and still far below the ~10 s ioredis stalls for on its own.
+ */
+const TIMEOUT_MS = 250;
+/** The timeout plus generous scheduling slack on a shared 2-core machine. */
+const SETTLE_BOUND_MS = 1_500;
 
 async function timed(guard: QuotaGuard, workspaceId: string, limit: string): Promise<{ decision: Decision; ms: number }> {
   const started = performance.now();
@@ -50,7 +56,7 @@ describe("Redis failures: every decision settles within the timeout by the limit
     const client = new Redis(server.url, { autoResendUnfulfilledCommands: false, retryStrategy: () => 50 });
     client.on("error", () => undefined);
     await whenReady(client);
-    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs: 50 }), breakerMs: 200, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
+    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs: TIMEOUT_MS }), breakerMs: 200, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
     const workspaceId = randomUUID();
     expect((await timed(guard, workspaceId, "localLimit")).decision).toMatchObject({ allowed: true, degraded: false, remaining: 2 });
 
@@ -85,7 +91,7 @@ describe("Redis failures: every decision settles within the timeout by the limit
     const client = new Redis(proxy.port, "127.0.0.1", { autoResendUnfulfilledCommands: false, retryStrategy: () => 50 });
     client.on("error", () => undefined);
     await whenReady(client);
-    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs: 50 }), breakerMs: 200, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
+    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs: TIMEOUT_MS }), breakerMs: 200, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
     const workspaceId = randomUUID();
     for (let i = 0; i < 3; i++) expect((await timed(guard, workspaceId, "closedLimit")).decision.allowed).toBe(true);
 
