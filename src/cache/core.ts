@@ -5,7 +5,7 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
-import { makeNow } from "./now.js";
+import { makeTime, type CacheTime } from "./now.js";
 import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
 import { EMPTY_LRU, Entry, Partition } from "./partition.js";
 
@@ -26,6 +26,8 @@ export class CacheCore<V> {
   readonly options: ResolvedCacheOptions<V>;
   readonly partitions = new Map<WorkspaceId, Partition<V>>();
   readonly budget: Budget<V>;
+  /** The TTL time source; hit paths read `time.t` (see CacheTime). */
+  readonly time: CacheTime;
   readonly now: () => number;
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
@@ -33,7 +35,8 @@ export class CacheCore<V> {
 
   constructor(options: TenantCacheOptions<V>) {
     this.options = resolveCacheOptions(options);
-    this.now = makeNow(options.clock);
+    this.time = makeTime(options.clock);
+    this.now = this.time.now;
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
