@@ -1,3 +1,4 @@
+import type { LRUCache } from "lru-cache";
 import { err, ok, type Result } from "neverthrow";
 import type { TenancyLogger } from "../core/logger.js";
 import { silentLogger } from "../core/logger.js";
@@ -16,6 +17,14 @@ export interface SetOptions {
 }
 
 export const MISS: Result<undefined, never> = ok(undefined);
+
+/**
+ * The options of every LRU set: one shared object whose `size` is set before
+ * each call (no allocation per set). lru-cache writes `status` into the
+ * options it is given, so that field exists from the start (a stable shape)
+ * and is cleared after a set that used it.
+ */
+const SET_OPTIONS: { size: number; status: undefined | object } = { size: 0, status: undefined };
 
 /**
  * The machinery shared by the workspace handle and the object-form API:
@@ -94,7 +103,7 @@ export class CacheCore<V> {
     if (entry.expiresAt !== Infinity) {
       const now = this.now();
       if (entry.expiresAt <= now) {
-        if (entry.staleUntil <= now) this.#delete(p, key);
+        if (entry.expiresAt + this.options.graceMs <= now) this.#delete(p, key);
         p.misses++;
         return MISS;
       }
@@ -104,11 +113,11 @@ export class CacheCore<V> {
   }
 
   /**
-   * Builds an entry after validating its size: every check happens before
+   * The size of an entry for `value`, validated: every check happens before
    * anything is written, so a bad value leaves the cache untouched. Returns
-   * the entry or the error (no Result wrapper: this is the set hot path).
+   * the size or the error (no Result wrapper: this is the set hot path).
    */
-  makeEntry(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined, ttlMs: number): Entry<V> | CacheError {
+  measure(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined): number | CacheError {
     let size: number;
     if (value === undefined) size = 48 + key.length * 2;
     else {
@@ -124,20 +133,30 @@ export class CacheCore<V> {
     size = size < 1 ? 1 : Math.ceil(size);
     const limit = Math.min(this.options.maxEntryBytes, p?.cap ?? this.capOf(workspaceId));
     if (size > limit) return entryTooLarge(size, limit, workspaceId);
+    return size;
+  }
+
+  /** A new entry expiring after `ttlMs` (with jitter); never, when `ttlMs` ≤ 0. */
+  makeEntry(value: V | undefined, ttlMs: number): Entry<V> {
     let expiresAt = Infinity;
     if (ttlMs > 0) {
       const jitter = this.options.ttlJitter;
       expiresAt = this.now() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
     }
-    return new Entry<V>(value, size, expiresAt, expiresAt + this.options.graceMs);
+    return new Entry<V>(value, expiresAt);
   }
 
-  /** Writes a validated entry, fencing any load of the same key, then enforces the budget. */
-  store(p: Partition<V>, key: string, entry: Entry<V>): void {
+  /**
+   * Writes an entry of a size validated by `measure`, fencing any load of the
+   * same key, then enforces the budget.
+   */
+  store(p: Partition<V>, key: string, entry: Entry<V>, size: number): void {
     if (p.flights.size !== 0) p.fence(key);
     const lru = p.lru;
     const before = lru.calculatedSize;
-    lru.set(key, entry);
+    SET_OPTIONS.size = size;
+    lru.set(key, entry, SET_OPTIONS as LRUCache.SetOptions<string, Entry<V>, unknown>);
+    if (SET_OPTIONS.status !== undefined) SET_OPTIONS.status = undefined;
     this.budget.changed(p, lru.calculatedSize - before);
     if (p.bytes > p.cap) this.budget.trimToCap(p);
     if (this.budget.total > this.budget.maxBytes) this.budget.makeRoom(p);

@@ -4,7 +4,7 @@ import { MISS, type CacheCore, type SetOptions } from "./core.js";
 import type { CacheTime } from "./now.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
-import { Entry, type Partition } from "./partition.js";
+import type { Entry, Partition } from "./partition.js";
 
 /**
  * A cache handle bound to one workspace: it holds the workspace's partition,
@@ -57,9 +57,9 @@ export class WorkspaceCache<V> {
     const core = this.#core;
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     const p = this.#live();
-    const entry = core.makeEntry(p, this.workspaceId, key, value, options?.ttlMs ?? core.options.ttlMs);
-    if (!(entry instanceof Entry)) return err(entry);
-    core.store(p, key, entry);
+    const size = core.measure(p, this.workspaceId, key, value);
+    if (typeof size !== "number") return err(size);
+    core.store(p, key, core.makeEntry(value, options?.ttlMs ?? core.options.ttlMs), size);
     return OK_VOID;
   }
 
