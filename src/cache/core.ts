@@ -1,3 +1,4 @@
+import type { LRUCache } from "lru-cache";
 import { err, ok, type Result } from "neverthrow";
 import type { TenancyLogger } from "../core/logger.js";
 import { silentLogger } from "../core/logger.js";
@@ -5,7 +6,7 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
-import { makeNow } from "./now.js";
+import { makeTime, type CacheTime } from "./now.js";
 import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
 import { EMPTY_LRU, Entry, Partition } from "./partition.js";
 
@@ -18,6 +19,14 @@ export interface SetOptions {
 export const MISS: Result<undefined, never> = ok(undefined);
 
 /**
+ * The options of every LRU set: one shared object whose `size` is set before
+ * each call (no allocation per set). lru-cache writes `status` into the
+ * options it is given, so that field exists from the start (a stable shape)
+ * and is cleared after a set that used it.
+ */
+const SET_OPTIONS: { size: number; status: undefined | object } = { size: 0, status: undefined };
+
+/**
  * The machinery shared by the workspace handle and the object-form API:
  * partitions, the byte budget, entry creation and TTL checks. Not exported
  * from the package; `TenantCache` and `WorkspaceCache` are the public faces.
@@ -26,6 +35,8 @@ export class CacheCore<V> {
   readonly options: ResolvedCacheOptions<V>;
   readonly partitions = new Map<WorkspaceId, Partition<V>>();
   readonly budget: Budget<V>;
+  /** The TTL time source; hit paths read `time.t` (see CacheTime). */
+  readonly time: CacheTime;
   readonly now: () => number;
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
@@ -33,7 +44,8 @@ export class CacheCore<V> {
 
   constructor(options: TenantCacheOptions<V>) {
     this.options = resolveCacheOptions(options);
-    this.now = makeNow(options.clock);
+    this.time = makeTime(options.clock);
+    this.now = this.time.now;
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
@@ -67,30 +79,21 @@ export class CacheCore<V> {
 
   /** A fresh hit, or MISS. Expired entries past their grace period are dropped here. */
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
-    // The whole read in one function (the object form's hot path), not a
-    // call to settle: one call level less keeps it within V8's inlining budget.
+    // A fresh hit at a trusted cached time is one field read (see CacheTime);
+    // everything else is settled out of line, keeping this small for V8's inliner.
     const entry = p.lru.get(key);
-    if (entry === undefined) {
-      p.misses++;
-      return MISS;
+    if (entry !== undefined && entry.expiresAt > this.time.t) {
+      p.hits++;
+      return entry;
     }
-    if (entry.expiresAt !== Infinity) {
-      const now = this.now();
-      if (entry.expiresAt <= now) {
-        if (entry.staleUntil <= now) this.#delete(p, key);
-        p.misses++;
-        return MISS;
-      }
-    }
-    p.hits++;
-    return entry;
+    return this.settle(p, key, entry);
   }
 
   /**
    * The rest of a read once the LRU lookup is done (the hit paths of the
-   * handle and the object form inline the fresh case and call this otherwise,
-   * so the LRU is looked up once): counts the miss, and drops an entry
-   * expired past its grace period.
+   * handle and the object form decide the common fresh case themselves and
+   * call this otherwise, so the LRU is looked up once): reads the clock,
+   * counts the hit or miss, and drops an entry expired past its grace period.
    */
   settle(p: Partition<V>, key: string, entry: Entry<V> | undefined): Result<V | undefined, never> {
     if (entry === undefined) {
@@ -100,7 +103,7 @@ export class CacheCore<V> {
     if (entry.expiresAt !== Infinity) {
       const now = this.now();
       if (entry.expiresAt <= now) {
-        if (entry.staleUntil <= now) this.#delete(p, key);
+        if (entry.expiresAt + this.options.graceMs <= now) this.#delete(p, key);
         p.misses++;
         return MISS;
       }
@@ -110,11 +113,11 @@ export class CacheCore<V> {
   }
 
   /**
-   * Builds an entry after validating its size: every check happens before
+   * The size of an entry for `value`, validated: every check happens before
    * anything is written, so a bad value leaves the cache untouched. Returns
-   * the entry or the error (no Result wrapper: this is the set hot path).
+   * the size or the error (no Result wrapper: this is the set hot path).
    */
-  makeEntry(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined, ttlMs: number): Entry<V> | CacheError {
+  measure(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined): number | CacheError {
     let size: number;
     if (value === undefined) size = 48 + key.length * 2;
     else {
@@ -130,20 +133,30 @@ export class CacheCore<V> {
     size = size < 1 ? 1 : Math.ceil(size);
     const limit = Math.min(this.options.maxEntryBytes, p?.cap ?? this.capOf(workspaceId));
     if (size > limit) return entryTooLarge(size, limit, workspaceId);
+    return size;
+  }
+
+  /** A new entry expiring after `ttlMs` (with jitter); never, when `ttlMs` ≤ 0. */
+  makeEntry(value: V | undefined, ttlMs: number): Entry<V> {
     let expiresAt = Infinity;
     if (ttlMs > 0) {
       const jitter = this.options.ttlJitter;
       expiresAt = this.now() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
     }
-    return new Entry<V>(value, size, expiresAt, expiresAt + this.options.graceMs);
+    return new Entry<V>(value, expiresAt);
   }
 
-  /** Writes a validated entry, fencing any load of the same key, then enforces the budget. */
-  store(p: Partition<V>, key: string, entry: Entry<V>): void {
+  /**
+   * Writes an entry of a size validated by `measure`, fencing any load of the
+   * same key, then enforces the budget.
+   */
+  store(p: Partition<V>, key: string, entry: Entry<V>, size: number): void {
     if (p.flights.size !== 0) p.fence(key);
     const lru = p.lru;
     const before = lru.calculatedSize;
-    lru.set(key, entry);
+    SET_OPTIONS.size = size;
+    lru.set(key, entry, SET_OPTIONS as LRUCache.SetOptions<string, Entry<V>, unknown>);
+    if (SET_OPTIONS.status !== undefined) SET_OPTIONS.status = undefined;
     this.budget.changed(p, lru.calculatedSize - before);
     if (p.bytes > p.cap) this.budget.trimToCap(p);
     if (this.budget.total > this.budget.maxBytes) this.budget.makeRoom(p);

@@ -3,7 +3,7 @@ import { describeThrown } from "../core/errors.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CacheCore } from "./core.js";
 import { loaderFailed, type CacheError } from "./errors.js";
-import { Entry, type Flight, type Partition } from "./partition.js";
+import type { Flight, Partition } from "./partition.js";
 
 /** What a loader is told about the call it serves. */
 export interface LoadContext {
@@ -61,7 +61,7 @@ export function loadThrough<V>(
       p.hits++;
       return Promise.resolve(entry);
     }
-    if (entry.staleUntil > now) {
+    if (entry.expiresAt + core.options.graceMs > now) {
       p.staleHits++;
       if (!p.flights.has(key)) {
         void startFlight(core, p, key, fetch).promise.then((result) => {
@@ -107,11 +107,11 @@ async function settle<V>(
   if (flight.fenced || p.detached) return ok(value);
   const ttlMs = fetched.value.ttlMs ?? (value === undefined ? core.options.negativeTtlMs : core.options.ttlMs);
   if (value === undefined && ttlMs <= 0) return ok(undefined);
-  const entry = core.makeEntry(p, p.workspaceId, key, value, ttlMs);
-  if (!(entry instanceof Entry)) {
+  const size = core.measure(p, p.workspaceId, key, value);
+  if (typeof size !== "number") {
     p.loadFailures++;
-    return err(entry);
+    return err(size);
   }
-  core.store(p, key, entry);
+  core.store(p, key, core.makeEntry(value, ttlMs), size);
   return ok(value);
 }

@@ -5,17 +5,15 @@ import type { CacheError } from "./errors.js";
 
 /**
  * One cached value. The entry *is* the `Ok` a hit returns (a neverthrow Ok
- * with three extra fields), so a fill allocates one object and a hit none.
+ * with one extra field), so a fill allocates one object and a hit none. It is
+ * kept that small because a hit touches it: its size lives in the LRU (passed
+ * to lru-cache's set), and its stale-until instant is `expiresAt + graceMs`.
  */
 export class Entry<V> extends Ok<V | undefined, never> {
   constructor(
     value: V | undefined,
-    /** Bytes, as `sizeOf` measured them (an integer ≥ 1). */
-    readonly size: number,
     /** Fresh until this instant (ms); `Infinity` when there is no TTL. */
     readonly expiresAt: number,
-    /** Served as stale (by getOrLoad, while refreshing) until this instant. */
-    readonly staleUntil: number,
   ) {
     super(value);
   }
@@ -68,8 +66,9 @@ export class Partition<V> {
   ) {
     // The cap is enforced by Budget.trimToCap, not by lru-cache, and there is no
     // dispose callback: byte changes are read from calculatedSize (see
-    // Budget.changed), which keeps lru-cache's set on its fastest path.
-    this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER, sizeCalculation: entrySize });
+    // Budget.changed), which keeps lru-cache's set on its fastest path. Every
+    // set passes the entry's size (CacheCore.store), so there is no sizeCalculation.
+    this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER });
   }
 
   /** Marks every in-flight load as fenced (its result will not be stored). */
@@ -86,10 +85,6 @@ export class Partition<V> {
       this.flights.delete(key);
     }
   }
-}
-
-function entrySize(entry: Entry<unknown>): number {
-  return entry.size;
 }
 
 /** What a detached partition reads from: always empty, never written. */

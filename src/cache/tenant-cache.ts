@@ -5,7 +5,6 @@ import { CacheCore, MISS, type SetOptions } from "./core.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
-import { Entry } from "./partition.js";
 import { collectStats, type CacheStats } from "./stats.js";
 import { OK_VOID, WorkspaceCache } from "./workspace-cache.js";
 
@@ -67,9 +66,9 @@ export class TenantCache<V> {
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
     const core = this.core;
-    const entry = core.makeEntry(core.partitions.get(id.value), id.value, key, value, ttlMs ?? core.options.ttlMs);
-    if (!(entry instanceof Entry)) return err(entry);
-    core.store(core.attach(id.value), key, entry);
+    const size = core.measure(core.partitions.get(id.value), id.value, key, value);
+    if (typeof size !== "number") return err(size);
+    core.store(core.attach(id.value), key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
     return OK_VOID;
   }
 

@@ -4,7 +4,6 @@ import { redisKeyPrefix } from "../../core/redis/keys.js";
 import type { WorkspaceId } from "../../core/workspace-id.js";
 import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
 import { loadThrough, type Fetch, type Loader } from "../load.js";
-import { Entry } from "../partition.js";
 import { decodeStored, encodeStored } from "./codec.js";
 import { clearScript, deleteScript, fillScript, readScript, writeScript } from "./scripts.js";
 import type { RedisTier } from "./tier.js";
@@ -62,14 +61,15 @@ export class RedisWorkspaceCache<V> {
     const bad = this.#check(key);
     if (bad !== undefined) return err(bad);
     const { core, codec } = this.tier;
-    const entry = core.makeEntry(core.partitions.get(this.workspaceId), this.workspaceId, key, value, core.options.ttlMs);
-    if (!(entry instanceof Entry)) return err(entry);
+    const size = core.measure(core.partitions.get(this.workspaceId), this.workspaceId, key, value);
+    if (typeof size !== "number") return err(size);
+    const entry = core.makeEntry(value, core.options.ttlMs);
     const stored = encodeStored(codec, value, this.workspaceId);
     if (stored.isErr()) return err(stored.error);
     core.remove(core.attach(this.workspaceId), key);
     const sent = await this.#write(key, stored.value, options);
     if (sent.isErr()) return sent;
-    core.store(core.attach(this.workspaceId), key, entry);
+    core.store(core.attach(this.workspaceId), key, entry, size);
     return ok(undefined);
   }
 
