@@ -1,30 +1,38 @@
 /**
  * The batch write as one server-side function, so a batch costs one round
- * trip and one commit. The chain is computed by the caller (`chainEvents`, in
+ * trip and one commit. The chain is computed by the caller (`planChain`, in
  * Node, where SHA-256 is cheap); the function only checks, under the head
  * locks, that the chain was built on the heads that are really there, and
- * then writes everything with set-based statements (no per-row work in
- * plpgsql, which was the dominant server cost of the earlier design).
+ * then writes everything with set-based statements (no per-row plpgsql, which
+ * was the dominant server cost of the earlier design).
  *
  * Steps, all in the caller's transaction (its own when called alone):
  *  1. head rows (seq 0) for workspaces that have none yet;
  *  2. lock the batch's heads in workspace order (concurrent batches cannot
- *     deadlock) and compare each with what the caller expected;
+ *     deadlock) and compare each with the head the caller chained on;
  *  3. look up the batch's idempotency keys (they are only ever inserted under
  *     the head lock, so the lookup is exact);
  *  4. if any head moved or any key exists, return those rows and write
  *     nothing (the caller re-chains on the fresh heads and keys and retries);
  *  5. otherwise insert the entries and keys in one statement each and move
  *     the heads; return no rows.
- * A chain therefore never forks, whatever the caller's cached heads say: an
- * entry is only written on top of the head it was hashed on.
+ * A chain therefore never forks, whatever the caller believed: an entry is
+ * only written on top of the head it was hashed on.
+ *
+ * Parameters are packed to be cheap to build in Node and to parse in
+ * Postgres (array literals of long JSON strings cost both sides more than the
+ * insert itself): per workspace (`h_*` before, `n_*` after, sorted), and per
+ * entry with `e_ws` an index into `h_ws`, hashes as one bytea of 32-byte
+ * slices, times as epoch milliseconds, and the JSON columns (body, personal,
+ * targets) as one text each, joined by U+001E. JSON text never holds a raw
+ * control character, so the separator cannot occur inside a value. An entry
+ * takes its recorded-at from its workspace's new head (one per batch).
  */
 export const APPEND_FUNCTION_SQL = `
 create or replace function audit_append_chained(
-  h_ws uuid[], h_seq bigint[], h_hash bytea[], h_ms bigint[], n_seq bigint[], n_hash bytea[], n_ms bigint[],
-  e_ws uuid[], e_seq bigint[], e_ms bigint[], e_prev bytea[], e_hash bytea[], e_body text[], e_personal text[],
-  e_key text[], e_actor_type text[], e_actor_id text[], e_action text[], e_outcome text[], e_occurred timestamptz[],
-  e_targets text[])
+  h_ws uuid[], h_seq bigint[], h_hash bytea, h_ms bigint[], n_seq bigint[], n_hash bytea, n_ms bigint[],
+  e_ws int[], e_seq bigint[], e_prev bytea, e_hash bytea, e_body text, e_personal text, e_targets text,
+  e_key text[], e_actor_type text[], e_actor_id text[], e_action text[], e_outcome text[], e_occurred_ms bigint[])
 returns table (kind text, workspace_id uuid, key text, seq bigint, hash bytea, recorded_at_ms bigint)
 language plpgsql as $fn$
 declare
@@ -35,28 +43,31 @@ begin
   perform 1 from audit_head a where a.workspace_id = any(h_ws) order by a.workspace_id for update;
   return query
     select 'head'::text, a.workspace_id, null::text, a.seq, a.hash, a.recorded_at_ms
-    from audit_head a join unnest(h_ws, h_seq, h_hash, h_ms) as x(w, s, h, m) on a.workspace_id = x.w
-    where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, x.h, x.m);
+    from audit_head a join unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) on a.workspace_id = x.w
+    where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m);
   stale := found;
   if exists (select 1 from unnest(e_key) as k where k is not null) then
     return query
       select 'key'::text, i.workspace_id, i.key, i.seq, i.hash, i.recorded_at_ms
-      from audit_idempotency i join unnest(e_ws, e_key) as u(w, k) on i.workspace_id = u.w and i.key = u.k;
+      from audit_idempotency i join unnest(e_ws, e_key) as u(w, k) on i.workspace_id = h_ws[u.w] and i.key = u.k;
     stale := stale or found;
   end if;
   if stale then
     return;
   end if;
   insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
-    select u.w, u.k, u.s, u.h, u.m from unnest(e_ws, e_key, e_seq, e_hash, e_ms) as u(w, k, s, h, m) where u.k is not null;
+    select h_ws[u.w], u.k, u.s, substring(e_hash from u.i::int * 32 - 31 for 32), n_ms[u.w]
+    from unnest(e_ws, e_key, e_seq) with ordinality as u(w, k, s, i) where u.k is not null;
   insert into audit_entry (workspace_id, seq, recorded_at, prev_hash, hash, body, personal, idempotency_key,
     actor_type, actor_id, action, outcome, occurred_at, targets)
-  select u.w, u.s, timestamptz 'epoch' + u.m * interval '1 millisecond', u.pv, u.h, u.b, u.pe::jsonb, u.k,
-    u.at, u.ai, u.ac, u.o, u.oc, u.t::jsonb
-  from unnest(e_ws, e_seq, e_ms, e_prev, e_hash, e_body, e_personal, e_key, e_actor_type, e_actor_id, e_action,
-    e_outcome, e_occurred, e_targets) as u(w, s, m, pv, h, b, pe, k, at, ai, ac, o, oc, t);
-  update audit_head a set seq = n.s, hash = n.h, recorded_at_ms = n.m
-    from unnest(h_ws, n_seq, n_hash, n_ms) as n(w, s, h, m)
+  select h_ws[u.w], u.s, timestamptz 'epoch' + n_ms[u.w] * interval '1 millisecond',
+    substring(e_prev from u.i::int * 32 - 31 for 32), substring(e_hash from u.i::int * 32 - 31 for 32),
+    u.b, nullif(u.pe, '')::jsonb, u.k, u.at, u.ai, u.ac, u.o, timestamptz 'epoch' + u.oc * interval '1 millisecond', u.t::jsonb
+  from unnest(e_ws, e_seq, string_to_array(e_body, E'\\x1e'), string_to_array(e_personal, E'\\x1e'),
+    string_to_array(e_targets, E'\\x1e'), e_key, e_actor_type, e_actor_id, e_action, e_outcome, e_occurred_ms)
+    with ordinality as u(w, s, b, pe, t, k, at, ai, ac, o, oc, i);
+  update audit_head a set seq = n.s, hash = substring(n_hash from n.i::int * 32 - 31 for 32), recorded_at_ms = n.m
+    from unnest(h_ws, n_seq, n_ms) with ordinality as n(w, s, m, i)
     where a.workspace_id = n.w and n.s <> a.seq;
 end
 $fn$;

@@ -5,9 +5,9 @@ import type { BatchOutcome } from "../store.js";
 import { planChain, planParams, type ChainPlan } from "./chain-plan.js";
 
 const CALL = `select kind, workspace_id::text as workspace_id, key, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
-  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bigint[], $6::bytea[], $7::bigint[],
-    $8::uuid[], $9::bigint[], $10::bigint[], $11::bytea[], $12::bytea[], $13::text[], $14::text[], $15::text[], $16::text[],
-    $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::text[])`;
+  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea, $7::bigint[],
+    $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
+    $18::text[], $19::text[], $20::bigint[])`;
 
 /** A row `audit_append_chained` returns when the plan was built on stale state. */
 interface StaleRow {

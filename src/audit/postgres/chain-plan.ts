@@ -60,65 +60,68 @@ export function planChain(
 
 const NO_KEYS: ReadonlyMap<string, KnownKey> = new Map();
 
-/** The 21 parameters of `audit_append_chained`, column arrays in the function's order. */
+/** U+001E joins the JSON columns; JSON text never holds a raw control character. */
+const SEPARATOR = "\x1e";
+
+/** The 20 parameters of `audit_append_chained`, packed as it documents. */
 export function planParams(plan: ChainPlan): unknown[] {
   const n = plan.entries.length;
-  const ws = new Array<string>(n);
+  const slot = new Map(plan.workspaces.map((w, i) => [w, i + 1]));
+  const ws = new Array<number>(n);
   const seq = new Array<number>(n);
-  const ms = new Array<number>(n);
-  const prev = new Array<Uint8Array>(n);
-  const hash = new Array<Uint8Array>(n);
+  const prev = Buffer.allocUnsafe(32 * n);
+  const hash = Buffer.allocUnsafe(32 * n);
   const body = new Array<string>(n);
-  const personal = new Array<string | null>(n);
+  const personal = new Array<string>(n);
+  const targets = new Array<string>(n);
   const key = new Array<string | null>(n);
   const actorType = new Array<string>(n);
   const actorId = new Array<string>(n);
   const action = new Array<string>(n);
   const outcome = new Array<string>(n);
-  const occurred = new Array<string>(n);
-  const targets = new Array<string>(n);
+  const occurred = new Array<number>(n);
   plan.entries.forEach((e, i) => {
-    ws[i] = e.workspaceId;
+    ws[i] = slot.get(e.workspaceId) as number;
     seq[i] = e.seq;
-    ms[i] = e.recordedAtMs;
-    prev[i] = e.prevHash;
-    hash[i] = e.hash;
+    prev.set(e.prevHash, 32 * i);
+    hash.set(e.hash, 32 * i);
     body[i] = e.body;
-    personal[i] = e.personal === null ? null : JSON.stringify(e.personal);
+    personal[i] = e.personal === null ? "" : JSON.stringify(e.personal);
+    targets[i] = JSON.stringify(e.index.targets);
     key[i] = e.idempotencyKey;
     actorType[i] = e.index.actorType;
     actorId[i] = e.index.actorId;
     action[i] = e.index.action;
     outcome[i] = e.index.outcome;
-    occurred[i] = new Date(e.index.occurredAtMs).toISOString();
-    targets[i] = JSON.stringify(e.index.targets);
+    occurred[i] = e.index.occurredAtMs;
   });
   return [
     plan.workspaces,
     plan.before.map((h) => h.seq),
-    plan.before.map((h) => asBuffer(h.hash)),
+    packHashes(plan.before),
     plan.before.map((h) => h.recordedAtMs),
     plan.after.map((h) => h.seq),
-    plan.after.map((h) => asBuffer(h.hash)),
+    packHashes(plan.after),
     plan.after.map((h) => h.recordedAtMs),
     ws,
     seq,
-    ms,
-    prev.map(asBuffer),
-    hash.map(asBuffer),
-    body,
-    personal,
+    prev,
+    hash,
+    body.join(SEPARATOR),
+    personal.join(SEPARATOR),
+    targets.join(SEPARATOR),
     key,
     actorType,
     actorId,
     action,
     outcome,
     occurred,
-    targets,
   ];
 }
 
-/** pg serialises Buffers (not plain Uint8Arrays) inside arrays as bytea; no copy when it already is one. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** 32-byte hashes back to back, sent as one binary bytea parameter. */
+function packHashes(heads: readonly ChainHead[]): Buffer {
+  const out = Buffer.allocUnsafe(32 * heads.length);
+  heads.forEach((h, i) => out.set(h.hash, 32 * i));
+  return out;
 }
