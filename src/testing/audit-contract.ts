@@ -69,7 +69,7 @@ export function runAuditStoreContract(t: AuditContractTestApi, name: string, mak
       const events = [
         event(workspaceId, 0, { actor: { type: "member", id: odd, display: odd }, metadata: { odd }, personal: { odd }, targets: [{ type: "journey", id: odd }] }),
         event(workspaceId, 1, { context: { requestId: odd, userAgent: odd }, idempotencyKey: odd }),
-        event(workspaceId, 2),
+        event(workspaceId, 2, { metadata: { nul: "a\u0000b" } }),
       ];
       const receipts = await Promise.all(events.map((e) => audit.append(e)));
       expect(receipts.map((r) => r._unsafeUnwrap().seq).sort()).toEqual([1, 2, 3]);
@@ -78,6 +78,7 @@ export function runAuditStoreContract(t: AuditContractTestApi, name: string, mak
       expect(first).toMatchObject({ actor: { id: odd, display: odd }, personal: { odd }, targets: [{ type: "journey", id: odd }] });
       expect(entries.find((e) => e.idempotencyKey === odd)?.context).toMatchObject({ requestId: odd, userAgent: odd });
       expect((await audit.query({ workspaceId, actor: { id: odd } }))._unsafeUnwrap().entries.length).toBe(1);
+      expect(entries.find((e) => e.metadata.nul !== undefined)?.metadata.nul).toBe("a\u0000b"); // only in the text body: fine
       expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 });
       await audit.close();
     });
