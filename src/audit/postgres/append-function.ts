@@ -7,7 +7,7 @@
  * was the dominant server cost of the earlier design).
  *
  * Steps, all in the caller's transaction (its own when called alone):
- *  1. head rows (seq 0) for workspaces that have none yet;
+ *  1. head rows (seq 0) for workspaces the caller believes new;
  *  2. lock the batch's heads in workspace order (concurrent batches cannot
  *     deadlock) and compare each with the head the caller chained on;
  *  3. look up the batch's idempotency keys (they are only ever inserted under
@@ -37,16 +37,23 @@ returns table (kind text, workspace_id uuid, key text, seq bigint, hash bytea, r
 language plpgsql as $fn$
 declare
   stale boolean := false;
+  has_keys boolean;
 begin
-  insert into audit_head (workspace_id) select w from unnest(h_ws) as w order by 1 on conflict do nothing;
+  if 0 = any(h_seq) then
+    insert into audit_head (workspace_id)
+      select x.w from unnest(h_ws, h_seq) as x(w, s) where x.s = 0 order by 1 on conflict do nothing;
+  end if;
   -- One lock per workspace, always taken in workspace order.
   perform 1 from audit_head a where a.workspace_id = any(h_ws) order by a.workspace_id for update;
+  -- A missing head row (the caller thought it existed) reads as an empty chain, so the caller's retry creates it.
   return query
-    select 'head'::text, a.workspace_id, null::text, a.seq, a.hash, a.recorded_at_ms
-    from audit_head a join unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) on a.workspace_id = x.w
+    select 'head'::text, x.w, null::text, coalesce(a.seq, 0), coalesce(a.hash, decode(repeat('00', 32), 'hex')),
+      coalesce(a.recorded_at_ms, 0)
+    from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) left join audit_head a on a.workspace_id = x.w
     where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m);
   stale := found;
-  if exists (select 1 from unnest(e_key) as k where k is not null) then
+  has_keys := exists (select 1 from unnest(e_key) as k where k is not null);
+  if has_keys then
     return query
       select 'key'::text, i.workspace_id, i.key, i.seq, i.hash, i.recorded_at_ms
       from audit_idempotency i join unnest(e_ws, e_key) as u(w, k) on i.workspace_id = h_ws[u.w] and i.key = u.k;
@@ -55,9 +62,11 @@ begin
   if stale then
     return;
   end if;
-  insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
-    select h_ws[u.w], u.k, u.s, substring(e_hash from u.i::int * 32 - 31 for 32), n_ms[u.w]
-    from unnest(e_ws, e_key, e_seq) with ordinality as u(w, k, s, i) where u.k is not null;
+  if has_keys then
+    insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)
+      select h_ws[u.w], u.k, u.s, substring(e_hash from u.i::int * 32 - 31 for 32), n_ms[u.w]
+      from unnest(e_ws, e_key, e_seq) with ordinality as u(w, k, s, i) where u.k is not null;
+  end if;
   insert into audit_entry (workspace_id, seq, recorded_at, prev_hash, hash, body, personal, idempotency_key,
     actor_type, actor_id, action, outcome, occurred_at, targets)
   select h_ws[u.w], u.s, timestamptz 'epoch' + n_ms[u.w] * interval '1 millisecond',
