@@ -14,11 +14,16 @@
  * configuration, so this measures: it runs each mode for a window of batches,
  * keeps the one with the higher throughput (split must win by 5%, since it
  * costs the database more commits), and re-tries the other mode every few
- * windows in case the load changed.
+ * windows in case the load changed. A window interrupted by an idle spell is
+ * discarded.
  */
+/** A gap between two commits longer than this is idleness, not throughput. */
+const IDLE_MS = 100;
+
 export class BatchingMode {
   #split = false;
   #windowStart: number | undefined;
+  #last = 0;
   #events = 0;
   #batches = 0;
   #windows = 0;
@@ -43,8 +48,13 @@ export class BatchingMode {
   /** Records a committed batch of `size` events; returns the mode for what follows. */
   completed(size: number): boolean {
     const now = this.now();
-    if (this.#windowStart === undefined) {
+    const gap = now - this.#last;
+    this.#last = now;
+    // The first batch, or the first after an idle spell (which says nothing about either mode): a new window.
+    if (this.#windowStart === undefined || gap > IDLE_MS) {
       this.#windowStart = now;
+      this.#events = 0;
+      this.#batches = 0;
       return this.#split;
     }
     this.#events += size;

@@ -91,6 +91,18 @@ describe("BatchingMode", () => {
     expect(run(slower, clock, 9, (split) => (split ? 15 : 10))).toEqual([true, false, false, true, false, false, false, true, false]);
   });
 
+  it("discards a window interrupted by an idle spell", () => {
+    const clock = { t: 0 };
+    const mode = new BatchingMode(() => clock.t, 4, 100);
+    mode.completed(10);
+    expect(run(mode, clock, 1, () => 10)).toEqual([true]); // merged measured: 1 event/ms; now trying split
+    // Split is faster (2 events/ms), but an idle second lands in its window: that window restarts instead of counting it.
+    clock.t += 1_000;
+    mode.completed(10);
+    expect(run(mode, clock, 1, () => 5)).toEqual([true]);
+    expect(run(mode, clock, 1, () => 5)).toEqual([true]); // split keeps winning
+  });
+
   it("needs split to win by 5% (it costs the database twice the commits)", () => {
     const clock = { t: 0 };
     const mode = new BatchingMode(() => clock.t, 4, 100);
