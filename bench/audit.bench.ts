@@ -18,7 +18,9 @@ import { blackhole, opsPerSecondConcurrent, type BenchContext } from "./harness.
  * the server starts by default), side by side with:
  *  - audit.append: a naive loop, one event per transaction (BEGIN; INSERT; COMMIT);
  *  - audit.nearLimit: raw multi-row inserts (unnest, 500 rows per statement) of the
- *    same rows into an identical table, with no hashing, chaining or locking;
+ *    same rows into an identical table, with no hashing, chaining or locking
+ *    (informational: the same with the store's own parameter packing, which is
+ *    faster for the peer too);
  *  - audit.verify: reading the same rows in the same pages and SHA-256-hashing each.
  */
 const WORKSPACES = Array.from({ length: 16 }, () => randomUUID());
