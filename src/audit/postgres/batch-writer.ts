@@ -66,7 +66,11 @@ export class BatchWriter {
       for (const w of first.workspaces) if (!moved.has(w)) this.#contended.delete(w);
       if (stale.length === 0) return first;
       this.#learn(stale);
-      const second = planChain(events, nowMs, (w) => this.#heads.get(w), merge(known, keysOf(stale)));
+      // Built from what this transaction saw and holds locked, not from the remembered heads,
+      // which another batch in flight (batch.maxInFlight > 1) may have moved meanwhile.
+      const locked = new Map(first.workspaces.map((w, i) => [w, first.before[i] as ChainHead]));
+      for (const row of stale) if (row.kind === "head") locked.set(row.workspace_id, headOf(row));
+      const second = planChain(events, nowMs, (w) => locked.get(w), merge(known, keysOf(stale)));
       const again = await this.#call(tx, second);
       if (again.length > 0) throw new Error("audit_append_chained: state changed under the head locks");
       return second;
@@ -84,7 +88,7 @@ export class BatchWriter {
     for (const row of stale) {
       if (row.kind !== "head") continue;
       if (this.#heads.has(row.workspace_id)) this.#contended.add(row.workspace_id);
-      this.#heads.set(row.workspace_id, { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) });
+      this.#heads.set(row.workspace_id, headOf(row));
     }
   }
 
@@ -92,6 +96,10 @@ export class BatchWriter {
     plan.workspaces.forEach((w, i) => this.#heads.set(w, plan.after[i] as ChainHead));
     return [...plan.outcomes];
   }
+}
+
+function headOf(row: StaleRow): ChainHead {
+  return { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) };
 }
 
 type KnownKeys = ReadonlyMap<string, ReadonlyMap<string, KnownKey>>;

@@ -91,6 +91,26 @@ describe("batches chained in Node on remembered heads", () => {
   });
 });
 
+describe("several batches of one logger in flight at once (batch.maxInFlight 4)", () => {
+  it("while another logger writes the same workspaces: every append succeeds, chains stay gapless and verify", async () => {
+    const busy = new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), batch: { maxInFlight: 4, lingerMs: 0, maxRows: 8 } });
+    const other = logger();
+    const workspaces = [randomUUID(), randomUUID()];
+    const append = (audit: AuditLogger, i: number) =>
+      audit.append({ workspaceId: workspaces[i % 2] as string, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
+    const results = await Promise.all([
+      ...Array.from({ length: 160 }, (_, i) => append(busy, i)),
+      ...Array.from({ length: 40 }, (_, i) => append(other, i)),
+    ]);
+    for (const r of results) expect(r.isOk() ? "ok" : r.error.message).toBe("ok");
+    for (const workspaceId of workspaces) {
+      expect((await busy.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 100 });
+    }
+    await busy.close();
+    await other.close();
+  });
+});
+
 describe("tampering with rows through SQL is named at the exact seq", () => {
   const cases: [string, (w: string) => string[], string, number][] = [
     ["a body edit", (w) => [`update audit_entry set body = replace(body, '"i":6', '"i":60') where workspace_id = '${w}' and seq = 7`], "modified", 7],
