@@ -16,83 +16,100 @@ const MAX_DEPTH = 32;
  * because a coerced value would hash differently from what the caller logged.
  */
 export function canonicalJson(value: unknown): Result<string, NotSerializableError> {
-  const parts: string[] = [];
-  const problem = write(value, parts, "$", 0, new Set());
-  if (problem !== undefined) return err(tenancyError("NotSerializable", problem));
-  return ok(parts.join(""));
+  const state: WriteState = { out: "", path: [], open: [] };
+  const problem = write(value, state, 0);
+  if (problem !== undefined) return err(tenancyError("NotSerializable", `${formatPath(state.path)}${problem}`));
+  return ok(state.out);
 }
 
-/** Sort order of RFC 8785 §3.2.3: by UTF-16 code units, which is JS's default string comparison. */
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/**
+ * The output so far, the path to the value being written (only formatted when
+ * there is a problem, so the happy path builds no path strings), and the
+ * objects being written (a cycle check; at most MAX_DEPTH long).
+ */
+interface WriteState {
+  out: string;
+  readonly path: (string | number)[];
+  readonly open: object[];
 }
 
-function write(value: unknown, out: string[], path: string, depth: number, seen: Set<object>): string | undefined {
+function formatPath(path: readonly (string | number)[]): string {
+  let text = "$";
+  for (const part of path) text += typeof part === "number" ? `[${part}]` : `.${part}`;
+  return text;
+}
+
+/** Appends `value` to `state.out`; returns a problem (to follow the path) or undefined. */
+function write(value: unknown, state: WriteState, depth: number): string | undefined {
   if (value === null) {
-    out.push("null");
+    state.out += "null";
     return undefined;
   }
   switch (typeof value) {
     case "boolean":
-      out.push(value ? "true" : "false");
+      state.out += value ? "true" : "false";
       return undefined;
     case "number":
-      if (!Number.isFinite(value)) return `${path} is ${String(value)}, which JSON cannot represent`;
+      if (!Number.isFinite(value)) return ` is ${String(value)}, which JSON cannot represent`;
       // ECMAScript Number serialisation is exactly what RFC 8785 §3.2.2.3 requires; -0 becomes 0.
-      out.push(JSON.stringify(value));
+      state.out += JSON.stringify(value);
       return undefined;
     case "string":
-      if (!isWellFormed(value)) return `${path} holds a lone surrogate (not valid Unicode)`;
-      out.push(JSON.stringify(value));
+      if (!isWellFormed(value)) return " holds a lone surrogate (not valid Unicode)";
+      state.out += JSON.stringify(value);
       return undefined;
     case "object":
       break;
     default:
-      return `${path} is a ${typeof value}, which JSON cannot represent`;
+      return ` is a ${typeof value}, which JSON cannot represent`;
   }
-  if (depth >= MAX_DEPTH) return `${path} nests deeper than ${MAX_DEPTH} levels`;
+  if (depth >= MAX_DEPTH) return ` nests deeper than ${MAX_DEPTH} levels`;
   const object = value as object;
-  if (seen.has(object)) return `${path} is a circular reference`;
-  seen.add(object);
-  try {
-    if (Array.isArray(object)) {
-      out.push("[");
-      for (let i = 0; i < object.length; i++) {
-        if (i > 0) out.push(",");
-        const problem = write(object[i] as unknown, out, `${path}[${i}]`, depth + 1, seen);
-        if (problem !== undefined) return problem;
-      }
-      out.push("]");
-      return undefined;
-    }
-    const proto = Object.getPrototypeOf(object) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (object as { constructor?: { name?: string } }).constructor?.name ?? "object";
-      return `${path} is a ${name}; pass plain objects, arrays, strings, finite numbers, booleans or null`;
-    }
-    const keys = Object.keys(object).sort(compareKeys);
-    out.push("{");
-    let first = true;
-    for (const key of keys) {
-      const member = (object as Record<string, unknown>)[key];
-      if (member === undefined) return `${path}.${key} is undefined (omit the member instead)`;
-      if (!isWellFormed(key)) return `${path} has a key with a lone surrogate`;
-      if (!first) out.push(",");
-      first = false;
-      out.push(JSON.stringify(key), ":");
-      const problem = write(member, out, `${path}.${key}`, depth + 1, seen);
+  if (state.open.includes(object)) return " is a circular reference";
+  if (Array.isArray(object)) {
+    state.open.push(object);
+    state.out += "[";
+    for (let i = 0; i < object.length; i++) {
+      if (i > 0) state.out += ",";
+      state.path.push(i);
+      const problem = write(object[i] as unknown, state, depth + 1);
       if (problem !== undefined) return problem;
+      state.path.pop();
     }
-    out.push("}");
+    state.out += "]";
+    state.open.pop();
     return undefined;
-  } finally {
-    seen.delete(object);
   }
+  const proto = Object.getPrototypeOf(object) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (object as { constructor?: { name?: string } }).constructor?.name ?? "object";
+    return ` is a ${name}; pass plain objects, arrays, strings, finite numbers, booleans or null`;
+  }
+  // The default sort compares by UTF-16 code units: RFC 8785 §3.2.3's order.
+  const keys = Object.keys(object).sort();
+  state.open.push(object);
+  state.out += "{";
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const member = (object as Record<string, unknown>)[key];
+    if (member === undefined) return `.${key} is undefined (omit the member instead)`;
+    if (!isWellFormed(key)) return " has a key with a lone surrogate";
+    if (i > 0) state.out += ",";
+    state.out += JSON.stringify(key);
+    state.out += ":";
+    state.path.push(key);
+    const problem = write(member, state, depth + 1);
+    if (problem !== undefined) return problem;
+    state.path.pop();
+  }
+  state.out += "}";
+  state.open.pop();
+  return undefined;
 }
 
 // A lone surrogate has no UTF-8 encoding: two different strings would hash the same.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
 /** False for strings with a lone surrogate (they have no UTF-8 form, so they cannot be hashed faithfully). */
-export function isWellFormed(text: string): boolean {
-  return !LONE_SURROGATE.test(text);
-}
+export const isWellFormed: (text: string) => boolean =
+  nativeWellFormed === undefined ? (text) => !LONE_SURROGATE.test(text) : (text) => nativeWellFormed.call(text);

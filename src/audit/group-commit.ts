@@ -1,6 +1,7 @@
 import { err, type Result } from "neverthrow";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PreparedEvent } from "./event.js";
+import { BatchingMode } from "./batching-mode.js";
 import type { AuditStore, BatchOutcome } from "./store.js";
 
 /** Group-commit tuning. */
@@ -40,26 +41,37 @@ interface Waiting {
  * are written in one transaction; every caller's promise resolves only after
  * that transaction committed, with its own outcome. A failed batch fails
  * every event in it (none was written: the transaction rolled back).
+ *
+ * Events that arrive while a batch commits form the next batch, written as
+ * soon as the commit ends. When callers await each append before the next,
+ * `BatchingMode` decides whether they all share one batch or alternate in two
+ * halves, so that one half prepares its next events while the other commits.
  */
 export class GroupCommitter {
   #waiting: Waiting[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #idle: (() => void)[] = [];
+  /** Flush as soon as this many wait (the first half of a split batch's callers); 0 = off. */
+  #splitAt = 0;
+  /** A flush is scheduled for the end of this turn of the event loop. */
+  #soon = false;
 
   constructor(
     private readonly store: AuditStore,
     private readonly options: BatchOptions,
     private readonly now: () => number,
     private readonly committed: (events: readonly PreparedEvent[], outcomes: readonly BatchOutcome[]) => void,
+    private readonly mode: { completed(size: number): boolean } = new BatchingMode(() => performance.now()),
   ) {}
 
   submit(event: PreparedEvent): Promise<Result<BatchOutcome, SqlError>> {
     return new Promise((resolve) => {
       this.#waiting.push({ event, resolve });
-      if (this.#waiting.length >= this.options.maxRows) this.#flush();
+      const waiting = this.#waiting.length;
+      if (waiting >= this.options.maxRows || (this.#splitAt > 0 && waiting >= this.#splitAt)) this.#flush();
       // While a batch commits, the next one fills up; its completion flushes it (no linger needed).
-      else if (this.#inFlight >= this.options.maxInFlight) return;
+      else if (this.#inFlight >= this.options.maxInFlight || this.#soon) return;
       else if (this.#timer === undefined) {
         this.#timer = setTimeout(() => {
           this.#timer = undefined;
@@ -76,15 +88,19 @@ export class GroupCommitter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    this.#splitAt = 0;
     const batch = this.#waiting.splice(0, this.options.maxRows);
     this.#inFlight++;
-    void this.#commit(batch).finally(() => {
-      this.#inFlight--;
-      // Callers whose appends just resolved append again in this same tick: setImmediate lets
-      // them all join the next batch, which then goes at once (it already waited a commit).
-      if (this.#waiting.length >= this.options.maxRows) this.#flush();
-      else if (this.#waiting.length > 0) setImmediate(() => this.#flush());
-      if (this.#inFlight === 0 && this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
+    void this.#commit(batch);
+  }
+
+  /** Flushes at the end of this turn of the event loop, once every resolved caller has appended again. */
+  #flushSoon(): void {
+    if (this.#soon) return;
+    this.#soon = true;
+    setImmediate(() => {
+      this.#soon = false;
+      this.#flush();
     });
   }
 
@@ -96,6 +112,23 @@ export class GroupCommitter {
     } catch (thrown) {
       result = err({ type: "StoreFailed", message: `audit batch failed: ${String(thrown)}`, retryable: false, cause: thrown });
     }
+    this.#inFlight--;
+    if (this.mode.completed(batch.length)) {
+      // Split: the other half already waits, so it goes now, before this batch's callers run;
+      // with nobody waiting, the first half of them to append again goes as soon as it is ready.
+      if (this.#waiting.length > 0) this.#flush();
+      else if (batch.length >= 2) this.#splitAt = Math.ceil(batch.length / 2);
+    }
+    try {
+      this.#settle(batch, events, result);
+    } finally {
+      if (this.#waiting.length >= this.options.maxRows) this.#flush();
+      this.#flushSoon();
+      if (this.#inFlight === 0 && this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
+    }
+  }
+
+  #settle(batch: Waiting[], events: PreparedEvent[], result: Result<BatchOutcome[], SqlError>): void {
     if (result.isErr()) {
       const error = result.error;
       for (const w of batch) w.resolve(err(error));

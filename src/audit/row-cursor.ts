@@ -3,12 +3,17 @@ import type { SqlError } from "../core/postgres/result.js";
 import type { StoredEntry } from "./event.js";
 import type { AuditStore, ReadCursor } from "./store.js";
 
-/** Streams a workspace's rows in (seq, hash) order, page by page; `rest()` reads ahead to the end. */
+/**
+ * Streams a workspace's rows in (seq, hash) order, page by page, reading the
+ * next page while the caller checks this one (so the database and the
+ * hashing work at the same time); `rest()` reads ahead to the end.
+ */
 export class RowCursor {
   #buffer: StoredEntry[] = [];
   #index = 0;
   #after: ReadCursor | undefined;
   #done = false;
+  #ahead: Promise<Result<StoredEntry[], SqlError>> | undefined;
 
   constructor(
     private readonly store: AuditStore,
@@ -21,11 +26,13 @@ export class RowCursor {
   }
 
   async #fill(): Promise<Result<void, SqlError>> {
-    const page = await this.store.readEntries(this.workspaceId, this.#after, this.to, this.page);
+    const page = await (this.#ahead ?? this.store.readEntries(this.workspaceId, this.#after, this.to, this.page));
+    this.#ahead = undefined;
     if (page.isErr()) return err(page.error);
     if (page.value.length < this.page) this.#done = true;
     const last = page.value[page.value.length - 1];
     if (last !== undefined) this.#after = { seq: last.seq, hash: last.hash };
+    if (!this.#done) this.#ahead = this.store.readEntries(this.workspaceId, this.#after, this.to, this.page);
     this.#buffer = this.#buffer.slice(this.#index).concat(page.value);
     this.#index = 0;
     return ok(undefined);

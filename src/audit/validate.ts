@@ -22,12 +22,38 @@ export const DEFAULT_LIMITS: AuditLimits = { maxMetadataBytes: 16_384, maxFieldL
 
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 const PII_DOMAIN = "tenancykit/audit/pii/v1\n";
+/** JSON's escape of U+0000, not preceded by an escaped backslash. */
+const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
 
 /** HMAC-SHA256 commitment to one personal value under its salt (hex). */
 export function commitment(path: string, value: JsonValue, saltHex: string): string {
   const canonical = canonicalJson(value);
-  const text = canonical.isOk() ? canonical.value : "";
-  return createHmac("sha256", Buffer.from(saltHex, "hex")).update(`${PII_DOMAIN}${path}\n${text}`).digest("hex");
+  return commit(path, canonical.isOk() ? canonical.value : "", Buffer.from(saltHex, "hex"));
+}
+
+function commit(path: string, canonicalValue: string, salt: Uint8Array): string {
+  return createHmac("sha256", salt).update(`${PII_DOMAIN}${path}\n${canonicalValue}`).digest("hex");
+}
+
+/** `[{"id":…,"type":…},…]`: canonical JSON of checked targets (strings only, keys in order). */
+function targetsJson(targets: readonly { type: string; id: string }[]): string {
+  let out = "[";
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i] as { type: string; id: string };
+    out += `${i > 0 ? "," : ""}{"id":${JSON.stringify(t.id)},"type":${JSON.stringify(t.type)}}`;
+  }
+  return `${out}]`;
+}
+
+/** A string field: returns it when valid, else records why in `problems` (module level: no closure per event). */
+function checkText(value: unknown, name: string, required: boolean, limits: AuditLimits, problems: string[]): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== "string" || value.length === 0) problems.push(`${name} must be a non-empty string`);
+  else if (value.length > limits.maxFieldLength) problems.push(`${name} is longer than ${limits.maxFieldLength}`);
+  else if (!isWellFormed(value)) problems.push(`${name} holds a lone surrogate (not valid Unicode)`);
+  else if (value.includes("\u0000")) problems.push(`${name} holds U+0000, which Postgres text cannot store`);
+  else return value;
+  return undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -50,14 +76,7 @@ export function prepareEvent(
   if (workspace.isErr()) return err(workspace.error);
   const workspaceId = workspace.value;
   const problems: string[] = [];
-  const text = (value: unknown, name: string, required: boolean): string | undefined => {
-    if (value === undefined && !required) return undefined;
-    if (typeof value !== "string" || value.length === 0) problems.push(`${name} must be a non-empty string`);
-    else if (value.length > limits.maxFieldLength) problems.push(`${name} is longer than ${limits.maxFieldLength}`);
-    else if (!isWellFormed(value)) problems.push(`${name} holds a lone surrogate (not valid Unicode)`);
-    else return value;
-    return undefined;
-  };
+  const text = (value: unknown, name: string, required: boolean): string | undefined => checkText(value, name, required, limits, problems);
 
   const actor = input.actor;
   let actorType: string | undefined;
@@ -135,6 +154,10 @@ export function prepareEvent(
     const personalJson = canonicalJson(input.personal);
     if (personalJson.isErr()) return err({ ...personalJson.error, message: `personal: ${personalJson.error.message}`, workspaceId });
     if (Buffer.byteLength(personalJson.value) > limits.maxMetadataBytes) return err(tooLarge("personal", limits, workspaceId));
+    // Personal values are stored as jsonb, which has no U+0000 (metadata is only in the text body: fine).
+    if (ESCAPED_NUL.test(personalJson.value)) {
+      return err(tenancyError("NotSerializable", "personal holds U+0000, which Postgres jsonb cannot store", { workspaceId }));
+    }
     for (const [key, value] of Object.entries(input.personal as Record<string, JsonValue>)) personalInput[`personal.${key}`] = value;
   }
 
@@ -143,22 +166,27 @@ export function prepareEvent(
   const paths = Object.keys(personalInput);
   // One call for every salt of the event: the random source is the costliest part of preparing it.
   const salts = paths.length > 0 ? Buffer.from(random.bytes(16 * paths.length)) : undefined;
-  paths.forEach((path, i) => {
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i] as string;
     const value = personalInput[path] as JsonValue;
-    const salt = (salts as Buffer).toString("hex", i * 16, i * 16 + 16);
-    personal[path] = { value, salt };
-    commitments[path] = commitment(path, value, salt);
-  });
+    const salt = (salts as Buffer).subarray(i * 16, i * 16 + 16);
+    personal[path] = { value, salt: salt.toString("hex") };
+    // Strings (every built-in personal field) are already checked: their canonical form is JSON.stringify's.
+    const canonical = typeof value === "string" ? JSON.stringify(value) : canonicalJson(value)._unsafeUnwrap();
+    commitments[path] = commit(path, canonical, salt);
+  }
   // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
   // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
-  // rather than re-serialising metadata that is already canonical.
-  const piece = (value: unknown) => canonicalJson(value)._unsafeUnwrap();
+  // rather than re-serialising values that are already checked (strings) or canonical (metadata).
+  // The unit tests check it equals canonicalJson of itself for any input.
   const body =
-    `{"action":${JSON.stringify(action)},"actor":${piece({ type: actorType, id: actorId })},` +
-    `"commitments":${piece(commitments)},"context":${piece(context)},` +
+    `{"action":${JSON.stringify(action)},"actor":{"id":${JSON.stringify(actorId)},"type":${JSON.stringify(actorType)}},` +
+    `"commitments":${canonicalJson(commitments)._unsafeUnwrap()},` +
+    `"context":${context.requestId === undefined ? "{}" : `{"requestId":${JSON.stringify(context.requestId)}}`},` +
     (idempotencyKey !== null ? `"idempotencyKey":${JSON.stringify(idempotencyKey)},` : "") +
     `"metadata":${metadata.value},"occurredAt":"${new Date(occurredAtMs).toISOString()}",` +
-    `"outcome":${piece(outcome)},"targets":${piece(targets)},"v":1}`;
+    `"outcome":${outcome.reason === undefined ? `{"status":"${outcome.status}"}` : `{"reason":${JSON.stringify(outcome.reason)},"status":"${outcome.status}"}`},` +
+    `"targets":${targetsJson(targets)},"v":1}`;
   return ok({
     workspaceId,
     idempotencyKey,

@@ -63,6 +63,26 @@ export function runAuditStoreContract(t: AuditContractTestApi, name: string, mak
       await audit.close();
     });
 
+    it("stores any text faithfully: control characters, quotes, backslashes, non-ASCII", async () => {
+      const { audit, workspaceId } = await setup();
+      const odd = 'a\u001ebc"d\\e\u001ff\ng\u00e9\u{1F600}{"x":[1]}';
+      const events = [
+        event(workspaceId, 0, { actor: { type: "member", id: odd, display: odd }, metadata: { odd }, personal: { odd }, targets: [{ type: "journey", id: odd }] }),
+        event(workspaceId, 1, { context: { requestId: odd, userAgent: odd }, idempotencyKey: odd }),
+        event(workspaceId, 2, { metadata: { nul: "a\u0000b" } }),
+      ];
+      const receipts = await Promise.all(events.map((e) => audit.append(e)));
+      expect(receipts.map((r) => r._unsafeUnwrap().seq).sort()).toEqual([1, 2, 3]);
+      const entries = (await audit.query({ workspaceId, order: "asc" }))._unsafeUnwrap().entries;
+      const first = entries.find((e) => e.metadata.odd === odd);
+      expect(first).toMatchObject({ actor: { id: odd, display: odd }, personal: { odd }, targets: [{ type: "journey", id: odd }] });
+      expect(entries.find((e) => e.idempotencyKey === odd)?.context).toMatchObject({ requestId: odd, userAgent: odd });
+      expect((await audit.query({ workspaceId, actor: { id: odd } }))._unsafeUnwrap().entries.length).toBe(1);
+      expect(entries.find((e) => e.metadata.nul !== undefined)?.metadata.nul).toBe("a\u0000b"); // only in the text body: fine
+      expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 });
+      await audit.close();
+    });
+
     it("writes nothing for bad input and keeps the chain intact", async () => {
       const { audit, workspaceId } = await setup();
       const bad = await audit.append({ ...event(workspaceId, 0), metadata: { n: Number.NaN } });

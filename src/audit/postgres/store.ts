@@ -5,6 +5,7 @@ import type { ChainHead } from "../chain.js";
 import type { PreparedEvent, StoredEntry } from "../event.js";
 import type { Checkpoint, PruneRecord } from "../records.js";
 import type { AuditStore, BatchOutcome, ReadCursor, StoreQuery } from "../store.js";
+import { BatchWriter } from "./batch-writer.js";
 import { PartitionManager } from "./partitions.js";
 import { ENTRY_COLUMNS, toStoredEntry, type EntryRow } from "./rows.js";
 import { pruneMonths } from "./prune.js";
@@ -13,72 +14,40 @@ const RETRIES = 5;
 
 /**
  * The durable AuditStore on Postgres (a `pg` Pool, drizzle or PGlite through
- * `toSqlClient`). One statement per batch (`audit_append_batch`, its own
- * transaction): the heads of the batch's workspaces are locked (`select …
- * for update`, in workspace order so concurrent batches cannot deadlock),
- * events are chained under that lock, and entries, idempotency keys and heads
- * are written together; it resolves after COMMIT.
+ * `toSqlClient`). Batches are chained in Node and written by `BatchWriter`
+ * through `audit_append_chained`, which checks the chain's heads under the
+ * head locks (taken in workspace order, so concurrent batches cannot
+ * deadlock) and writes entries, idempotency keys and heads together; it
+ * resolves after COMMIT.
  * Concurrent writers in any number of processes serialise per workspace and
  * never fork a chain; different workspaces commit in parallel.
  */
 export class PostgresAuditStore implements AuditStore {
   readonly kind = "postgres";
   readonly #partitions: PartitionManager;
+  readonly #writer: BatchWriter;
 
   constructor(readonly sql: SqlClient) {
     this.#partitions = new PartitionManager(sql);
+    this.#writer = new BatchWriter(sql);
   }
 
   async appendBatch(events: readonly PreparedEvent[], nowMs: number): Promise<Result<BatchOutcome[], SqlError>> {
     if (events.length === 0) {
       return sqlResult("audit partition", () => this.#partitions.ensure(nowMs)).then((r) => r.map(() => []));
     }
-    // Grouped by workspace (stable), as audit_append_batch expects; results map back through `order`.
-    const order = events.map((_, i) => i).sort((a, b) => {
-      const wa = (events[a] as PreparedEvent).workspaceId;
-      const wb = (events[b] as PreparedEvent).workspaceId;
-      return wa < wb ? -1 : wa > wb ? 1 : a - b;
-    });
-    const sorted = order.map((i) => events[i] as PreparedEvent);
-    const params = [
-      sorted.map((e) => e.workspaceId),
-      sorted.map((e) => e.body),
-      sorted.map((e) => (e.personal === null ? null : JSON.stringify(e.personal))),
-      sorted.map((e) => e.idempotencyKey),
-      sorted.map((e) => e.index.actorType),
-      sorted.map((e) => e.index.actorId),
-      sorted.map((e) => e.index.action),
-      sorted.map((e) => e.index.outcome),
-      sorted.map((e) => new Date(e.index.occurredAtMs).toISOString()),
-      sorted.map((e) => JSON.stringify(e.index.targets)),
-      nowMs,
-    ];
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#partitions.ensure(nowMs);
-        const { rows } = await this.sql.query<{ idx: number; out_seq: number; out_hash: Uint8Array; out_recorded_ms: number; out_duplicate: boolean }>(
-          `select idx, out_seq::float8 as out_seq, out_hash, out_recorded_ms::float8 as out_recorded_ms, out_duplicate
-           from audit_append_batch($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-             $8::text[], $9::timestamptz[], $10::text[], $11::bigint)`,
-          params,
-        );
-        const out = new Array<BatchOutcome>(events.length);
-        for (const row of rows) {
-          out[order[row.idx - 1] as number] = {
-            seq: Number(row.out_seq),
-            hash: Buffer.from(row.out_hash),
-            recordedAtMs: Number(row.out_recorded_ms),
-            duplicate: row.out_duplicate,
-          };
-        }
-        if (rows.length !== events.length) throw new Error(`audit_append_batch returned ${rows.length} rows for ${events.length} events`);
-        return ok(out);
+        return ok(await this.#writer.write(events, nowMs));
       } catch (thrown) {
         const code = (thrown as { code?: unknown }).code;
         if (code === "23514" && attempt < RETRIES) {
           // No partition for the row: a head's recorded-at (another host's clock) is in a month not created yet.
           const ahead = await sqlResult("audit heads", () =>
-            this.sql.query<{ ms: number | null }>("select max(recorded_at_ms)::float8 as ms from audit_head where workspace_id = any($1::uuid[])", [params[0]]),
+            this.sql.query<{ ms: number | null }>("select max(recorded_at_ms)::float8 as ms from audit_head where workspace_id = any($1::uuid[])", [
+              [...new Set(events.map((e) => e.workspaceId))],
+            ]),
           );
           const ms = ahead.isOk() ? Number(ahead.value.rows[0]?.ms ?? nowMs) : nowMs;
           await this.#partitions.ensure(Math.max(ms, nowMs)).catch(() => undefined);

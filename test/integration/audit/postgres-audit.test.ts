@@ -61,6 +61,56 @@ describe("group commit on Postgres 15", () => {
   });
 });
 
+describe("batches chained in Node on remembered heads", () => {
+  it("two loggers taking turns on one workspace (each one's remembered head always stale) keep one gapless chain and one copy per key", async () => {
+    const a = logger();
+    const b = logger();
+    const workspaceId = randomUUID();
+    const receipts: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const audit = i % 2 === 0 ? a : b;
+      const batch = await Promise.all(
+        [0, 1, 2].map((j) =>
+          audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i, j }, idempotencyKey: `k${Math.floor(i / 2)}-${j}` }),
+        ),
+      );
+      for (const r of batch) {
+        const receipt = r._unsafeUnwrap();
+        // Each key is written by the first logger that has it and found by the other.
+        expect(receipt.duplicate).toBe(i % 2 === 1);
+        if (!receipt.duplicate) receipts.push(receipt.seq);
+      }
+      // A fresh event from the other logger too, so the heads move under both.
+      (await (i % 2 === 0 ? b : a).append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } }))._unsafeUnwrap();
+    }
+    const { rows } = await pool.query<{ seq: string }>("select seq from audit_entry where workspace_id = $1 order by seq", [workspaceId]);
+    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 15 * 3 + 30 }, (_, i) => i + 1));
+    expect((await a.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 75 });
+    await a.close();
+    await b.close();
+  });
+});
+
+describe("several batches of one logger in flight at once (batch.maxInFlight 4)", () => {
+  it("while another logger writes the same workspaces: every append succeeds, chains stay gapless and verify", async () => {
+    const busy = new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), batch: { maxInFlight: 4, lingerMs: 0, maxRows: 8 } });
+    const other = logger();
+    const workspaces = [randomUUID(), randomUUID()];
+    const append = (audit: AuditLogger, i: number) =>
+      audit.append({ workspaceId: workspaces[i % 2] as string, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
+    const results = await Promise.all([
+      ...Array.from({ length: 160 }, (_, i) => append(busy, i)),
+      ...Array.from({ length: 40 }, (_, i) => append(other, i)),
+    ]);
+    for (const r of results) expect(r.isOk() ? "ok" : r.error.message).toBe("ok");
+    for (const workspaceId of workspaces) {
+      expect((await busy.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 100 });
+    }
+    await busy.close();
+    await other.close();
+  });
+});
+
 describe("tampering with rows through SQL is named at the exact seq", () => {
   const cases: [string, (w: string) => string[], string, number][] = [
     ["a body edit", (w) => [`update audit_entry set body = replace(body, '"i":6', '"i":60') where workspace_id = '${w}' and seq = 7`], "modified", 7],

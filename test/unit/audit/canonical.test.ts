@@ -69,22 +69,37 @@ describe("canonical JSON (RFC 8785)", () => {
 describe("event bodies are canonical", () => {
   it("prepareEvent's assembled body equals the canonical JSON of itself (any metadata, keys, optional fields)", async () => {
     const { prepareEvent, DEFAULT_LIMITS } = await import("../../../src/audit/validate.js");
+    const { entryConsistent } = await import("../../../src/audit/verify-entry.js");
     const { systemClock } = await import("../../../src/core/clock.js");
     const { seededRandom } = await import("../../../src/core/random.js");
+    const text = fc.string({ minLength: 1, maxLength: 20 });
+    const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
     fc.assert(
       fc.property(
-        fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
-        fc.option(fc.string({ minLength: 1, maxLength: 20 }), { nil: undefined }),
-        fc.option(fc.string({ minLength: 1, maxLength: 20 }), { nil: undefined }),
-        (metadata, idempotencyKey, display) => {
+        fc.record({
+          metadata: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+          personal: optional(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }))),
+          idempotencyKey: optional(text),
+          display: optional(text),
+          actorType: text,
+          actorId: text,
+          targets: fc.array(fc.record({ type: text, id: text }), { maxLength: 3 }),
+          outcome: optional(fc.record({ status: fc.constantFrom("success", "failure"), reason: optional(text) })),
+          requestId: optional(text),
+          ip: optional(text),
+        }),
+        (e) => {
           const prepared = prepareEvent(
             {
               workspaceId: "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01",
-              actor: { type: "member", id: "m", ...(display ? { display } : {}) },
+              actor: { type: e.actorType, id: e.actorId, ...(e.display ? { display: e.display } : {}) },
               action: "journey.updated",
-              metadata,
-              ...(idempotencyKey ? { idempotencyKey } : {}),
-              context: { requestId: "r" },
+              metadata: e.metadata,
+              targets: e.targets,
+              ...(e.personal ? { personal: e.personal } : {}),
+              ...(e.idempotencyKey ? { idempotencyKey: e.idempotencyKey } : {}),
+              ...(e.outcome ? { outcome: e.outcome.reason ? e.outcome : { status: e.outcome.status } } : {}),
+              context: { ...(e.requestId ? { requestId: e.requestId } : {}), ...(e.ip ? { ip: e.ip } : {}) },
             },
             DEFAULT_LIMITS,
             systemClock,
@@ -93,6 +108,10 @@ describe("event bodies are canonical", () => {
           if (prepared.isErr()) return; // lone surrogates etc. are rejected, tested above
           const body = prepared.value.body;
           expect(canonicalJson(JSON.parse(body))._unsafeUnwrap()).toBe(body);
+          // The commitments verify as stored, and the query columns agree with the body.
+          const { workspaceId, idempotencyKey, personal, index } = prepared.value;
+          const row = { workspaceId, seq: 1, recordedAtMs: 0, prevHash: new Uint8Array(32), hash: new Uint8Array(32), body, personal, idempotencyKey, index };
+          expect(entryConsistent(row)).toBeUndefined();
         },
       ),
       { numRuns: 300 },

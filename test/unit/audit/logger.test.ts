@@ -28,6 +28,10 @@ describe("event validation: typed errors, nothing written", () => {
       [{ workspaceId, actor, action: "journey.updated", targets: [{ type: "journey" }] }, "InvalidAuditEvent"],
       [{ workspaceId, actor: { type: "member", id: "\ud800" }, action: "journey.updated" }, "InvalidAuditEvent"],
       [{ workspaceId, actor, action: "journey.updated", context: { requestId: "x\udc00" } }, "InvalidAuditEvent"],
+      // Postgres text and jsonb cannot hold U+0000: refused up front, not by failing the whole batch.
+      [{ workspaceId, actor: { type: "member", id: "a\u0000b" }, action: "journey.updated" }, "InvalidAuditEvent"],
+      [{ workspaceId, actor, action: "journey.updated", targets: [{ type: "journey", id: "\u0000" }] }, "InvalidAuditEvent"],
+      [{ workspaceId, actor, action: "journey.updated", personal: { note: ["a\u0000"] } }, "NotSerializable"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { n: Number.NaN } }, "NotSerializable"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { at: new Date() } }, "NotSerializable"],
       [{ workspaceId, actor, action: "journey.updated", metadata: { blob: "x".repeat(20_000) } }, "AuditEventTooLarge"],
