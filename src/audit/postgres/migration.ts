@@ -4,7 +4,8 @@
  * drizzle-kit cannot express: `audit_entry` is partitioned by month on
  * `recorded_at`, so retention drops whole partitions. Partitions are created
  * on demand by the store (`create table if not exists … partition of`).
- * It also creates `audit_append_batch`, the one-round-trip batch append.
+ * It also creates `audit_append_chained`, the one-statement batch append, and
+ * drops `audit_append_batch`, the earlier version it replaces.
  * Every statement is idempotent, so applying it twice is harmless.
  */
 import { APPEND_FUNCTION_SQL } from "./append-function.js";
@@ -62,4 +63,6 @@ create table if not exists audit_prune (
   signature text not null,
   primary key (workspace_id, through_seq)
 );
+-- Superseded by audit_append_chained (chains computed in Node); unused since.
+drop function if exists audit_append_batch(uuid[], text[], text[], text[], text[], text[], text[], text[], timestamptz[], text[], bigint);
 ${APPEND_FUNCTION_SQL}`;
