@@ -4,7 +4,7 @@ import type { WorkspaceId } from "../core/workspace-id.js";
 import { compileLimit, type CompiledLimit } from "./limits.js";
 import type { PolicySource } from "./policy.js";
 import type { ItemMeta } from "./request.js";
-import { KIND_GCRA, type QuotaStore, type StoreItem, type StoreRequest } from "./store.js";
+import { KIND_GCRA, type QuotaStore, type StoreItem, type StoreMode, type StoreRequest } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
 import type { PolicyUnavailableError } from "./types.js";
 
@@ -33,6 +33,8 @@ function finish(
   partial: Pick<BoundLimit, "name" | "own" | "ownKey" | "unitItems"> & { parent?: CompiledLimit; parentKey?: string },
   meta: readonly ItemMeta[],
 ): BoundLimit {
+  // Frozen: a static item list, which a store may encode once (the Redis store does).
+  Object.freeze(partial.unitItems);
   return {
     ...partial,
     meta,
@@ -50,6 +52,15 @@ export interface BoundWorkspace {
   readonly parentWorkspaceId?: WorkspaceId;
   readonly limits: ReadonlyMap<string, BoundLimit>;
   readonly expiresAt: number;
+  /** The last multi-limit cost-1 request prepared for this workspace (see request.ts `unitCosts`). */
+  readonly lastMulti: LastMulti;
+}
+
+/** One remembered multi-limit request: its limit names, mode and prepared (frozen) items. */
+export interface LastMulti {
+  names: readonly string[];
+  mode: StoreMode | undefined;
+  prepared: { readonly items: readonly StoreItem[]; readonly meta: readonly ItemMeta[]; readonly costs: readonly { readonly limit: string; readonly cost: number }[] } | undefined;
 }
 
 export function itemFor(limit: CompiledLimit, key: string, cost: number): StoreItem {
@@ -122,6 +133,7 @@ export class PolicyResolver {
       ...(parentId === undefined ? {} : { parentWorkspaceId: parentId }),
       limits,
       expiresAt: this.#clock.now() + this.#ttlMs,
+      lastMulti: { names: [], mode: undefined, prepared: undefined },
     };
     if (this.#cache.size >= this.#maxEntries) this.#cache.clear();
     this.#cache.set(workspaceId, bound);
