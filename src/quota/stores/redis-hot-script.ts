@@ -1,6 +1,7 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
 import { EXPIRY_LUA } from "./redis-expiry.js";
+import { tatStringLua } from "./redis-layout.js";
 
 /**
  * `consume`/`check` over rate (GCRA), period and sliding-window items only:
@@ -20,7 +21,7 @@ import { EXPIRY_LUA } from "./redis-expiry.js";
 const SOURCE = `
 local p = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nf = p[2]
 local h = redis.call('HMGET', KEYS[1], unpack(p, 3, 2 + nf))
 local floor, ceil = math.floor, math.ceil
@@ -84,7 +85,8 @@ for i = 1, n do
     local tat = S[s + 1]
     if write then
       tat = tat + cost * T
-      W[#W + 1] = p[fi]; W[#W + 1] = tat
+      ${tatStringLua("tat", "ts")}
+      W[#W + 1] = p[fi]; W[#W + 1] = ts
       if tat > need then need = tat end
       after = avail - cost
     elseif not ok and cost > avail then

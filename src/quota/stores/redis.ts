@@ -115,20 +115,21 @@ export class RedisQuotaStore implements QuotaStore {
     return parseReply(reply.value, items.length);
   }
 
-  /** `[now, remaining, resetAt]` (allowed) or `[now, remaining, resetAt, retryAfterMs]` (denied). */
+  /** `"now remaining resetAt"` (allowed) or `"now remaining resetAt retryAfterMs"` (denied). */
   #finishGcra(reply: Result<unknown, QuotaStoreError>, item: StoreItem): Result<StoreOutcome, QuotaStoreError> {
     if (reply.isErr()) return this.#failed(reply.error);
     const v = reply.value;
-    if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || !v.every((x) => typeof x === "number")) return unexpected(v);
-    const allowed = v.length === 3;
-    return ok({
-      allowed,
-      failed: allowed ? -1 : 0,
-      granted: allowed ? item.cost : 0,
-      now: v[0] as number,
-      found: true,
-      states: [{ remaining: v[1] as number, resetAt: v[2] as number, retryAfterMs: allowed ? 0 : (v[3] as number) }],
-    });
+    if (typeof v !== "string") return unexpected(v);
+    const a = v.indexOf(" ");
+    const b = v.indexOf(" ", a + 1);
+    const c = v.indexOf(" ", b + 1);
+    const now = Number(v.slice(0, a));
+    const remaining = Number(v.slice(a + 1, b));
+    const resetAt = Number(c === -1 ? v.slice(b + 1) : v.slice(b + 1, c));
+    const retryAfterMs = c === -1 ? 0 : Number(v.slice(c + 1));
+    if (a === -1 || b === -1 || !(now >= 0 && remaining >= 0 && resetAt >= 0 && retryAfterMs >= 0)) return unexpected(v);
+    const allowed = c === -1;
+    return ok({ allowed, failed: allowed ? -1 : 0, granted: allowed ? item.cost : 0, now, found: true, states: [{ remaining, resetAt, retryAfterMs }] });
   }
 
   /** `[failed, now, then per item remaining, resetAt, retryAfterMs]`. */
