@@ -126,10 +126,11 @@ export class QuotaGuard {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     const wid = id.value;
+    const memo: HandleMemo = { bound: undefined, generation: -1, name: undefined, limit: undefined };
     return ok({
       workspaceId: wid,
-      consume: (r) => this.#fast(wid, "consume", r),
-      check: (r) => this.#fast(wid, "check", r),
+      consume: (r) => this.#fast(wid, "consume", r, memo),
+      check: (r) => this.#fast(wid, "check", r, memo),
       reserve: (r) => this.#decide(wid, "reserve", r),
     });
   }
@@ -163,7 +164,7 @@ export class QuotaGuard {
    * store: no async frames, no allocations beyond the decision itself.
    * Everything else goes through `#decide`.
    */
-  #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {
+  #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">, memo?: HandleMemo): Promise<Result<Decision, QuotaError>> {
     const leases = this.#leases;
     if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
       // One clock read serves the policy cache and the lease's expiry.
@@ -177,8 +178,7 @@ export class QuotaGuard {
     if (sync !== undefined && this.#leases === undefined && request.cost === undefined && request.limits === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
       // One clock read serves the policy cache and the store (the guard and the memory store share the clock).
       const now = this.#clock.now();
-      const bound = this.#resolver.cached(workspaceId, now);
-      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
+      const b = this.#boundLimit(workspaceId, request.limit, now, memo);
       if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now));
       if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
         const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
@@ -196,6 +196,24 @@ export class QuotaGuard {
       }
     }
     return this.#decide(workspaceId, mode, request);
+  }
+
+  /**
+   * The bound limit for a one-limit call. A handle remembers the last one it
+   * used (same name, binding still fresh, no invalidation since), which saves
+   * the two Map lookups of the policy cache on the hot path.
+   */
+  #boundLimit(workspaceId: WorkspaceId, name: string | undefined, now: number, memo: HandleMemo | undefined): BoundLimit | undefined {
+    if (memo !== undefined && memo.name === name && memo.bound !== undefined && memo.bound.expiresAt > now && memo.generation === this.#resolver.generation) return memo.limit;
+    const bound = this.#resolver.cached(workspaceId, now);
+    const b = bound === undefined || typeof name !== "string" ? undefined : bound.limits.get(name);
+    if (memo !== undefined && b !== undefined) {
+      memo.bound = bound;
+      memo.generation = this.#resolver.generation;
+      memo.name = name;
+      memo.limit = b;
+    }
+    return b;
   }
 
   /** One GCRA limit on the memory store: decide from one number, build the decision directly. */
@@ -324,6 +342,14 @@ export class QuotaGuard {
       }
     }
   }
+}
+
+/** What a workspace handle remembers between calls (see `#boundLimit`). */
+interface HandleMemo {
+  bound: BoundWorkspace | undefined;
+  generation: number;
+  name: string | undefined;
+  limit: BoundLimit | undefined;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

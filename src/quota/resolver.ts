@@ -140,8 +140,12 @@ export class PolicyResolver {
     return ok(bound);
   }
 
+  /** Bumped by `invalidate`, so handles that remember a binding know to look it up again. */
+  generation = 0;
+
   /** Forgets cached policies (all, or one workspace) so the next call re-reads the source. */
   invalidate(workspaceId?: WorkspaceId): void {
+    this.generation++;
     if (workspaceId === undefined) this.#cache.clear();
     else this.#cache.delete(workspaceId);
   }

@@ -72,7 +72,9 @@ end
 local ok = failed == -1
 local write = ok and p[1] == 0
 local out = { failed, now }
+local on = 2
 local W = {}
+local wn = 0
 local need = now
 fi = 3
 for i = 1, n do
@@ -86,7 +88,7 @@ for i = 1, n do
     if write then
       tat = tat + cost * T
       ${tatStringLua("tat", "ts")}
-      W[#W + 1] = p[fi]; W[#W + 1] = ts
+      W[wn + 1] = p[fi]; W[wn + 2] = ts; wn = wn + 2
       if tat > need then need = tat end
       after = avail - cost
     elseif not ok and cost > avail then
@@ -97,8 +99,8 @@ for i = 1, n do
   elseif k == 2 then
     local e = S[s + 1]
     if write then
-      if S[s + 3] ~= e then W[#W + 1] = p[fi]; W[#W + 1] = e end
-      W[#W + 1] = p[fi + 1]; W[#W + 1] = S[s + 2] + cost
+      if S[s + 3] ~= e then W[wn + 1] = p[fi]; W[wn + 2] = e; wn = wn + 2 end
+      W[wn + 1] = p[fi + 1]; W[wn + 2] = S[s + 2] + cost; wn = wn + 2
       if e + 86400000 > need then need = e + 86400000 end
       after = avail - cost
     elseif not ok and cost > avail then
@@ -110,9 +112,8 @@ for i = 1, n do
     local w, prev = S[s + 1], S[s + 3]
     if write then
       local cur = S[s + 2] + cost
-      W[#W + 1] = p[fi]; W[#W + 1] = w
-      W[#W + 1] = p[fi + 1]; W[#W + 1] = cur
-      W[#W + 1] = p[fi + 2]; W[#W + 1] = prev
+      W[wn + 1] = p[fi]; W[wn + 2] = w; W[wn + 3] = p[fi + 1]; W[wn + 4] = cur; W[wn + 5] = p[fi + 2]; W[wn + 6] = prev
+      wn = wn + 6
       if w + 2 * a > need then need = w + 2 * a end
       after = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
     end
@@ -121,9 +122,8 @@ for i = 1, n do
     if not ok and cost > avail then retry = math.max(1, reset - now) end
   end
   if after < 0 then after = 0 end
-  out[#out + 1] = after
-  out[#out + 1] = reset
-  out[#out + 1] = retry
+  out[on + 1] = after; out[on + 2] = reset; out[on + 3] = retry
+  on = on + 3
 end
 if write then
   local x = h[nf]

@@ -37,9 +37,18 @@ export function familyKey(key: string): string {
   return key.slice(0, prefixLength(key)) + STATE_SUFFIX;
 }
 
-/** The hash fields of one item, in the order the scripts read them. */
+/**
+ * The hash fields of one item, in the order the scripts read them: the
+ * family root's own limits as `:<limit>#…`, a child's as `<child id>:<limit>#…`
+ * (shorter arguments for the common root-only decision).
+ */
 export function fieldsOf(item: StoreItem): string[] {
-  const base = item.key.slice(prefixLength(item.key));
+  const key = item.key;
+  const start = prefixLength(key);
+  let base = key.slice(start);
+  const open = key.indexOf("{");
+  const root = open === -1 || start === 0 ? "" : key.slice(open + 1, start - 8);
+  if (root !== "" && base.startsWith(`${root}:`)) base = base.slice(root.length);
   if (item.kind === KIND_GCRA) return [`${base}#g`];
   if (item.kind === KIND_PERIOD) return [`${base}#e`, `${base}#u`];
   return [`${base}#w`, `${base}#c`, `${base}#p`];

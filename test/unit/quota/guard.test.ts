@@ -38,6 +38,25 @@ describe("QuotaGuard", () => {
     expect((await guard.consume({ workspaceId: A, limit: "seats" }))._unsafeUnwrap()).toMatchObject({ allowed: true, remaining: 3 });
   });
 
+  it("a bound handle sees a plan change after invalidatePolicies and after the cache TTL (it remembers its last limit)", async () => {
+    const clock = new ManualClock();
+    const rate = (limit: number) => ({ calls: { kind: "period" as const, period: "month" as const, limit } });
+    const source = new StaticPolicySource({ plans: { free: rate(2), pro: rate(5), max: rate(9) }, defaultPlan: "free" });
+    const guard = new QuotaGuard({ policies: source, clock, policyCacheMs: 1_000 });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 2, remaining: 1 });
+    source.assign(A, { plan: "pro" });
+    // Still cached: the old limit.
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 2, remaining: 0 });
+    guard.invalidatePolicies(A);
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 5, remaining: 2 });
+    source.assign(A, { plan: "max" });
+    clock.advance(1_001);
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 9, remaining: 5 });
+    // Another limit name on the same handle is looked up, not taken from the memo.
+    expect((await h.consume({ limit: "nope" }))._unsafeUnwrapErr().type).toBe("UnknownLimit");
+  });
+
   it("plans from TENANCY_QUOTA_PLANS: valid JSON works, every problem of a bad one is listed", async () => {
     const good = policiesFromEnv(JSON.stringify({ plans: { free: { msgs: { kind: "period", period: "day", limit: 2 } } }, defaultPlan: "free", workspaces: { [A]: { overrides: { msgs: { kind: "period", period: "day", limit: 3 } } } } }));
     const guard = new QuotaGuard({ policies: good._unsafeUnwrap() });
