@@ -169,8 +169,7 @@ export class QuotaGuard {
     if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
       // One clock read serves the policy cache and the lease's expiry.
       const now = this.#clock.now();
-      const bound = this.#resolver.cached(workspaceId, now);
-      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
+      const b = this.#boundLimit(workspaceId, request.limit, now, memo);
       const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey, now);
       if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
     }
