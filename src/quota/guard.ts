@@ -186,6 +186,14 @@ export class QuotaGuard {
     }
     if (sync === undefined && this.#leases === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
       // Async store, cached policy: straight to the store, no intermediate async frames.
+      if (request.cost === undefined && request.limits === undefined) {
+        // One limit at cost 1: the prebuilt request (and, from a handle, the remembered binding).
+        const b = this.#boundLimit(workspaceId, request.limit, this.#clock.now(), memo);
+        if (b !== undefined && (mode === "check" || b.own.kind !== KIND_CONCURRENCY)) {
+          const unit = b.unit;
+          return this.store.apply(mode === "consume" ? b.consumeUnit : b.checkUnit).then((outcome) => this.#outcome(workspaceId, mode, unit, undefined, outcome));
+        }
+      }
       const bound = this.#resolver.cached(workspaceId);
       if (bound !== undefined) {
         const prepared = prepare(bound, mode, request.limit, request.cost, request.limits);

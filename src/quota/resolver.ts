@@ -22,6 +22,8 @@ export interface BoundLimit {
   /** Prebuilt cost-1 requests, so the hot path allocates no request objects. */
   readonly consumeUnit: StoreRequest;
   readonly checkUnit: StoreRequest;
+  /** The prepared cost-1 request (items, meta, costs), for the guard's hot path. */
+  readonly unit: { readonly items: readonly StoreItem[]; readonly meta: readonly ItemMeta[]; readonly costs: readonly { readonly limit: string; readonly cost: number }[] };
   readonly costs: readonly { readonly limit: string; readonly cost: number }[];
   /** True when the limit (own or parent) is a shadow limit. */
   readonly shadow: boolean;
@@ -35,12 +37,14 @@ function finish(
 ): BoundLimit {
   // Frozen: a static item list, which a store may encode once (the Redis store does).
   Object.freeze(partial.unitItems);
+  const costs = [{ limit: partial.name, cost: 1 }];
   return {
     ...partial,
     meta,
     consumeUnit: { mode: "consume", items: partial.unitItems },
     checkUnit: { mode: "check", items: partial.unitItems },
-    costs: [{ limit: partial.name, cost: 1 }],
+    unit: { items: partial.unitItems, meta, costs },
+    costs,
     shadow: meta.some((m) => m.limit.shadow),
     raw: false,
   };

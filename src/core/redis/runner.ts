@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { err, ok, type Result } from "neverthrow";
 import { describeThrown, storeFailed, storeUnavailable, type StoreFailedError, type StoreUnavailableError } from "../errors.js";
+import { DeadlineQueue, type Deadline } from "./deadlines.js";
 import type { LuaScript } from "./script.js";
 
 /** The user's ioredis client: a single `Redis` or a `Cluster`. tenancykit never creates one. */
@@ -40,6 +41,7 @@ export interface RunOptions {
 export class RedisRunner {
   readonly client: RedisClient;
   readonly timeoutMs: number;
+  readonly #deadlines = new DeadlineQueue();
 
   constructor(client: RedisClient, options: RedisRunnerOptions = {}) {
     const problems: string[] = [];
@@ -93,9 +95,10 @@ export class RedisRunner {
 
   /**
    * One promise per call, settled by whichever comes first: the reply or the
-   * timer. Written out by hand rather than with `Promise.race`, which costs
-   * two extra promises and handlers on every call of the hot path; error
-   * messages are only built when a call fails.
+   * deadline. Calls with the runner's own timeout share one timer
+   * (deadlines.ts); a per-call override gets its own. Written out by hand
+   * rather than with `Promise.race` (two extra promises and handlers per call);
+   * error messages are only built when a call fails.
    */
   private call<T>(send: () => Promise<T>, what: string, options: RunOptions | undefined): Promise<Result<T, RedisCallError>> {
     const status = this.client.status;
@@ -104,32 +107,43 @@ export class RedisRunner {
     }
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        resolve(err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`)));
-      }, timeoutMs);
-      const fail = (thrown: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(err(classify(thrown, what)));
+      const call: Deadline = {
+        at: Date.now() + timeoutMs,
+        settled: false,
+        expire: () => resolve(err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`))),
       };
+      const deadlines = timeoutMs === this.timeoutMs ? this.#deadlines : undefined;
+      let timer: NodeJS.Timeout | undefined;
+      if (deadlines !== undefined) deadlines.add(call);
+      else
+        timer = setTimeout(() => {
+          if (call.settled) return;
+          call.settled = true;
+          call.expire();
+        }, timeoutMs);
       let sent: Promise<T>;
       try {
         sent = send();
       } catch (thrown) {
         // A client that throws synchronously (bad arguments) must not turn into a rejection.
-        fail(thrown);
-        return;
+        sent = Promise.reject(thrown);
       }
-      sent.then((value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(ok(value));
-      }, fail);
+      sent.then(
+        (value) => {
+          if (call.settled) return;
+          call.settled = true;
+          if (deadlines !== undefined) deadlines.settled();
+          else clearTimeout(timer);
+          resolve(ok(value));
+        },
+        (thrown: unknown) => {
+          if (call.settled) return;
+          call.settled = true;
+          if (deadlines !== undefined) deadlines.settled();
+          else clearTimeout(timer);
+          resolve(err(classify(thrown, what)));
+        },
+      );
     });
   }
 }
