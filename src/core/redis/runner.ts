@@ -73,14 +73,11 @@ export class RedisRunner {
   ): Promise<Result<unknown, RedisCallError>> {
     const client = this.client;
     return this.call(
-      () =>
-        client
-          .evalsha(script.sha, keys.length, ...keys, ...args)
-          .catch((thrown: unknown) =>
-            isNoScript(thrown) ? client.eval(script.source, keys.length, ...keys, ...args) : Promise.reject(thrown),
-          ),
+      () => client.evalsha(script.sha, keys.length, ...keys, ...args),
       script.name,
       options,
+      // Only after NOSCRIPT (a restart or SCRIPT FLUSH): the source, once.
+      () => client.eval(script.source, keys.length, ...keys, ...args),
     );
   }
 
@@ -90,7 +87,7 @@ export class RedisRunner {
     send: (client: RedisClient) => Promise<T>,
     options?: RunOptions,
   ): Promise<Result<T, RedisCallError>> {
-    return this.call(() => send(this.client), name, options);
+    return this.call(() => send(this.client), name, options, undefined);
   }
 
   /**
@@ -100,27 +97,24 @@ export class RedisRunner {
    * rather than with `Promise.race` (two extra promises and handlers per call);
    * error messages are only built when a call fails.
    */
-  private call<T>(send: () => Promise<T>, what: string, options: RunOptions | undefined): Promise<Result<T, RedisCallError>> {
+  private call<T>(
+    send: () => Promise<T>,
+    what: string,
+    options: RunOptions | undefined,
+    onNoScript: (() => Promise<T>) | undefined,
+  ): Promise<Result<T, RedisCallError>> {
     const status = this.client.status;
     if (status !== "ready") {
       return Promise.resolve(err(storeUnavailable(`redis is not connected (status ${status}); ${what} not sent`)));
     }
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
+    const deadlines = timeoutMs === this.timeoutMs ? this.#deadlines : undefined;
+    // Only anonymous callbacks below: a named closure per call costs a defineProperty under
+    // transpilers that keep function names (tsx, which runs the tests and benchmarks).
     return new Promise((resolve) => {
-      const call: Deadline = {
-        at: Date.now() + timeoutMs,
-        settled: false,
-        expire: () => resolve(err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`))),
-      };
-      const deadlines = timeoutMs === this.timeoutMs ? this.#deadlines : undefined;
-      let timer: NodeJS.Timeout | undefined;
+      const call = new PendingCall(Date.now() + timeoutMs, resolve, what, timeoutMs, deadlines);
       if (deadlines !== undefined) deadlines.add(call);
-      else
-        timer = setTimeout(() => {
-          if (call.settled) return;
-          call.settled = true;
-          call.expire();
-        }, timeoutMs);
+      else call.timer = setTimeout(() => call.timedOut(), timeoutMs);
       let sent: Promise<T>;
       try {
         sent = send();
@@ -129,22 +123,63 @@ export class RedisRunner {
         sent = Promise.reject(thrown);
       }
       sent.then(
-        (value) => {
-          if (call.settled) return;
-          call.settled = true;
-          if (deadlines !== undefined) deadlines.settled();
-          else clearTimeout(timer);
-          resolve(ok(value));
-        },
+        (value) => call.settle(ok(value)),
         (thrown: unknown) => {
-          if (call.settled) return;
-          call.settled = true;
-          if (deadlines !== undefined) deadlines.settled();
-          else clearTimeout(timer);
-          resolve(err(classify(thrown, what)));
+          if (onNoScript !== undefined && !call.settled && isNoScript(thrown)) {
+            // NOSCRIPT (a restart, SCRIPT FLUSH): EVAL once, within the same deadline.
+            let again: Promise<T>;
+            try {
+              again = onNoScript();
+            } catch (thrownAgain) {
+              again = Promise.reject(thrownAgain);
+            }
+            again.then(
+              (value) => call.settle(ok(value)),
+              (thrownAgain: unknown) => call.settle(err(classify(thrownAgain, what))),
+            );
+          } else call.settle(err(classify(thrown, what)));
         },
       );
     });
+  }
+}
+
+/** One call in flight: settled once, by its answer or its deadline. */
+class PendingCall<T> implements Deadline {
+  settled = false;
+  timer: NodeJS.Timeout | undefined = undefined;
+  readonly at: number;
+  readonly #resolve: (result: Result<T, RedisCallError>) => void;
+  readonly #what: string;
+  readonly #timeoutMs: number;
+  readonly #deadlines: DeadlineQueue | undefined;
+
+  constructor(at: number, resolve: (result: Result<T, RedisCallError>) => void, what: string, timeoutMs: number, deadlines: DeadlineQueue | undefined) {
+    this.at = at;
+    this.#resolve = resolve;
+    this.#what = what;
+    this.#timeoutMs = timeoutMs;
+    this.#deadlines = deadlines;
+  }
+
+  settle(result: Result<T, RedisCallError>): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.#deadlines !== undefined) this.#deadlines.settled();
+    else clearTimeout(this.timer);
+    this.#resolve(result);
+  }
+
+  /** Its own timer fired (a per-call timeout override). */
+  timedOut(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.expire();
+  }
+
+  /** Called once, unsettled, when the deadline passes. */
+  expire(): void {
+    this.#resolve(err(storeUnavailable(`redis did not answer ${this.#what} within ${this.#timeoutMs} ms`)));
   }
 }
 
