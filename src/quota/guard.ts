@@ -330,8 +330,11 @@ export class QuotaGuard {
   #report(workspaceId: WorkspaceId, result: Result<Decision, QuotaError>, costs?: PreparedRequest["costs"]): Result<Decision, QuotaError> {
     if (result.isErr()) return result;
     const d = result.value;
-    this.#metrics.add(workspaceId, d.allowed ? "quota_allowed_total" : "quota_denied_total", 1);
-    if (d.degraded) this.#metrics.add(workspaceId, "quota_degraded_total", 1);
+    // Most guards have no metrics sink: skip the no-op calls on the hot path.
+    if (this.#metrics !== noopMetricsSink) {
+      this.#metrics.add(workspaceId, d.allowed ? "quota_allowed_total" : "quota_denied_total", 1);
+      if (d.degraded) this.#metrics.add(workspaceId, "quota_degraded_total", 1);
+    }
     if (d.allowed && this.#onNearLimit !== undefined && costs !== undefined) this.#nearLimit(d, costs);
     this.#onDecision?.(workspaceId, d);
     return result;

@@ -57,6 +57,16 @@ describe("QuotaGuard", () => {
     expect((await h.consume({ limit: "nope" }))._unsafeUnwrapErr().type).toBe("UnknownLimit");
   });
 
+  it("a metrics sink counts allowed and denied decisions (memory hot path and general path)", async () => {
+    const counts: Record<string, number> = {};
+    const sink = { add: (_w: unknown, metric: string, v: number) => void (counts[metric] = (counts[metric] ?? 0) + v), observe: () => undefined };
+    const guard = new QuotaGuard({ policies: { plans: { p: { r: { kind: "rate", limit: 2, periodMs: 60_000 }, m: { kind: "period", period: "month", limit: 1 } } }, defaultPlan: "p" }, metrics: sink });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    for (let i = 0; i < 3; i++) await h.consume({ limit: "r" });
+    for (let i = 0; i < 2; i++) await guard.consume({ workspaceId: A, limit: "m", cost: 1 });
+    expect(counts).toEqual({ quota_allowed_total: 3, quota_denied_total: 2 });
+  });
+
   it("plans from TENANCY_QUOTA_PLANS: valid JSON works, every problem of a bad one is listed", async () => {
     const good = policiesFromEnv(JSON.stringify({ plans: { free: { msgs: { kind: "period", period: "day", limit: 2 } } }, defaultPlan: "free", workspaces: { [A]: { overrides: { msgs: { kind: "period", period: "day", limit: 3 } } } } }));
     const guard = new QuotaGuard({ policies: good._unsafeUnwrap() });
