@@ -137,9 +137,10 @@ export class RedisQuotaStore implements QuotaStore {
     if (reply.isErr()) return this.#failed(reply.error);
     const v = reply.value;
     const n = items.length;
-    if (!Array.isArray(v) || v.length !== 2 + 3 * n || !v.every((x) => typeof x === "number")) return unexpected(v);
-    const states: ItemState[] = new Array<ItemState>(n);
-    for (let i = 0; i < n; i++) states[i] = { remaining: v[2 + 3 * i] as number, resetAt: v[3 + 3 * i] as number, retryAfterMs: v[4 + 3 * i] as number };
+    if (!Array.isArray(v) || v.length !== 2 + 3 * n) return unexpected(v);
+    for (let i = 0; i < v.length; i++) if (typeof v[i] !== "number") return unexpected(v);
+    const states: ItemState[] = [];
+    for (let i = 0; i < n; i++) states.push({ remaining: v[2 + 3 * i] as number, resetAt: v[3 + 3 * i] as number, retryAfterMs: v[4 + 3 * i] as number });
     const failed = v[0] as number;
     return ok({ allowed: failed === -1, failed, granted: failed === -1 ? items[0]!.cost : 0, now: v[1] as number, found: true, states });
   }
