@@ -126,7 +126,7 @@ export class QuotaGuard {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     const wid = id.value;
-    const memo: HandleMemo = { bound: undefined, generation: -1, name: undefined, limit: undefined };
+    const memo: HandleMemo = { bound: undefined, generation: -1, name: undefined, limit: undefined, box: undefined };
     return ok({
       workspaceId: wid,
       consume: (r) => this.#fast(wid, "consume", r, memo),
@@ -178,7 +178,7 @@ export class QuotaGuard {
       // One clock read serves the policy cache and the store (the guard and the memory store share the clock).
       const now = this.#clock.now();
       const b = this.#boundLimit(workspaceId, request.limit, now, memo);
-      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now));
+      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now, memo));
       if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
         const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
         if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
@@ -219,15 +219,16 @@ export class QuotaGuard {
       memo.generation = this.#resolver.generation;
       memo.name = name;
       memo.limit = b;
+      memo.box = undefined;
     }
     return b;
   }
 
   /** One GCRA limit on the memory store: decide from one number, build the decision directly. */
-  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit, now: number): Result<Decision, QuotaError> {
+  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit, now: number, memo: HandleMemo | undefined): Result<Decision, QuotaError> {
     const store = this.store as MemoryQuotaStore;
     const item = b.unitItems[0]!;
-    const r = store.gcraConsumeRaw(item, this.#sharedClock ? now : undefined);
+    const r = store.gcraConsumeRaw(item, this.#sharedClock ? now : undefined, memo);
     if (Number.isNaN(r)) return this.#report(workspaceId, this.#sync!(b.consumeUnit).map((o) => toDecision(o, b.meta, false)), b.costs);
     const resetAt = store.lastResetAt;
     const allowed = r >= 0;
@@ -360,6 +361,8 @@ interface HandleMemo {
   generation: number;
   name: string | undefined;
   limit: BoundLimit | undefined;
+  /** The memory store's GCRA box for that limit (see MemoryQuotaStore.gcraConsumeRaw). */
+  box: { t: number } | undefined;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

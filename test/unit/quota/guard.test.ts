@@ -67,6 +67,24 @@ describe("QuotaGuard", () => {
     expect(counts).toEqual({ quota_allowed_total: 3, quota_denied_total: 2 });
   });
 
+  it("a bound handle's remembered GCRA state follows the store when the key is swept and re-created", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryQuotaStore({ clock });
+    const guard = new QuotaGuard({ store, clock, policies: { plans: { p: { r: { kind: "rate", limit: 3, periodMs: 3_000 } } }, defaultPlan: "p" } });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    const remaining = async () => (await h.consume({ limit: "r" }))._unsafeUnwrap().remaining;
+    expect([await remaining(), await remaining()]).toEqual([2, 1]);
+    // The bucket refills completely: the sweep drops the key (its state equals a fresh key's).
+    clock.advance(3_000);
+    expect(store.sweep()).toBe(1);
+    expect(store.size).toBe(0);
+    // The handle must not keep writing to the dropped state: the store holds the new key again.
+    expect([await remaining(), await remaining(), await remaining()]).toEqual([2, 1, 0]);
+    expect(store.size).toBe(1);
+    expect((await h.consume({ limit: "r" }))._unsafeUnwrap().allowed).toBe(false);
+    expect((await guard.check({ workspaceId: A, limit: "r" }))._unsafeUnwrap().remaining).toBe(0);
+  });
+
   it("plans from TENANCY_QUOTA_PLANS: valid JSON works, every problem of a bad one is listed", async () => {
     const good = policiesFromEnv(JSON.stringify({ plans: { free: { msgs: { kind: "period", period: "day", limit: 2 } } }, defaultPlan: "free", workspaces: { [A]: { overrides: { msgs: { kind: "period", period: "day", limit: 3 } } } } }));
     const guard = new QuotaGuard({ policies: good._unsafeUnwrap() });
