@@ -126,10 +126,11 @@ export class QuotaGuard {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     const wid = id.value;
+    const memo: HandleMemo = { bound: undefined, generation: -1, name: undefined, limit: undefined, box: undefined };
     return ok({
       workspaceId: wid,
-      consume: (r) => this.#fast(wid, "consume", r),
-      check: (r) => this.#fast(wid, "check", r),
+      consume: (r) => this.#fast(wid, "consume", r, memo),
+      check: (r) => this.#fast(wid, "check", r, memo),
       reserve: (r) => this.#decide(wid, "reserve", r),
     });
   }
@@ -163,13 +164,12 @@ export class QuotaGuard {
    * store: no async frames, no allocations beyond the decision itself.
    * Everything else goes through `#decide`.
    */
-  #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>> {
+  #fast(workspaceId: WorkspaceId, mode: StoreMode, request: Omit<QuotaRequest, "workspaceId">, memo?: HandleMemo): Promise<Result<Decision, QuotaError>> {
     const leases = this.#leases;
     if (leases !== undefined && mode === "consume" && request.cost === undefined && request.limits === undefined) {
       // One clock read serves the policy cache and the lease's expiry.
       const now = this.#clock.now();
-      const bound = this.#resolver.cached(workspaceId, now);
-      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
+      const b = this.#boundLimit(workspaceId, request.limit, now, memo);
       const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey, now);
       if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
     }
@@ -177,9 +177,8 @@ export class QuotaGuard {
     if (sync !== undefined && this.#leases === undefined && request.cost === undefined && request.limits === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
       // One clock read serves the policy cache and the store (the guard and the memory store share the clock).
       const now = this.#clock.now();
-      const bound = this.#resolver.cached(workspaceId, now);
-      const b = bound === undefined || typeof request.limit !== "string" ? undefined : bound.limits.get(request.limit);
-      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now));
+      const b = this.#boundLimit(workspaceId, request.limit, now, memo);
+      if (b !== undefined && b.raw && mode === "consume") return Promise.resolve(this.#rawDecision(workspaceId, b, now, memo));
       if (b !== undefined && !b.shadow && b.own.kind !== KIND_CONCURRENCY) {
         const outcome = sync(mode === "consume" ? b.consumeUnit : b.checkUnit);
         if (outcome.isOk()) return Promise.resolve(this.#report(workspaceId, ok(toDecision(outcome.value, b.meta, false)), b.costs));
@@ -187,6 +186,14 @@ export class QuotaGuard {
     }
     if (sync === undefined && this.#leases === undefined && (mode === "consume" || mode === "check") && !this.#fallback.open) {
       // Async store, cached policy: straight to the store, no intermediate async frames.
+      if (request.cost === undefined && request.limits === undefined) {
+        // One limit at cost 1: the prebuilt request (and, from a handle, the remembered binding).
+        const b = this.#boundLimit(workspaceId, request.limit, this.#clock.now(), memo);
+        if (b !== undefined && (mode === "check" || b.own.kind !== KIND_CONCURRENCY)) {
+          const unit = b.unit;
+          return this.store.apply(mode === "consume" ? b.consumeUnit : b.checkUnit).then((outcome) => this.#outcome(workspaceId, mode, unit, undefined, outcome));
+        }
+      }
       const bound = this.#resolver.cached(workspaceId);
       if (bound !== undefined) {
         const prepared = prepare(bound, mode, request.limit, request.cost, request.limits);
@@ -198,11 +205,30 @@ export class QuotaGuard {
     return this.#decide(workspaceId, mode, request);
   }
 
+  /**
+   * The bound limit for a one-limit call. A handle remembers the last one it
+   * used (same name, binding still fresh, no invalidation since), which saves
+   * the two Map lookups of the policy cache on the hot path.
+   */
+  #boundLimit(workspaceId: WorkspaceId, name: string | undefined, now: number, memo: HandleMemo | undefined): BoundLimit | undefined {
+    if (memo !== undefined && memo.name === name && memo.bound !== undefined && memo.bound.expiresAt > now && memo.generation === this.#resolver.generation) return memo.limit;
+    const bound = this.#resolver.cached(workspaceId, now);
+    const b = bound === undefined || typeof name !== "string" ? undefined : bound.limits.get(name);
+    if (memo !== undefined && b !== undefined) {
+      memo.bound = bound;
+      memo.generation = this.#resolver.generation;
+      memo.name = name;
+      memo.limit = b;
+      memo.box = undefined;
+    }
+    return b;
+  }
+
   /** One GCRA limit on the memory store: decide from one number, build the decision directly. */
-  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit, now: number): Result<Decision, QuotaError> {
+  #rawDecision(workspaceId: WorkspaceId, b: BoundLimit, now: number, memo: HandleMemo | undefined): Result<Decision, QuotaError> {
     const store = this.store as MemoryQuotaStore;
     const item = b.unitItems[0]!;
-    const r = store.gcraConsumeRaw(item, this.#sharedClock ? now : undefined);
+    const r = store.gcraConsumeRaw(item, this.#sharedClock ? now : undefined, memo);
     if (Number.isNaN(r)) return this.#report(workspaceId, this.#sync!(b.consumeUnit).map((o) => toDecision(o, b.meta, false)), b.costs);
     const resetAt = store.lastResetAt;
     const allowed = r >= 0;
@@ -305,8 +331,11 @@ export class QuotaGuard {
   #report(workspaceId: WorkspaceId, result: Result<Decision, QuotaError>, costs?: PreparedRequest["costs"]): Result<Decision, QuotaError> {
     if (result.isErr()) return result;
     const d = result.value;
-    this.#metrics.add(workspaceId, d.allowed ? "quota_allowed_total" : "quota_denied_total", 1);
-    if (d.degraded) this.#metrics.add(workspaceId, "quota_degraded_total", 1);
+    // Most guards have no metrics sink: skip the no-op calls on the hot path.
+    if (this.#metrics !== noopMetricsSink) {
+      this.#metrics.add(workspaceId, d.allowed ? "quota_allowed_total" : "quota_denied_total", 1);
+      if (d.degraded) this.#metrics.add(workspaceId, "quota_degraded_total", 1);
+    }
     if (d.allowed && this.#onNearLimit !== undefined && costs !== undefined) this.#nearLimit(d, costs);
     this.#onDecision?.(workspaceId, d);
     return result;
@@ -324,6 +353,16 @@ export class QuotaGuard {
       }
     }
   }
+}
+
+/** What a workspace handle remembers between calls (see `#boundLimit`). */
+interface HandleMemo {
+  bound: BoundWorkspace | undefined;
+  generation: number;
+  name: string | undefined;
+  limit: BoundLimit | undefined;
+  /** The memory store's GCRA box for that limit (see MemoryQuotaStore.gcraConsumeRaw). */
+  box: { t: number } | undefined;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

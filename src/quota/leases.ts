@@ -229,6 +229,16 @@ export class LeaseBook {
   /** An allowed decision from the lease: the store's remaining at the grant plus what this lease still holds. */
   #localDecision(slot: Slot): Decision {
     const meta = slot.meta;
+    if (meta.length === 1) {
+      // One limit (a root workspace): no pick among limits.
+      const m = meta[0]!;
+      const s = slot.states[0];
+      const remaining = (s === undefined ? 0 : s.remaining) + slot.units;
+      const resetAt = s === undefined ? 0 : s.resetAt;
+      const max = m.limit.limit;
+      const limits: LimitState[] = [{ limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max, remaining, resetAt, retryAfterMs: 0 }];
+      return { allowed: true, limit: max, remaining, resetAt, retryAfterMs: 0, degraded: false, shadowDenied: false, limits };
+    }
     const limits: LimitState[] = new Array<LimitState>(meta.length);
     let pick = 0;
     for (let i = 0; i < meta.length; i++) {

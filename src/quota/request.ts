@@ -106,6 +106,10 @@ export function prepare(
  */
 function unitCosts(bound: BoundWorkspace, mode: StoreMode, list: readonly LimitCost[]): PreparedRequest | undefined {
   const n = list.length;
+  // The same limits as last time (by name, all at cost 1, same mode): the same frozen items,
+  // which the Redis store has already encoded.
+  const last = bound.lastMulti;
+  if (last.mode === mode && last.prepared !== undefined && sameUnitList(list, last.names)) return last.prepared;
   const found: BoundLimit[] = new Array<BoundLimit>(n);
   let size = 0;
   for (let i = 0; i < n; i++) {
@@ -130,7 +134,22 @@ function unitCosts(bound: BoundWorkspace, mode: StoreMode, list: readonly LimitC
     }
     costs[i] = b.costs[0]!;
   }
-  return { items, meta, costs };
+  Object.freeze(items);
+  const prepared = { items, meta, costs };
+  last.names = found.map((b) => b.name);
+  last.mode = mode;
+  last.prepared = prepared;
+  return prepared;
+}
+
+/** True when `list` names exactly `names`, in order, each at cost 1 (implicit or explicit). */
+function sameUnitList(list: readonly LimitCost[], names: readonly string[]): boolean {
+  if (list.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    const entry = list[i] as { limit?: unknown; cost?: unknown } | null;
+    if (entry === null || typeof entry !== "object" || entry.limit !== names[i] || (entry.cost !== undefined && entry.cost !== 1)) return false;
+  }
+  return true;
 }
 
 function modeProblem(mode: StoreMode, limit: CompiledLimit, name: string): string | undefined {

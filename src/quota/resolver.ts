@@ -4,7 +4,7 @@ import type { WorkspaceId } from "../core/workspace-id.js";
 import { compileLimit, type CompiledLimit } from "./limits.js";
 import type { PolicySource } from "./policy.js";
 import type { ItemMeta } from "./request.js";
-import { KIND_GCRA, type QuotaStore, type StoreItem, type StoreRequest } from "./store.js";
+import { KIND_GCRA, type QuotaStore, type StoreItem, type StoreMode, type StoreRequest } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
 import type { PolicyUnavailableError } from "./types.js";
 
@@ -22,6 +22,8 @@ export interface BoundLimit {
   /** Prebuilt cost-1 requests, so the hot path allocates no request objects. */
   readonly consumeUnit: StoreRequest;
   readonly checkUnit: StoreRequest;
+  /** The prepared cost-1 request (items, meta, costs), for the guard's hot path. */
+  readonly unit: { readonly items: readonly StoreItem[]; readonly meta: readonly ItemMeta[]; readonly costs: readonly { readonly limit: string; readonly cost: number }[] };
   readonly costs: readonly { readonly limit: string; readonly cost: number }[];
   /** True when the limit (own or parent) is a shadow limit. */
   readonly shadow: boolean;
@@ -33,12 +35,16 @@ function finish(
   partial: Pick<BoundLimit, "name" | "own" | "ownKey" | "unitItems"> & { parent?: CompiledLimit; parentKey?: string },
   meta: readonly ItemMeta[],
 ): BoundLimit {
+  // Frozen: a static item list, which a store may encode once (the Redis store does).
+  Object.freeze(partial.unitItems);
+  const costs = [{ limit: partial.name, cost: 1 }];
   return {
     ...partial,
     meta,
     consumeUnit: { mode: "consume", items: partial.unitItems },
     checkUnit: { mode: "check", items: partial.unitItems },
-    costs: [{ limit: partial.name, cost: 1 }],
+    unit: { items: partial.unitItems, meta, costs },
+    costs,
     shadow: meta.some((m) => m.limit.shadow),
     raw: false,
   };
@@ -50,6 +56,15 @@ export interface BoundWorkspace {
   readonly parentWorkspaceId?: WorkspaceId;
   readonly limits: ReadonlyMap<string, BoundLimit>;
   readonly expiresAt: number;
+  /** The last multi-limit cost-1 request prepared for this workspace (see request.ts `unitCosts`). */
+  readonly lastMulti: LastMulti;
+}
+
+/** One remembered multi-limit request: its limit names, mode and prepared (frozen) items. */
+export interface LastMulti {
+  names: readonly string[];
+  mode: StoreMode | undefined;
+  prepared: { readonly items: readonly StoreItem[]; readonly meta: readonly ItemMeta[]; readonly costs: readonly { readonly limit: string; readonly cost: number }[] } | undefined;
 }
 
 export function itemFor(limit: CompiledLimit, key: string, cost: number): StoreItem {
@@ -122,14 +137,19 @@ export class PolicyResolver {
       ...(parentId === undefined ? {} : { parentWorkspaceId: parentId }),
       limits,
       expiresAt: this.#clock.now() + this.#ttlMs,
+      lastMulti: { names: [], mode: undefined, prepared: undefined },
     };
     if (this.#cache.size >= this.#maxEntries) this.#cache.clear();
     this.#cache.set(workspaceId, bound);
     return ok(bound);
   }
 
+  /** Bumped by `invalidate`, so handles that remember a binding know to look it up again. */
+  generation = 0;
+
   /** Forgets cached policies (all, or one workspace) so the next call re-reads the source. */
   invalidate(workspaceId?: WorkspaceId): void {
+    this.generation++;
     if (workspaceId === undefined) this.#cache.clear();
     else this.#cache.delete(workspaceId);
   }

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { err, ok, type Result } from "neverthrow";
 import { describeThrown, storeFailed, storeUnavailable, type StoreFailedError, type StoreUnavailableError } from "../errors.js";
+import { DeadlineQueue, type Deadline } from "./deadlines.js";
 import type { LuaScript } from "./script.js";
 
 /** The user's ioredis client: a single `Redis` or a `Cluster`. tenancykit never creates one. */
@@ -40,6 +41,7 @@ export interface RunOptions {
 export class RedisRunner {
   readonly client: RedisClient;
   readonly timeoutMs: number;
+  readonly #deadlines = new DeadlineQueue();
 
   constructor(client: RedisClient, options: RedisRunnerOptions = {}) {
     const problems: string[] = [];
@@ -71,14 +73,11 @@ export class RedisRunner {
   ): Promise<Result<unknown, RedisCallError>> {
     const client = this.client;
     return this.call(
-      () =>
-        client
-          .evalsha(script.sha, keys.length, ...keys, ...args)
-          .catch((thrown: unknown) =>
-            isNoScript(thrown) ? client.eval(script.source, keys.length, ...keys, ...args) : Promise.reject(thrown),
-          ),
+      () => client.evalsha(script.sha, keys.length, ...keys, ...args),
       script.name,
       options,
+      // Only after NOSCRIPT (a restart or SCRIPT FLUSH): the source, once.
+      () => client.eval(script.source, keys.length, ...keys, ...args),
     );
   }
 
@@ -88,49 +87,99 @@ export class RedisRunner {
     send: (client: RedisClient) => Promise<T>,
     options?: RunOptions,
   ): Promise<Result<T, RedisCallError>> {
-    return this.call(() => send(this.client), name, options);
+    return this.call(() => send(this.client), name, options, undefined);
   }
 
   /**
    * One promise per call, settled by whichever comes first: the reply or the
-   * timer. Written out by hand rather than with `Promise.race`, which costs
-   * two extra promises and handlers on every call of the hot path; error
-   * messages are only built when a call fails.
+   * deadline. Calls with the runner's own timeout share one timer
+   * (deadlines.ts); a per-call override gets its own. Written out by hand
+   * rather than with `Promise.race` (two extra promises and handlers per call);
+   * error messages are only built when a call fails.
    */
-  private call<T>(send: () => Promise<T>, what: string, options: RunOptions | undefined): Promise<Result<T, RedisCallError>> {
+  private call<T>(
+    send: () => Promise<T>,
+    what: string,
+    options: RunOptions | undefined,
+    onNoScript: (() => Promise<T>) | undefined,
+  ): Promise<Result<T, RedisCallError>> {
     const status = this.client.status;
     if (status !== "ready") {
       return Promise.resolve(err(storeUnavailable(`redis is not connected (status ${status}); ${what} not sent`)));
     }
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
+    const deadlines = timeoutMs === this.timeoutMs ? this.#deadlines : undefined;
+    // Only anonymous callbacks below: a named closure per call costs a defineProperty under
+    // transpilers that keep function names (tsx, which runs the tests and benchmarks).
     return new Promise((resolve) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        resolve(err(storeUnavailable(`redis did not answer ${what} within ${timeoutMs} ms`)));
-      }, timeoutMs);
-      const fail = (thrown: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(err(classify(thrown, what)));
-      };
+      const call = new PendingCall(Date.now() + timeoutMs, resolve, what, timeoutMs, deadlines);
+      if (deadlines !== undefined) deadlines.add(call);
+      else call.timer = setTimeout(() => call.timedOut(), timeoutMs);
       let sent: Promise<T>;
       try {
         sent = send();
       } catch (thrown) {
         // A client that throws synchronously (bad arguments) must not turn into a rejection.
-        fail(thrown);
-        return;
+        sent = Promise.reject(thrown);
       }
-      sent.then((value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(ok(value));
-      }, fail);
+      sent.then(
+        (value) => call.settle(ok(value)),
+        (thrown: unknown) => {
+          if (onNoScript !== undefined && !call.settled && isNoScript(thrown)) {
+            // NOSCRIPT (a restart, SCRIPT FLUSH): EVAL once, within the same deadline.
+            let again: Promise<T>;
+            try {
+              again = onNoScript();
+            } catch (thrownAgain) {
+              again = Promise.reject(thrownAgain);
+            }
+            again.then(
+              (value) => call.settle(ok(value)),
+              (thrownAgain: unknown) => call.settle(err(classify(thrownAgain, what))),
+            );
+          } else call.settle(err(classify(thrown, what)));
+        },
+      );
     });
+  }
+}
+
+/** One call in flight: settled once, by its answer or its deadline. */
+class PendingCall<T> implements Deadline {
+  settled = false;
+  timer: NodeJS.Timeout | undefined = undefined;
+  readonly at: number;
+  readonly #resolve: (result: Result<T, RedisCallError>) => void;
+  readonly #what: string;
+  readonly #timeoutMs: number;
+  readonly #deadlines: DeadlineQueue | undefined;
+
+  constructor(at: number, resolve: (result: Result<T, RedisCallError>) => void, what: string, timeoutMs: number, deadlines: DeadlineQueue | undefined) {
+    this.at = at;
+    this.#resolve = resolve;
+    this.#what = what;
+    this.#timeoutMs = timeoutMs;
+    this.#deadlines = deadlines;
+  }
+
+  settle(result: Result<T, RedisCallError>): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.#deadlines !== undefined) this.#deadlines.settled();
+    else clearTimeout(this.timer);
+    this.#resolve(result);
+  }
+
+  /** Its own timer fired (a per-call timeout override). */
+  timedOut(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.expire();
+  }
+
+  /** Called once, unsettled, when the deadline passes. */
+  expire(): void {
+    this.#resolve(err(storeUnavailable(`redis did not answer ${this.#what} within ${this.#timeoutMs} ms`)));
   }
 }
 

@@ -65,6 +65,13 @@ export class MemoryQuotaStore implements QuotaStore {
     return box === undefined ? undefined : box.t;
   }
 
+  #dropTat(key: string): void {
+    const box = this.#tat.get(key);
+    if (box === undefined) return;
+    this.#tat.delete(key);
+    box.t = Number.NaN;
+  }
+
   #setTat(key: string, t: number): void {
     const box = this.#tat.get(key);
     if (box === undefined) this.#tat.set(key, { t });
@@ -133,9 +140,14 @@ export class MemoryQuotaStore implements QuotaStore {
    * units (>= 0) when allowed, else minus the wait in ms (<= -1).
    * `lastResetAt` holds the reset instant. Returns NaN when the key would not fit.
    */
-  gcraConsumeRaw(item: StoreItem, now = this.#clock.now()): number {
+  gcraConsumeRaw(item: StoreItem, now = this.#clock.now(), memo?: { box: { t: number } | undefined }): number {
     const interval = item.a / item.limit;
-    const box = this.#tat.get(item.key);
+    // A caller may remember the key's box between calls (one Map lookup less); a dropped box holds NaN.
+    let box = memo?.box;
+    if (box === undefined || Number.isNaN(box.t)) {
+      box = this.#tat.get(item.key);
+      if (memo !== undefined) memo.box = box;
+    }
     const tat = box === undefined || box.t < now ? now : box.t;
     const next = tat + item.cost * interval;
     const tolerance = item.b * interval;
@@ -187,7 +199,7 @@ export class MemoryQuotaStore implements QuotaStore {
         if (mode === "consume" || mode === "reserve" || mode === "lease") this.#setTat(item.key, tat + amount * interval);
         else if (mode === "refund") {
           const back = tat - amount * interval;
-          if (back <= now) this.#tat.delete(item.key);
+          if (back <= now) this.#dropTat(item.key);
           else this.#setTat(item.key, back);
         }
         return true;
@@ -294,7 +306,14 @@ export class MemoryQuotaStore implements QuotaStore {
   /** Drops every key whose state equals a fresh key's (refilled buckets, past periods, empty counts). */
   sweep(now = this.#clock.now()): number {
     let removed = 0;
-    for (const [key, box] of this.#tat) if (box.t <= now) (this.#tat.delete(key), removed++);
+    for (const [key, box] of this.#tat) {
+      if (box.t <= now) {
+        this.#tat.delete(key);
+        // A handle may remember this box (see `gcraConsumeRaw`): NaN marks it as gone.
+        box.t = Number.NaN;
+        removed++;
+      }
+    }
     for (const [key, e] of this.#entries) {
       let idle: boolean;
       if ("end" in e) idle = e.end <= now;

@@ -1,119 +1,163 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
+import { EXPIRY_LUA } from "./redis-expiry.js";
+import { tatStringLua } from "./redis-layout.js";
 
 /**
  * `consume`/`check` over rate (GCRA), period and sliding-window items only:
- * the shape almost every decision has. Same formulas and reply as the general
- * script (redis-script.ts) for these modes, without the setup the general
- * script pays on every call (mode dispatch, hold bookkeeping, eight calendar
- * closures): Lua re-creates a script's local functions on every run, so the
- * calendar arithmetic lives inside the branch that needs it (a period key
- * that is new or past its end: once per key per period).
+ * the shape almost every decision has. Same formulas as the general script
+ * (redis-script.ts) for these modes, in three Redis commands whatever the
+ * number of items: TIME, one HMGET of the family hash, one HSET (plus a
+ * PEXPIREAT when the hash's expiry must grow, about once an hour per family).
+ * An allowed request is decided, queued for writing and answered in one pass
+ * (per-item Lua work is most of the script's cost); a denial re-reads the
+ * items in a second, read-only pass. Lua re-creates a script's local
+ * functions on every run, so the calendar arithmetic lives inside the branch
+ * that needs it (a period that is new or has ended: once per key per period).
  *
- * KEYS: one per item (same family hash tag).
- * ARGV: check (1 = decide only), then per item: kind, limit, cost, a, b.
- * Returns: allowed, failed (0-based, -1), granted, now, 1, then per item
- *   remaining, resetAt, retryAfterMs.
+ * KEYS: the family hash (redis-layout.ts).
+ * ARGV[1]: JSON `[check, nf, field1 … field(nf-1), "x", then per item: kind, limit, cost, a, b]`;
+ *   fields per item: GCRA 1 (TAT), period 2 (end, used), sliding 3 (window, current, previous).
+ * Returns: failed (0-based, -1 when allowed), now, then per item remaining, resetAt, retryAfterMs.
  */
 const SOURCE = `
+local p = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local n = #KEYS
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nf = p[2]
+local h = redis.call('HMGET', KEYS[1], unpack(p, 3, 2 + nf))
 local floor, ceil = math.floor, math.ceil
--- One flat table of per-item state (4 slots each); item arguments are re-read
--- from ARGV in the second pass (each table a script creates costs Redis time).
-local S = {}
+local write = p[1] == 0
+local o0 = 3 + nf
+local n = (#p - o0 + 1) / 5
+
+-- The usual case in one pass: every item passes, its new state is queued for the
+-- one HSET and its answer appended. The first item that cannot pass ends the pass.
+local out = { -1, now }
+local on = 2
+local W = {}
+local wn = 0
+local need = now
+local fi = 1
+local o = o0
 local failed = -1
 for i = 1, n do
-  local o = (i - 1) * 5
-  local k, lim, cost, a, b = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
-  local s = (i - 1) * 4
-  local avail
+  local k, lim, cost, a, b = p[o], p[o + 1], p[o + 2], p[o + 3], p[o + 4]
+  o = o + 5
+  local after, reset
   if k == 3 then
-    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    local tat = tonumber(h[fi]) or 0
     if tat < now then tat = now end
-    S[s + 1] = tat
     local T = a / lim
-    avail = floor((now + b * T - tat) / T + 1e-9)
+    local avail = floor((now + b * T - tat) / T + 1e-9)
+    if cost > avail then failed = i - 1 break end
+    after = avail
+    if write then
+      tat = tat + cost * T
+      ${tatStringLua("tat", "ts")}
+      W[wn + 1] = p[2 + fi]; W[wn + 2] = ts; wn = wn + 2
+      if tat > need then need = tat end
+      after = avail - cost
+    end
+    reset = ceil(tat)
+    fi = fi + 1
   elseif k == 2 then
-    local h = redis.call('HMGET', KEYS[i], 'e', 'u')
-    local stored = tonumber(h[1])
+    local stored = tonumber(h[fi])
     local e = stored
     if stored == nil or stored <= now then
-      -- New key or a finished period: the calendar, defined only in this branch (once per key per period).
+      -- New or finished period: the calendar, defined only in this branch (once per key per period).
 ${PERIOD_END_LUA}
       e = periodEnd(now, a, b)
     end
     local used = 0
-    if stored == e then used = tonumber(h[2]) or 0 end
-    S[s + 1], S[s + 2], S[s + 3] = e, used, stored
-    avail = lim - used
-  else
-    local w = floor(now / a) * a
-    local h = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
-    local sw, sc = tonumber(h[1]), tonumber(h[2]) or 0
-    local cur, prev = 0, 0
-    if sw == w then cur, prev = sc, tonumber(h[3]) or 0 elseif sw == w - a then prev = sc end
-    S[s + 1], S[s + 2], S[s + 3] = w, cur, prev
-    avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
-  end
-  S[s + 4] = avail
-  if failed == -1 and cost > avail then failed = i - 1 end
-end
-
-local ok = failed == -1
-local out = { ok and 1 or 0, failed, ok and tonumber(ARGV[4]) or 0, now, 1 }
-for i = 1, n do
-  local o, s = (i - 1) * 5, (i - 1) * 4
-  local k, lim, cost, a, b = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
-  local avail = S[s + 4]
-  local after, reset, retry = avail, now, 0
-  if k == 3 then
-    local T = a / lim
-    local tat = S[s + 1]
-    if ok then
-      if ARGV[1] == '0' then
-        tat = tat + cost * T
-        redis.call('SET', KEYS[i], string.format('%.17g', tat), 'PX', math.max(1, ceil(tat - now)))
-        after = avail - cost
-      end
-    elseif cost > avail then
-      retry = math.max(1, ceil(tat + cost * T - b * T - now))
-    end
-    reset = ceil(tat)
-  elseif k == 2 then
-    local e = S[s + 1]
-    if ok then
-      if ARGV[1] == '0' then
-        if S[s + 3] == e then
-          redis.call('HINCRBY', KEYS[i], 'u', cost)
-        else
-          redis.call('HSET', KEYS[i], 'e', e, 'u', cost)
-          redis.call('PEXPIREAT', KEYS[i], e + 86400000)
-        end
-        after = avail - cost
-      end
-    elseif cost > avail then
-      retry = e - now
+    if stored == e then used = tonumber(h[fi + 1]) or 0 end
+    local avail = lim - used
+    if cost > avail then failed = i - 1 break end
+    after = avail
+    if write then
+      if stored ~= e then W[wn + 1] = p[2 + fi]; W[wn + 2] = e; wn = wn + 2 end
+      W[wn + 1] = p[3 + fi]; W[wn + 2] = used + cost; wn = wn + 2
+      if e + 86400000 > need then need = e + 86400000 end
+      after = avail - cost
     end
     reset = e
+    fi = fi + 2
   else
-    local w, prev = S[s + 1], S[s + 3]
-    if ok then
-      if ARGV[1] == '0' then
-        local cur = S[s + 2] + cost
-        redis.call('HSET', KEYS[i], 'w', w, 'c', cur, 'p', prev)
-        redis.call('PEXPIRE', KEYS[i], 2 * a)
-        after = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
-      end
+    local w = floor(now / a) * a
+    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
+    local cur, prev = 0, 0
+    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - a then prev = sc end
+    local avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
+    if cost > avail then failed = i - 1 break end
+    after = avail
+    if write then
+      cur = cur + cost
+      W[wn + 1] = p[2 + fi]; W[wn + 2] = w; W[wn + 3] = p[3 + fi]; W[wn + 4] = cur; W[wn + 5] = p[4 + fi]; W[wn + 6] = prev
+      wn = wn + 6
+      if w + 2 * a > need then need = w + 2 * a end
+      after = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
     end
     reset = w + a
-    if not ok and cost > avail then retry = math.max(1, reset - now) end
+    fi = fi + 3
   end
   if after < 0 then after = 0 end
-  out[#out + 1] = after
-  out[#out + 1] = reset
-  out[#out + 1] = retry
+  out[on + 1] = after; out[on + 2] = reset; out[on + 3] = 0
+  on = on + 3
+end
+
+if failed == -1 then
+  if write then
+    local x = h[nf]
+${EXPIRY_LUA}
+  end
+  return out
+end
+
+-- Denied: nothing is written. Every item's state as it stands, and the wait
+-- for each item that could not pass on its own.
+out = { failed, now }
+on = 2
+fi = 1
+o = o0
+for i = 1, n do
+  local k, lim, cost, a, b = p[o], p[o + 1], p[o + 2], p[o + 3], p[o + 4]
+  o = o + 5
+  local avail, reset, retry
+  retry = 0
+  if k == 3 then
+    local tat = tonumber(h[fi]) or 0
+    if tat < now then tat = now end
+    local T = a / lim
+    avail = floor((now + b * T - tat) / T + 1e-9)
+    reset = ceil(tat)
+    if cost > avail then retry = math.max(1, ceil(tat + cost * T - b * T - now)) end
+    fi = fi + 1
+  elseif k == 2 then
+    local stored = tonumber(h[fi])
+    local e = stored
+    if stored == nil or stored <= now then
+${PERIOD_END_LUA}
+      e = periodEnd(now, a, b)
+    end
+    local used = 0
+    if stored == e then used = tonumber(h[fi + 1]) or 0 end
+    avail = lim - used
+    reset = e
+    if cost > avail then retry = e - now end
+    fi = fi + 2
+  else
+    local w = floor(now / a) * a
+    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
+    local cur, prev = 0, 0
+    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - a then prev = sc end
+    avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
+    reset = w + a
+    if cost > avail then retry = math.max(1, reset - now) end
+    fi = fi + 3
+  end
+  if avail < 0 then avail = 0 end
+  out[on + 1] = avail; out[on + 2] = reset; out[on + 3] = retry
+  on = on + 3
 end
 return out
 `;

@@ -1,14 +1,19 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
+import { EXPIRY_LUA } from "./redis-expiry.js";
+import { EXPIRY_FIELD, EXPIRY_SLACK_MS, tatStringLua } from "./redis-layout.js";
 
 /**
  * The one script every Redis decision runs: all items of a request (several
  * limits, the child's and the parent's) decided and applied atomically, on
  * Redis `TIME` (never the app clock). Formulas mirror memory-algorithms.ts.
  *
- * KEYS: per item its key; count/concurrency items add a second key (the
- *   sorted set of holds by expiry). All keys share the family hash tag.
- * ARGV: mode, reservationId, minimum, since, n, then per item: kind, limit, cost, a, b.
+ * KEYS: the family hash (rate, period and sliding state, see redis-layout.ts),
+ *   then per count/concurrency item its key and the sorted set of its holds by
+ *   expiry. All keys share the family hash tag.
+ * ARGV: mode, reservationId, minimum, since, n, nf, then nf family hash fields
+ *   (those of the rate/period/sliding items in item order, then "x"), then per
+ *   item: kind, limit, cost, a, b.
  * Returns: allowed, failed (0-based, -1), granted, now, found, then per item
  *   remaining, resetAt, retryAfterMs.
  */
@@ -16,50 +21,53 @@ const SOURCE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mode, rid = ARGV[1], ARGV[2]
-local minimum, since, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local minimum, since, n, nf = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local floor, max, min, ceil = math.floor, math.max, math.min, math.ceil
-local function fmt(x) return string.format('%.17g', x) end
 
 ${PERIOD_END_LUA}
 
-local kind, lim, cost, pa, pb, key, hkey = {}, {}, {}, {}, {}, {}, {}
+-- Rate, period and sliding state: fields of the family hash (KEYS[1]), read at once.
+local h = {}
+if nf > 1 then h = redis.call('HMGET', KEYS[1], unpack(ARGV, 7, 6 + nf)) end
+local kind, lim, cost, pa, pb, fld, key, hkey = {}, {}, {}, {}, {}, {}, {}, {}
 local v1, v2, v3, avail = {}, {}, {}, {}
-local ki = 1
+local ki, fi = 2, 1
 local consuming = mode == 'consume' or mode == 'reserve' or mode == 'check' or mode == 'lease'
 local failed, want = -1, nil
 for i = 1, n do
-  local o = 5 + (i - 1) * 5
+  local o = 6 + nf + (i - 1) * 5
   local k = tonumber(ARGV[o + 1])
   kind[i], lim[i], cost[i], pa[i], pb[i] = k, tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
-  key[i] = KEYS[ki]; ki = ki + 1
+  fld[i] = fi
   if k == 3 then
-    local tat = tonumber(redis.call('GET', key[i]) or '0')
+    local tat = tonumber(h[fi]) or 0
+    fi = fi + 1
     v2[i] = tat
     if tat < now then tat = now end
     v1[i] = tat
     local T = pa[i] / lim[i]
     avail[i] = floor((now + pb[i] * T - tat) / T + 1e-9)
   elseif k == 2 then
-    local h = redis.call('HMGET', key[i], 'e', 'u')
-    local stored = tonumber(h[1])
+    local stored = tonumber(h[fi])
     -- A stored period that has not ended is the current one: skip the calendar arithmetic.
     local e = stored
     if stored == nil or stored <= now then e = periodEnd(now, pa[i], pb[i]) end
     local used = 0
-    if stored == e then used = tonumber(h[2]) or 0 end
+    if stored == e then used = tonumber(h[fi + 1]) or 0 end
+    fi = fi + 2
     v1[i], v2[i], v3[i] = e, used, stored
     avail[i] = lim[i] - used
   elseif k == 4 then
     local W = pa[i]
     local w = floor(now / W) * W
-    local h = redis.call('HMGET', key[i], 'w', 'c', 'p')
-    local sw, sc = tonumber(h[1]), tonumber(h[2]) or 0
+    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
     local cur, prev = 0, 0
-    if sw == w then cur, prev = sc, tonumber(h[3]) or 0 elseif sw == w - W then prev = sc end
+    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - W then prev = sc end
+    fi = fi + 3
     v1[i], v2[i], v3[i] = w, cur, prev
     avail[i] = floor(lim[i] - (prev * (W - (now - w)) / W + cur) + 1e-9)
   else
-    hkey[i] = KEYS[ki]; ki = ki + 1
+    key[i] = KEYS[ki]; hkey[i] = KEYS[ki + 1]; ki = ki + 2
     local expired = redis.call('ZRANGEBYSCORE', hkey[i], '-inf', now)
     for _, id in ipairs(expired) do
       local c = tonumber(redis.call('HGET', key[i], 'h:' .. id) or '0')
@@ -67,8 +75,8 @@ for i = 1, n do
       redis.call('HINCRBY', key[i], 'r', -c)
       redis.call('ZREM', hkey[i], id)
     end
-    local h = redis.call('HMGET', key[i], 'u', 'r')
-    v1[i], v2[i] = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+    local hv = redis.call('HMGET', key[i], 'u', 'r')
+    v1[i], v2[i] = tonumber(hv[1]) or 0, tonumber(hv[2]) or 0
     avail[i] = lim[i] - v1[i] - v2[i]
   end
   if consuming then
@@ -87,51 +95,62 @@ end
 local found = 1
 local after = {}
 for i = 1, n do after[i] = avail[i] end
+-- Family hash writes, applied with one HSET at the end.
+local W = {}
+local need = now
+local function put(f, v) W[#W + 1] = ARGV[6 + f]; W[#W + 1] = v end
 if failed == -1 and mode ~= 'check' then
   for i = 1, n do
     local k = kind[i]
     local amt = cost[i]
     if mode == 'lease' then amt = granted end
     local take = mode == 'consume' or mode == 'reserve' or mode == 'lease'
+    local f = fld[i]
     if k == 3 then
       local T = pa[i] / lim[i]
       if take then
         local nt = v1[i] + amt * T
-        redis.call('SET', key[i], fmt(nt), 'PX', max(1, ceil(nt - now)))
+        ${tatStringLua("nt", "nts")}
+        put(f, nts)
+        if nt > need then need = nt end
         v1[i] = nt
         after[i] = avail[i] - amt
       elseif mode == 'refund' then
+        -- An arrival time at or before now reads as an absent field.
         local back = v2[i] - amt * T
-        if back <= now then redis.call('DEL', key[i]) else redis.call('SET', key[i], fmt(back), 'PX', max(1, ceil(back - now))) end
-        v1[i] = max(back, now)
+        if back < now then back = now end
+        if v2[i] > now then
+          ${tatStringLua("back", "bs")}
+          put(f, bs)
+        end
+        v1[i] = back
         after[i] = floor((now + pb[i] * T - v1[i]) / T + 1e-9)
       end
     elseif k == 2 then
       local e = v1[i]
-      if take and v3[i] == e then
-        redis.call('HINCRBY', key[i], 'u', amt)
-        after[i] = avail[i] - amt
-      elseif take then
-        redis.call('HSET', key[i], 'e', e, 'u', amt)
-        redis.call('PEXPIREAT', key[i], e + DAY)
+      if take then
+        if v3[i] ~= e then put(f, e) end
+        put(f + 1, v2[i] + amt)
+        if e + DAY > need then need = e + DAY end
         after[i] = avail[i] - amt
       elseif mode == 'reconcile' then
-        redis.call('HSET', key[i], 'e', e, 'u', amt)
-        redis.call('PEXPIREAT', key[i], e + DAY)
+        put(f, e)
+        put(f + 1, amt)
+        if e + DAY > need then need = e + DAY end
         after[i] = lim[i] - amt
       elseif mode == 'refund' and periodEnd(since, pa[i], pb[i]) == e and v2[i] > 0 then
         local u = max(0, v2[i] - amt)
-        redis.call('HSET', key[i], 'e', e, 'u', u)
+        put(f + 1, u)
         after[i] = lim[i] - u
       end
     elseif k == 4 then
-      local W = pa[i]
+      local Wn = pa[i]
       local cur = v2[i]
-      if take then cur = cur + amt elseif mode == 'refund' and floor(since / W) * W == v1[i] then cur = max(0, cur - amt) end
+      if take then cur = cur + amt elseif mode == 'refund' and floor(since / Wn) * Wn == v1[i] then cur = max(0, cur - amt) end
       if take or mode == 'refund' then
-        redis.call('HSET', key[i], 'w', v1[i], 'c', cur, 'p', v3[i])
-        redis.call('PEXPIRE', key[i], 2 * W)
-        after[i] = floor(lim[i] - (v3[i] * (W - (now - v1[i])) / W + cur) + 1e-9)
+        put(f, v1[i]); put(f + 1, cur); put(f + 2, v3[i])
+        if v1[i] + 2 * Wn > need then need = v1[i] + 2 * Wn end
+        after[i] = floor(lim[i] - (v3[i] * (Wn - (now - v1[i])) / Wn + cur) + 1e-9)
       end
     else
       local counted = k == 1
@@ -164,6 +183,8 @@ if failed == -1 and mode ~= 'check' then
       end
     end
   end
+  local x = h[nf]
+${EXPIRY_LUA}
 end
 
 local out = { failed == -1 and 1 or 0, failed, failed == -1 and granted or 0, now, found }
@@ -200,30 +221,44 @@ export const QUOTA_SCRIPT = defineScript("tenancykit.quota.decide", SOURCE);
 /**
  * The hottest case, one GCRA item consumed, as a script of its own: the same
  * formulas as the general script without its setup (argument tables, calendar
- * helpers), so a plain rate-limit decision costs Redis a few microseconds.
- * KEYS: the item key. ARGV: limit, cost, periodMs, burst.
- * Returns the general script's reply shape for one item.
+ * helpers) and with the shortest reply, so a plain rate-limit decision costs
+ * Redis TIME, one HMGET and one HSET.
+ * KEYS: the family hash. ARGV[1]: JSON `[field, limit, cost, periodMs, burst]`.
+ * Returns one string (a Lua table reply costs Redis and ioredis more than a
+ * short string): "now remaining resetAt" when allowed, "now remaining resetAt
+ * retryAfterMs" when denied.
  */
 export const GCRA_CONSUME_SCRIPT = defineScript(
   "tenancykit.quota.gcra",
   `
+local p = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lim, cost, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local T = period / lim
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local h = redis.call('HMGET', KEYS[1], p[1], '${EXPIRY_FIELD}')
+local lim, cost, burst = p[2], p[3], p[5]
+local T = p[4] / lim
+local tat = tonumber(h[1]) or 0
 if tat < now then tat = now end
 local avail = math.floor((now + burst * T - tat) / T + 1e-9)
 if cost > avail then
   local retry = math.ceil(tat + cost * T - burst * T - now)
   if retry < 1 then retry = 1 end
   if avail < 0 then avail = 0 end
-  return { 0, 0, 0, now, 1, avail, math.ceil(tat), retry }
+  return string.format('%d %d %d %d', now, avail, math.ceil(tat), retry)
 end
 local nt = tat + cost * T
-redis.call('SET', KEYS[1], string.format('%.17g', nt), 'PX', math.max(1, math.ceil(nt - now)))
+${tatStringLua("nt", "ns")}
+local need = math.ceil(nt)
+local x = tonumber(h[2])
+if x == nil or need > x then
+  local X = need + ${EXPIRY_SLACK_MS}
+  redis.call('HSET', KEYS[1], p[1], ns, '${EXPIRY_FIELD}', X)
+  redis.call('PEXPIREAT', KEYS[1], X)
+else
+  redis.call('HSET', KEYS[1], p[1], ns)
+end
 local rem = avail - cost
 if rem < 0 then rem = 0 end
-return { 1, -1, cost, now, 1, rem, math.ceil(nt), 0 }
+return string.format('%d %d %d', now, rem, need)
 `,
 );

@@ -12,10 +12,12 @@ import {
   type ItemState,
   type QuotaStore,
   type QuotaStoreError,
+  type StoreItem,
   type StoreOutcome,
   type StoreRequest,
 } from "../store.js";
 import { HOT_SCRIPT } from "./redis-hot-script.js";
+import { EXPIRY_FIELD, familyKey, fieldsOf, gcraPayload, hotPayload, inFamilyHash } from "./redis-layout.js";
 import { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./redis-script.js";
 
 export interface RedisQuotaStoreOptions {
@@ -37,14 +39,17 @@ export interface RedisQuotaStoreOptions {
 
 /**
  * The Redis store: exactly one EVALSHA per decision whatever the number of
- * limits and the hierarchy, on Redis TIME, keys `tk:{<root>}:quota:<ws>:<limit>`
- * so a family shares one Cluster slot.
+ * limits and the hierarchy, on Redis TIME. A family's rate and period state
+ * is one hash and its count/concurrency keys share its hash tag, so a family
+ * is one Cluster slot (layout: redis-layout.ts).
  */
 export class RedisQuotaStore implements QuotaStore {
   readonly name = "redis";
   readonly kinds: readonly number[] = [KIND_COUNT, KIND_PERIOD, KIND_GCRA, KIND_SLIDING, KIND_CONCURRENCY];
   readonly runner: RedisRunner;
   readonly #reconnect: boolean;
+  /** Encodings of the guard's static (frozen) item lists, so the hot path builds no strings. */
+  readonly #plans = new WeakMap<readonly StoreItem[], Plan>();
 
   /** @throws TypeError when the client replays commands or the timeout is invalid. */
   constructor(options: RedisQuotaStoreOptions) {
@@ -56,52 +61,93 @@ export class RedisQuotaStore implements QuotaStore {
     return redisKey(root as WorkspaceId, "quota", workspaceId, limit);
   }
 
-  async apply(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
-    const { items } = request;
-    const only = items[0];
-    if (items.length === 1 && only !== undefined && only.kind === KIND_GCRA && request.mode === "consume") {
-      const reply = await this.runner.runScript(GCRA_CONSUME_SCRIPT, [only.key], [only.limit, only.cost, only.a, only.b]);
-      return this.#finish(reply, 1);
-    }
-    const n = items.length;
-    if (request.mode === "consume" || request.mode === "check") {
-      // Rate, period and sliding items only (no holds): the minimal script.
-      const keys: string[] = new Array<string>(n);
-      const args: (string | number)[] = new Array<string | number>(1 + 5 * n);
-      args[0] = request.mode === "check" ? 1 : 0;
-      let hot = true;
-      for (let i = 0; i < n; i++) {
-        const item = items[i]!;
-        if (item.kind === KIND_COUNT || item.kind === KIND_CONCURRENCY) {
-          hot = false;
-          break;
-        }
-        keys[i] = item.key;
-        const o = 1 + 5 * i;
-        args[o] = item.kind;
-        args[o + 1] = item.limit;
-        args[o + 2] = item.cost;
-        args[o + 3] = item.a;
-        args[o + 4] = item.b;
+  apply(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
+    const { items, mode } = request;
+    if (mode === "consume" || mode === "check") {
+      const plan = this.#plan(items);
+      if (plan.gcra !== undefined && mode === "consume") {
+        return this.runner.runScript(GCRA_CONSUME_SCRIPT, plan.keys, [plan.gcra]).then((reply) => this.#finishGcra(reply, items[0]!));
       }
-      if (hot) return this.#finish(await this.runner.runScript(HOT_SCRIPT, keys, args), n);
+      if (plan.hot) {
+        const payload = mode === "check" ? (plan.check ??= hotPayload(items, true)) : (plan.consume ??= hotPayload(items, false));
+        return this.runner.runScript(HOT_SCRIPT, plan.keys, [payload]).then((reply) => this.#finishHot(reply, items));
+      }
     }
-    const keys: string[] = [];
-    const args: (string | number)[] = [request.mode, request.reservationId ?? "", request.minimum ?? 1, request.since ?? 0, items.length];
-    for (const item of items) {
-      keys.push(item.key);
-      if (item.kind === KIND_COUNT || item.kind === KIND_CONCURRENCY) keys.push(`${item.key}:holds`);
-      args.push(item.kind, item.limit, item.cost, item.a, item.b);
-    }
-    return this.#finish(await this.runner.runScript(QUOTA_SCRIPT, keys, args), items.length);
+    return this.#general(request);
   }
 
-  #finish(reply: Result<unknown, QuotaStoreError>, n: number): Result<StoreOutcome, QuotaStoreError> {
-    if (reply.isErr()) {
-      if (reply.error.type === "StoreUnavailable" && /within \d+ ms/.test(reply.error.message)) this.#resync();
-      return err(reply.error);
+  /**
+   * How a list of items is sent: its family key, whether the minimal scripts
+   * apply, and their payloads. Frozen lists (the guard's prebuilt cost-1 items)
+   * are encoded once and remembered; other lists are encoded per call.
+   */
+  #plan(items: readonly StoreItem[]): Plan {
+    const cached = this.#plans.get(items);
+    if (cached !== undefined) return cached;
+    const first = items[0];
+    const hot = first !== undefined && items.every((item) => inFamilyHash(item.kind));
+    const plan: Plan = {
+      keys: first === undefined ? [] : [familyKey(first.key)],
+      hot,
+      gcra: hot && items.length === 1 && first!.kind === KIND_GCRA ? gcraPayload(first!) : undefined,
+      consume: undefined,
+      check: undefined,
+    };
+    if (Object.isFrozen(items)) this.#plans.set(items, plan);
+    return plan;
+  }
+
+  /** Every mode and kind: the general script (holds, leases, refunds, reconcile). */
+  async #general(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
+    const { items } = request;
+    const keys: string[] = [items[0] === undefined ? "" : familyKey(items[0].key)];
+    const fields: string[] = [];
+    const nums: (string | number)[] = [];
+    for (const item of items) {
+      if (inFamilyHash(item.kind)) fields.push(...fieldsOf(item));
+      else keys.push(item.key, `${item.key}:holds`);
+      nums.push(item.kind, item.limit, item.cost, item.a, item.b);
     }
-    return parseReply(reply.value, n);
+    fields.push(EXPIRY_FIELD);
+    const args = [request.mode, request.reservationId ?? "", request.minimum ?? 1, request.since ?? 0, items.length, fields.length, ...fields, ...nums];
+    const reply = await this.runner.runScript(QUOTA_SCRIPT, keys, args);
+    if (reply.isErr()) return this.#failed(reply.error);
+    return parseReply(reply.value, items.length);
+  }
+
+  /** `"now remaining resetAt"` (allowed) or `"now remaining resetAt retryAfterMs"` (denied). */
+  #finishGcra(reply: Result<unknown, QuotaStoreError>, item: StoreItem): Result<StoreOutcome, QuotaStoreError> {
+    if (reply.isErr()) return this.#failed(reply.error);
+    const v = reply.value;
+    if (typeof v !== "string") return unexpected(v);
+    const a = v.indexOf(" ");
+    const b = v.indexOf(" ", a + 1);
+    const c = v.indexOf(" ", b + 1);
+    const now = Number(v.slice(0, a));
+    const remaining = Number(v.slice(a + 1, b));
+    const resetAt = Number(c === -1 ? v.slice(b + 1) : v.slice(b + 1, c));
+    const retryAfterMs = c === -1 ? 0 : Number(v.slice(c + 1));
+    if (a === -1 || b === -1 || !(now >= 0 && remaining >= 0 && resetAt >= 0 && retryAfterMs >= 0)) return unexpected(v);
+    const allowed = c === -1;
+    return ok({ allowed, failed: allowed ? -1 : 0, granted: allowed ? item.cost : 0, now, found: true, states: [{ remaining, resetAt, retryAfterMs }] });
+  }
+
+  /** `[failed, now, then per item remaining, resetAt, retryAfterMs]`. */
+  #finishHot(reply: Result<unknown, QuotaStoreError>, items: readonly StoreItem[]): Result<StoreOutcome, QuotaStoreError> {
+    if (reply.isErr()) return this.#failed(reply.error);
+    const v = reply.value;
+    const n = items.length;
+    if (!Array.isArray(v) || v.length !== 2 + 3 * n) return unexpected(v);
+    for (let i = 0; i < v.length; i++) if (typeof v[i] !== "number") return unexpected(v);
+    const states: ItemState[] = [];
+    for (let i = 0; i < n; i++) states.push({ remaining: v[2 + 3 * i] as number, resetAt: v[3 + 3 * i] as number, retryAfterMs: v[4 + 3 * i] as number });
+    const failed = v[0] as number;
+    return ok({ allowed: failed === -1, failed, granted: failed === -1 ? items[0]!.cost : 0, now: v[1] as number, found: true, states });
+  }
+
+  #failed(error: QuotaStoreError): Result<StoreOutcome, QuotaStoreError> {
+    if (error.type === "StoreUnavailable" && /within \d+ ms/.test(error.message)) this.#resync();
+    return err(error);
   }
 
   #resync(): void {
@@ -111,10 +157,23 @@ export class RedisQuotaStore implements QuotaStore {
   }
 }
 
+/** How one item list is sent (see `#plan`). */
+interface Plan {
+  readonly keys: readonly string[];
+  /** Rate, period and sliding items only: the minimal script applies to consume/check. */
+  readonly hot: boolean;
+  /** One GCRA item: the payload of the one-item consume script. */
+  readonly gcra: string | undefined;
+  consume: string | undefined;
+  check: string | undefined;
+}
+
+function unexpected(value: unknown): Result<StoreOutcome, QuotaStoreError> {
+  return err(storeFailed(`quota script returned an unexpected reply: ${JSON.stringify(value).slice(0, 200)}`));
+}
+
 function parseReply(value: unknown, n: number): Result<StoreOutcome, QuotaStoreError> {
-  if (!Array.isArray(value) || value.length !== 5 + 3 * n || !value.every((v) => typeof v === "number")) {
-    return err(storeFailed(`quota script returned an unexpected reply: ${JSON.stringify(value).slice(0, 200)}`));
-  }
+  if (!Array.isArray(value) || value.length !== 5 + 3 * n || !value.every((v) => typeof v === "number")) return unexpected(value);
   const v = value as number[];
   const states: ItemState[] = new Array<ItemState>(n);
   for (let i = 0; i < n; i++) states[i] = { remaining: v[5 + 3 * i]!, resetAt: v[6 + 3 * i]!, retryAfterMs: v[7 + 3 * i]! };

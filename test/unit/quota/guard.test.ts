@@ -38,6 +38,53 @@ describe("QuotaGuard", () => {
     expect((await guard.consume({ workspaceId: A, limit: "seats" }))._unsafeUnwrap()).toMatchObject({ allowed: true, remaining: 3 });
   });
 
+  it("a bound handle sees a plan change after invalidatePolicies and after the cache TTL (it remembers its last limit)", async () => {
+    const clock = new ManualClock();
+    const rate = (limit: number) => ({ calls: { kind: "period" as const, period: "month" as const, limit } });
+    const source = new StaticPolicySource({ plans: { free: rate(2), pro: rate(5), max: rate(9) }, defaultPlan: "free" });
+    const guard = new QuotaGuard({ policies: source, clock, policyCacheMs: 1_000 });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 2, remaining: 1 });
+    source.assign(A, { plan: "pro" });
+    // Still cached: the old limit.
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 2, remaining: 0 });
+    guard.invalidatePolicies(A);
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 5, remaining: 2 });
+    source.assign(A, { plan: "max" });
+    clock.advance(1_001);
+    expect((await h.consume({ limit: "calls" }))._unsafeUnwrap()).toMatchObject({ allowed: true, limit: 9, remaining: 5 });
+    // Another limit name on the same handle is looked up, not taken from the memo.
+    expect((await h.consume({ limit: "nope" }))._unsafeUnwrapErr().type).toBe("UnknownLimit");
+  });
+
+  it("a metrics sink counts allowed and denied decisions (memory hot path and general path)", async () => {
+    const counts: Record<string, number> = {};
+    const sink = { add: (_w: unknown, metric: string, v: number) => void (counts[metric] = (counts[metric] ?? 0) + v), observe: () => undefined };
+    const guard = new QuotaGuard({ policies: { plans: { p: { r: { kind: "rate", limit: 2, periodMs: 60_000 }, m: { kind: "period", period: "month", limit: 1 } } }, defaultPlan: "p" }, metrics: sink });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    for (let i = 0; i < 3; i++) await h.consume({ limit: "r" });
+    for (let i = 0; i < 2; i++) await guard.consume({ workspaceId: A, limit: "m", cost: 1 });
+    expect(counts).toEqual({ quota_allowed_total: 3, quota_denied_total: 2 });
+  });
+
+  it("a bound handle's remembered GCRA state follows the store when the key is swept and re-created", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryQuotaStore({ clock });
+    const guard = new QuotaGuard({ store, clock, policies: { plans: { p: { r: { kind: "rate", limit: 3, periodMs: 3_000 } } }, defaultPlan: "p" } });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    const remaining = async () => (await h.consume({ limit: "r" }))._unsafeUnwrap().remaining;
+    expect([await remaining(), await remaining()]).toEqual([2, 1]);
+    // The bucket refills completely: the sweep drops the key (its state equals a fresh key's).
+    clock.advance(3_000);
+    expect(store.sweep()).toBe(1);
+    expect(store.size).toBe(0);
+    // The handle must not keep writing to the dropped state: the store holds the new key again.
+    expect([await remaining(), await remaining(), await remaining()]).toEqual([2, 1, 0]);
+    expect(store.size).toBe(1);
+    expect((await h.consume({ limit: "r" }))._unsafeUnwrap().allowed).toBe(false);
+    expect((await guard.check({ workspaceId: A, limit: "r" }))._unsafeUnwrap().remaining).toBe(0);
+  });
+
   it("plans from TENANCY_QUOTA_PLANS: valid JSON works, every problem of a bad one is listed", async () => {
     const good = policiesFromEnv(JSON.stringify({ plans: { free: { msgs: { kind: "period", period: "day", limit: 2 } } }, defaultPlan: "free", workspaces: { [A]: { overrides: { msgs: { kind: "period", period: "day", limit: 3 } } } } }));
     const guard = new QuotaGuard({ policies: good._unsafeUnwrap() });
