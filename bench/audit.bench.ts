@@ -3,7 +3,8 @@ import pg from "pg";
 import { AuditLogger } from "../src/audit/logger.js";
 import { migrateAuditTables } from "../src/audit/postgres.js";
 import { PostgresAuditStore } from "../src/audit/postgres/store.js";
-import { ENTRY_COLUMNS, INSERT_ENTRIES, entryArrays, toStoredEntry, type EntryRow } from "../src/audit/postgres/rows.js";
+import { ENTRY_COLUMNS, toStoredEntry, type EntryRow } from "../src/audit/postgres/rows.js";
+import { INSERT_ENTRIES, entryArrays } from "./audit-raw-insert.js";
 import { chainEvents, EMPTY_HEAD } from "../src/audit/chain.js";
 import { prepareEvent, DEFAULT_LIMITS } from "../src/audit/validate.js";
 import type { AuditEventInput, StoredEntry } from "../src/audit/event.js";
@@ -128,12 +129,14 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
     });
 
     const rawTotal = appendTotal;
-    const rawBatched = async () => {
+    /** Raw 500-row inserts of pre-built rows: `sql` with the parameters `pack` builds from each slice. */
+    const rawInserts = (sql: string, pack: (rows: ReturnType<typeof rawRows>) => unknown[]) => async () => {
       const rows = rawRows(rawTotal, counter);
       const start = process.hrtime.bigint();
-      for (let i = 0; i < rows.length; i += 500) await pool.query(INSERT_ENTRIES, entryArrays(rows.slice(i, i + 500)));
+      for (let i = 0; i < rows.length; i += 500) await pool.query(sql, pack(rows.slice(i, i + 500)));
       return rows.length / (Number(process.hrtime.bigint() - start) / 1e9);
     };
+    const rawBatched = rawInserts(INSERT_ENTRIES, entryArrays);
     await ctx.compare({
       id: "audit.nearLimit",
       note: "the same appends (64 concurrent callers) vs raw unnest inserts of 500 pre-built rows per statement, no hashing/chaining/locking",
@@ -146,12 +149,7 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
 
     // Informational: the same raw insert with the parameter packing the store itself uses (JSON columns
     // joined by U+001E, hashes as one bytea, epoch ms), so the peer gets the encoding gain too.
-    const rawPacked = async () => {
-      const rows = rawRows(rawTotal, counter);
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < rows.length; i += 500) await pool.query(INSERT_PACKED, packedArrays(rows.slice(i, i + 500)));
-      return rows.length / (Number(process.hrtime.bigint() - start) / 1e9);
-    };
+    const rawPacked = rawInserts(INSERT_PACKED, packedArrays);
     await ctx.compare({
       id: "audit.nearLimit.packedPeer",
       note: "informational: the same appends (64 concurrent callers) vs raw 500-row inserts with the store's own parameter packing",
