@@ -115,25 +115,12 @@ export class RedisRunner {
       const call = new PendingCall(Date.now() + timeoutMs, resolve, what, timeoutMs, deadlines);
       if (deadlines !== undefined) deadlines.add(call);
       else call.timer = setTimeout(() => call.timedOut(), timeoutMs);
-      let sent: Promise<T>;
-      try {
-        sent = send();
-      } catch (thrown) {
-        // A client that throws synchronously (bad arguments) must not turn into a rejection.
-        sent = Promise.reject(thrown);
-      }
-      sent.then(
+      startCall(send).then(
         (value) => call.settle(ok(value)),
         (thrown: unknown) => {
           if (onNoScript !== undefined && !call.settled && isNoScript(thrown)) {
             // NOSCRIPT (a restart, SCRIPT FLUSH): EVAL once, within the same deadline.
-            let again: Promise<T>;
-            try {
-              again = onNoScript();
-            } catch (thrownAgain) {
-              again = Promise.reject(thrownAgain);
-            }
-            again.then(
+            startCall(onNoScript).then(
               (value) => call.settle(ok(value)),
               (thrownAgain: unknown) => call.settle(err(classify(thrownAgain, what))),
             );
@@ -212,4 +199,13 @@ function classify(thrown: unknown, what: string): RedisCallError {
   return connectionProblem
     ? storeUnavailable(`redis failed ${what}: ${message}`, { cause: thrown })
     : storeFailed(`redis rejected ${what}: ${message}`, { cause: thrown });
+}
+
+/** Starts a client call; one that throws synchronously (bad arguments) becomes a rejection, not an exception. */
+function startCall<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return send();
+  } catch (thrown) {
+    return Promise.reject(thrown);
+  }
 }
