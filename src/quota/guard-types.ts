@@ -5,6 +5,7 @@ import type { TenantMetricsSink } from "../core/metrics-sink.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { LeaseOptions } from "./leases.js";
 import type { PlansConfig, PolicySource } from "./policy.js";
+import type { BoundLimit, BoundWorkspace } from "./resolver.js";
 import type { QuotaStore } from "./store.js";
 import type { Decision, LimitCost, QuotaError } from "./types.js";
 
@@ -53,3 +54,12 @@ export interface WorkspaceQuota {
   reserve(request: Omit<QuotaRequest, "workspaceId">): Promise<Result<Decision, QuotaError>>;
 }
 
+/** @internal What a workspace handle remembers between calls (see QuotaGuard's `#boundLimit`). */
+export interface HandleMemo {
+  bound: BoundWorkspace | undefined;
+  generation: number;
+  name: string | undefined;
+  limit: BoundLimit | undefined;
+  /** The memory store's GCRA box for that limit (see MemoryQuotaStore.gcraConsumeRaw). */
+  box: { t: number } | undefined;
+}

@@ -7,8 +7,9 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { toDecision } from "./decision.js";
 import { StoreFallback } from "./fallback.js";
-import type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";
+import type { HandleMemo, NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";
 import { LeaseBook, type LeaseStats } from "./leases.js";
+import { fireNearLimit } from "./near-limit.js";
 import { StaticPolicySource } from "./policy.js";
 import { prepare, type ItemMeta, type PreparedRequest } from "./request.js";
 import { PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
@@ -336,33 +337,10 @@ export class QuotaGuard {
       this.#metrics.add(workspaceId, d.allowed ? "quota_allowed_total" : "quota_denied_total", 1);
       if (d.degraded) this.#metrics.add(workspaceId, "quota_degraded_total", 1);
     }
-    if (d.allowed && this.#onNearLimit !== undefined && costs !== undefined) this.#nearLimit(d, costs);
+    if (d.allowed && this.#onNearLimit !== undefined && costs !== undefined) fireNearLimit(d, costs, this.#nearRatio, this.#onNearLimit);
     this.#onDecision?.(workspaceId, d);
     return result;
   }
-
-  #nearLimit(d: Decision, costs: PreparedRequest["costs"]): void {
-    for (const s of d.limits) {
-      // Units used at which the hook fires (epsilon: 0.8 * 10 must be 8, not 8.000000000000002).
-      const threshold = Math.ceil(s.max * this.#nearRatio - 1e-9);
-      const cost = costs.find((c) => c.limit === s.limit)?.cost ?? 1;
-      const used = s.max - s.remaining;
-      // Fire on crossing only: at or past the threshold now, below it before this call.
-      if (used >= threshold && used - cost < threshold) {
-        this.#onNearLimit!({ workspaceId: s.workspaceId, limit: s.limit, scope: s.scope, max: s.max, remaining: s.remaining });
-      }
-    }
-  }
-}
-
-/** What a workspace handle remembers between calls (see `#boundLimit`). */
-interface HandleMemo {
-  bound: BoundWorkspace | undefined;
-  generation: number;
-  name: string | undefined;
-  limit: BoundLimit | undefined;
-  /** The memory store's GCRA box for that limit (see MemoryQuotaStore.gcraConsumeRaw). */
-  box: { t: number } | undefined;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";
