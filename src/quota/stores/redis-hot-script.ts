@@ -1,7 +1,7 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
 import { EXPIRY_LUA } from "./redis-expiry.js";
-import { tatStringLua } from "./redis-layout.js";
+import { slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layout.js";
 
 /**
  * `consume`/`check` over rate (GCRA), period and sliding-window items only:
@@ -83,11 +83,8 @@ ${PERIOD_END_LUA}
     reset = e
     fi = fi + 2
   else
-    local w = floor(now / a) * a
-    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
-    local cur, prev = 0, 0
-    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - a then prev = sc end
-    local avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
+    ${slidingStateLua("a")}
+    local avail = ${slidingAvailableLua("lim", "a")}
     if cost > avail then failed = i - 1 break end
     after = avail
     if write then
@@ -95,7 +92,7 @@ ${PERIOD_END_LUA}
       W[wn + 1] = p[2 + fi]; W[wn + 2] = w; W[wn + 3] = p[3 + fi]; W[wn + 4] = cur; W[wn + 5] = p[4 + fi]; W[wn + 6] = prev
       wn = wn + 6
       if w + 2 * a > need then need = w + 2 * a end
-      after = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
+      after = ${slidingAvailableLua("lim", "a")}
     end
     reset = w + a
     fi = fi + 3
@@ -146,11 +143,8 @@ ${PERIOD_END_LUA}
     if cost > avail then retry = e - now end
     fi = fi + 2
   else
-    local w = floor(now / a) * a
-    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
-    local cur, prev = 0, 0
-    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - a then prev = sc end
-    avail = floor(lim - (prev * (a - (now - w)) / a + cur) + 1e-9)
+    ${slidingStateLua("a")}
+    avail = ${slidingAvailableLua("lim", "a")}
     reset = w + a
     if cost > avail then retry = math.max(1, reset - now) end
     fi = fi + 3

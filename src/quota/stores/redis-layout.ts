@@ -98,3 +98,22 @@ do
   ${out} = string.format('%d.%09d', ip, fp)
 end`;
 }
+
+/**
+ * Lua statements that read a sliding window's state (fields `h[fi]`, `h[fi+1]`,
+ * `h[fi+2]`: window start, its count, the previous window's count) for windows
+ * of length `len` at `now`, defining locals `w`, `cur` and `prev`. A stored
+ * window older than the previous one reads as empty. Spliced as text (like
+ * `tatStringLua`) so both scripts share it without a Lua function per run.
+ */
+export function slidingStateLua(len: string): string {
+  return `local w = floor(now / ${len}) * ${len}
+    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
+    local cur, prev = 0, 0
+    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - ${len} then prev = sc end`;
+}
+
+/** The Lua expression for the units a sliding window still admits: the previous window weighted by its overlap. */
+export function slidingAvailableLua(limit: string, len: string): string {
+  return `floor(${limit} - (prev * (${len} - (now - w)) / ${len} + cur) + 1e-9)`;
+}

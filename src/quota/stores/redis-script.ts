@@ -1,7 +1,7 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
 import { EXPIRY_LUA } from "./redis-expiry.js";
-import { EXPIRY_FIELD, EXPIRY_SLACK_MS, tatStringLua } from "./redis-layout.js";
+import { EXPIRY_FIELD, EXPIRY_SLACK_MS, slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layout.js";
 
 /**
  * The one script every Redis decision runs: all items of a request (several
@@ -59,13 +59,10 @@ for i = 1, n do
     avail[i] = lim[i] - used
   elseif k == 4 then
     local W = pa[i]
-    local w = floor(now / W) * W
-    local sw, sc = tonumber(h[fi]), tonumber(h[fi + 1]) or 0
-    local cur, prev = 0, 0
-    if sw == w then cur, prev = sc, tonumber(h[fi + 2]) or 0 elseif sw == w - W then prev = sc end
+    ${slidingStateLua("W")}
     fi = fi + 3
     v1[i], v2[i], v3[i] = w, cur, prev
-    avail[i] = floor(lim[i] - (prev * (W - (now - w)) / W + cur) + 1e-9)
+    avail[i] = ${slidingAvailableLua("lim[i]", "W")}
   else
     key[i] = KEYS[ki]; hkey[i] = KEYS[ki + 1]; ki = ki + 2
     local expired = redis.call('ZRANGEBYSCORE', hkey[i], '-inf', now)
