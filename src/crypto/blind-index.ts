@@ -3,6 +3,7 @@ import { err, ok, type Result } from "neverthrow";
 import { tenancyError, type InvalidInputError } from "../core/errors.js";
 import type { CryptoError } from "./errors.js";
 import { describe } from "./field-cipher.js";
+import { MAX_KEY_VERSION } from "./format.js";
 import type { PreparedKey } from "./suites/suite.js";
 import type { TenantCipher, FieldRef } from "./tenant-cipher.js";
 
@@ -67,7 +68,7 @@ export class BlindIndexer {
       return err(tenancyError("InvalidInput", `bits must be a multiple of 8 from 32 to 256, got ${String(bits)}`, { workspaceId }));
     }
     const version = input.keyVersion ?? 1;
-    if (!Number.isInteger(version) || version < 1 || version > 0xffffffff) {
+    if (!Number.isInteger(version) || version < 1 || version > MAX_KEY_VERSION) {
       return err(tenancyError("InvalidInput", `keyVersion must be a positive integer`, { workspaceId }));
     }
     let value: Uint8Array;

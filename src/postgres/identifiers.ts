@@ -9,11 +9,6 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Quotes a text literal, doubling embedded single quotes. */
-export function quoteLiteral(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
 /** A table that carries a workspace column. */
 export interface TenantTable {
   /** Table name exactly as in the catalog, e.g. `Segment`. */

@@ -1,7 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import { tenancyError } from "../core/errors.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
-import { planProblems } from "./limits.js";
+import { effectiveLimits, planProblems } from "./limits.js";
 import type { Plan, PolicyUnavailableError } from "./types.js";
 
 /** What a policy source knows about one workspace. */
@@ -105,7 +105,7 @@ export class StaticPolicySource implements PolicySource {
 
 export function resolveAssignment(plans: Readonly<Record<string, Plan>>, defaultPlan: string, a: WorkspaceAssignment): ResolvedPolicy {
   const plan = plans[a.plan ?? defaultPlan] ?? {};
-  const limits = a.overrides === undefined ? plan : { ...plan, ...a.overrides };
+  const limits = effectiveLimits(plan, a.overrides);
   const parent = a.parentWorkspaceId === undefined ? undefined : parseWorkspaceId(a.parentWorkspaceId);
   return parent !== undefined && parent.isOk() ? { limits, parentWorkspaceId: parent.value } : { limits };
 }
