@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { ok } from "neverthrow";
 import pg from "pg";
@@ -28,7 +29,6 @@ const quantile = (values: number[], q: number) => {
 };
 const median = (values: number[]) => quantile(values, 0.5);
 const now = () => performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export default async function postgresBench(ctx: BenchContext): Promise<void> {
   const server = await startPostgres({ settings: { shared_buffers: "256MB", max_connections: "100" } });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,7 +104,7 @@ export async function createTestDatabase(adminUrl: string, prefix = "tk"): Promi
         for (let waited = 0; waited < 5_000; waited += 25) {
           const open = await client.query(`select count(*)::int as n from pg_stat_activity where datname = $1`, [name]);
           if (open.rows[0].n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 25));
+          await sleep(25);
         }
         await client.query(`drop database if exists ${name} with (force)`);
       } finally {

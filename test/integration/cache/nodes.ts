@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { RedisTenantCache, type BusSubscriber, type RedisTenantCacheOptions } from "../../../src/cache/redis.js";
 import { parseWorkspaceId, type WorkspaceId } from "../../../src/core/workspace-id.js";
@@ -46,7 +47,7 @@ export function freshWorkspace(): WorkspaceId {
 /** A unique channel per test so nodes of different tests never see each other. */
 export const freshChannel = (): string => `tk:cache:test:${process.pid}:${Date.now()}:${counter++}`;
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls until `check` holds (a "settles within" bound, not a timing claim). */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {

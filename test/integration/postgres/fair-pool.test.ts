@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { ok } from "neverthrow";
 import pg from "pg";
@@ -15,7 +16,6 @@ const newPool = (max: number, url = database.url) => {
   pools.push(pool);
   return pool;
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   database = await createTestDatabase(servers.postgresUrl, "tk_pg_fair");
