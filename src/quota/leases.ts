@@ -2,7 +2,7 @@ import { ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
 import { toDecision } from "./decision.js";
 import type { ItemMeta, PreparedRequest } from "./request.js";
-import { KIND_CONCURRENCY, type ItemState, type QuotaStore, type StoreItem } from "./store.js";
+import { KIND_CONCURRENCY, KIND_PERIOD, KIND_SLIDING, type ItemState, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
 import type { Decision, LimitState, QuotaError } from "./types.js";
 
 export interface LeaseOptions {
@@ -45,9 +45,18 @@ interface Slot {
   usedSinceGrant: number;
   grantedAt: number;
   pending: Promise<void> | null;
-  /** When a busy slot starts taking its next lease in the background (3/4 of the lease's life). */
+  /** When a slot in use renews its lease in the background (a quarter into the lease's life). */
   refreshAt: number;
+  /** Local instant the period or window its units were counted in ends (Infinity for rate limits). */
+  periodEnd: number;
+  /** Local time of the last grant from the store (the age of `states`). */
+  syncedAt: number;
+  /** Below this many held units a use renews the lease early (half the demand-sized lease; 0 while a renewal is in flight). */
+  lowWater: number;
 }
+
+/** A lease held units cover may be renewed without the store for this many lease lives. */
+const SYNC_LEASES = 4;
 
 /**
  * Leased mode: a process takes a slice of a workspace's remaining budget from
@@ -101,56 +110,95 @@ export class LeaseBook {
   tryLocal(key: string, now = this.#clock.now()): Decision | undefined {
     const slot = this.#slots.get(key);
     if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt) return undefined;
-    slot.units -= 1;
-    slot.usedSinceGrant += 1;
-    this.#stats.localDecisions++;
-    if (now >= slot.refreshAt) this.#startRefresh(slot, now);
+    this.#take(slot, 1, now);
     return this.#localDecision(slot);
   }
 
   /**
-   * A slot in use late in its lease takes the next lease in the background, so
-   * callers keep deciding locally instead of waiting for the store when the
-   * lease expires. The new grant replaces the old lease, whose unused units go
-   * back (in their own period); a denied or failed refresh changes nothing and
-   * the slot falls back to the blocking refill when it runs out or expires.
+   * Spends held units on one decision. A lease expires after a lease life
+   * without use (never past the end of the period its units count in), so
+   * every use pushes its expiry out; a quarter into the lease, or when the
+   * held units run low, a use also renews (re-sizes) it in the background.
+   */
+  #take(slot: Slot, cost: number, now: number): void {
+    slot.units -= cost;
+    slot.usedSinceGrant += cost;
+    this.#stats.localDecisions++;
+    slot.expiresAt = Math.min(now + this.#leaseMs, slot.periodEnd);
+    if (now >= slot.refreshAt || slot.units < slot.lowWater) this.#startRefresh(slot, now);
+  }
+
+  /**
+   * A slot in use a quarter into its lease, or whose held units run low,
+   * renews it in the background, so callers keep deciding locally instead of
+   * waiting for the store. Renewal sizes the held
+   * units by demand (`size`: twice the use of one lease life) with hysteresis,
+   * at most one store call, usually none: held units between `size` and four
+   * times it are simply kept; fewer are topped up to twice `size` with one
+   * lease call; more are trimmed to twice `size` with one refund call (held
+   * units are the under-admission other processes see). Every SYNC_LEASES
+   * lease lives a renewal asks the store anyway, so the remaining budget a
+   * lease reports (and sizes itself by) stays recent. A denied or failed call
+   * changes nothing: the slot falls back to the blocking refill when it runs
+   * out or expires.
    */
   #startRefresh(slot: Slot, now: number): void {
     slot.refreshAt = Number.POSITIVE_INFINITY;
+    slot.lowWater = 0;
     if (this.#closed) return;
     const elapsed = Math.max(1, now - slot.grantedAt);
-    let least = Number.POSITIVE_INFINITY;
-    for (const st of slot.states) least = Math.min(least, st.remaining);
-    const demand = Math.ceil((slot.usedSinceGrant * this.#leaseMs * 2) / elapsed);
-    const size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(least / this.#divisor)));
-    const items = slot.items.map((item) => ({ ...item, cost: size }));
+    // Demand: twice the use of the last renewal period, scaled to one lease life; it falls by at
+    // most half per renewal, so a lease used in bursts is not trimmed and refilled every burst.
+    const demand = Math.max(Math.ceil((slot.usedSinceGrant * this.#leaseMs * 2) / elapsed), Math.floor(slot.size / 2));
+    const size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(leastRemaining(slot.states) / this.#divisor)));
+    const target = Math.min(2 * size, this.#maxUnits);
+    if (slot.units >= size && now - slot.syncedAt < SYNC_LEASES * this.#leaseMs) {
+      if (slot.units > 4 * size) void this.#refund(slot, slot.units - target);
+      slot.size = size;
+      this.#renew(slot, now, slot.periodEnd);
+      return;
+    }
+    const items = slot.items.map((item) => ({ ...item, cost: Math.max(1, target - slot.units) }));
     const work = this.#store.apply({ mode: "lease", items, minimum: 1 }).then((outcome) => {
       this.#stats.leaseCalls++;
       if (outcome.isErr() || !outcome.value.allowed) return;
       const o = outcome.value;
       if (this.#slots.get(slot.items[0]!.key) !== slot) {
         // The slot was dropped meanwhile: give the new grant straight back.
-        slot.units = o.granted;
-        slot.since = o.now;
-        void this.#refund(slot);
+        void this.#giveBack(slot.items, o.granted, o.now);
         return;
       }
-      // Every held unit was counted in the store: the old ones are refunded, the new ones replace them.
-      if (slot.units > 0) void this.#refund(slot);
-      const at = this.#clock.now();
-      let left = Number.POSITIVE_INFINITY;
-      for (const st of o.states) left = Math.min(left, st.remaining);
-      slot.size = Math.max(1, Math.min(this.#maxUnits, Math.floor(left / this.#divisor)));
-      slot.units += o.granted;
-      slot.since = o.now;
-      slot.states = o.states;
-      slot.expiresAt = at + this.#leaseMs;
-      slot.grantedAt = at;
-      slot.usedSinceGrant = 0;
-      slot.refreshAt = at + Math.floor((this.#leaseMs * 3) / 4);
+      this.#grant(slot, o, o.granted, this.#clock.now(), size);
     });
     this.#refreshing.add(work);
     void work.finally(() => this.#refreshing.delete(work));
+  }
+
+  /**
+   * Records a grant of `units` into the slot: units still valid from the
+   * previous grant are kept (a period or window that ended since makes them
+   * worthless: they were counted in it), the store's state and time replace
+   * the old ones, and the lease lives `leaseMs` from now, never past the end
+   * of a period or window its units were counted in.
+   */
+  #grant(slot: Slot, o: StoreOutcome, units: number, at: number, demand: number): void {
+    if (!samePeriods(slot, o.states)) slot.units = 0;
+    slot.units += units;
+    slot.since = o.now;
+    slot.states = o.states;
+    slot.syncedAt = at;
+    slot.size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(leastRemaining(o.states) / this.#divisor)));
+    this.#renew(slot, at, periodEnd(slot.items, o.states, o.now, at));
+  }
+
+  /** Another lease life for the units the slot holds (capped at the end of their period). */
+  #renew(slot: Slot, at: number, end: number): void {
+    slot.periodEnd = end;
+    slot.expiresAt = Math.min(at + this.#leaseMs, end);
+    slot.grantedAt = at;
+    slot.usedSinceGrant = 0;
+    slot.refreshAt = at + Math.floor(this.#leaseMs / 4);
+    slot.lowWater = Math.floor(slot.size / 2);
   }
 
   /**
@@ -166,16 +214,13 @@ export class LeaseBook {
     const key = items[0]!.key;
     let slot = this.#slots.get(key);
     if (slot === undefined) {
-      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null, refreshAt: 0 };
+      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null, refreshAt: 0, periodEnd: Number.POSITIVE_INFINITY, syncedAt: 0, lowWater: 0 };
       this.#slots.set(key, slot);
     }
     for (;;) {
-      if (slot.units >= cost && this.#clock.now() < slot.expiresAt) {
-        slot.units -= cost;
-        slot.usedSinceGrant += cost;
-        this.#stats.localDecisions++;
-        const now = this.#clock.now();
-        if (now >= slot.refreshAt) this.#startRefresh(slot, now);
+      const now = this.#clock.now();
+      if (slot.units >= cost && now < slot.expiresAt) {
+        this.#take(slot, cost, now);
         return ok(this.#localDecision(slot));
       }
       if (slot.pending !== null) {
@@ -209,16 +254,8 @@ export class LeaseBook {
       // Demand: units used over the last lease's life, scaled to one lease period, doubled for headroom.
       const elapsed = Math.max(1, now - slot.grantedAt);
       const demand = slot.grantedAt === 0 ? cost * 64 : Math.ceil(((slot.usedSinceGrant + cost) * this.#leaseMs * 2) / elapsed);
-      let least = Number.POSITIVE_INFINITY;
-      for (const s of o.states) least = Math.min(least, s.remaining);
-      slot.size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(least / this.#divisor)));
-      slot.units += o.granted - cost;
-      slot.since = o.now;
-      slot.states = o.states;
-      slot.expiresAt = now + this.#leaseMs;
-      slot.grantedAt = now;
+      this.#grant(slot, o, o.granted - cost, now, demand);
       slot.usedSinceGrant = cost;
-      slot.refreshAt = now + Math.floor((this.#leaseMs * 3) / 4);
       return ok(this.#localDecision(slot));
     } finally {
       slot.pending = null;
@@ -252,13 +289,16 @@ export class LeaseBook {
     return { allowed: true, limit: top.max, remaining: top.remaining, resetAt: top.resetAt, retryAfterMs: 0, degraded: false, shadowDenied: false, limits };
   }
 
-  async #refund(slot: Slot): Promise<void> {
-    const units = slot.units;
+  /** Takes `units` (all by default) out of the slot and returns them to the store, in the period they were counted in. */
+  #refund(slot: Slot, units = slot.units): Promise<void> {
+    slot.units -= units;
+    return this.#giveBack(slot.items, units, slot.since);
+  }
+
+  async #giveBack(items: readonly StoreItem[], units: number, since: number): Promise<void> {
     if (units <= 0) return;
-    slot.units = 0;
-    const items = slot.items.map((item) => ({ ...item, cost: units }));
     this.#stats.refundCalls++;
-    const outcome = await this.#store.apply({ mode: "refund", items, since: slot.since });
+    const outcome = await this.#store.apply({ mode: "refund", items: items.map((item) => ({ ...item, cost: units })), since });
     // A failed refund leaves the units consumed: under-admission, never over-admission.
     if (outcome.isOk()) this.#stats.returnedUnits += units;
   }
@@ -285,4 +325,39 @@ export class LeaseBook {
     for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
     await this.#expire(true);
   }
+}
+
+/** The smallest remaining budget among a grant's items. */
+function leastRemaining(states: readonly ItemState[]): number {
+  let least = Number.POSITIVE_INFINITY;
+  for (const st of states) least = Math.min(least, st.remaining);
+  return least;
+}
+
+/** Period and sliding-window units count only in the period or window that granted them. */
+function periodBound(kind: number): boolean {
+  return kind === KIND_PERIOD || kind === KIND_SLIDING;
+}
+
+/**
+ * The local instant (`at` is the local time of the store's `storeNow`) the
+ * earliest period or window of a grant ends: its units were counted there
+ * and would admit uncounted work after it. Infinity for rate limits.
+ */
+function periodEnd(items: readonly StoreItem[], states: readonly ItemState[], storeNow: number, at: number): number {
+  let end = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < items.length; i++) {
+    const state = states[i];
+    if (periodBound(items[i]!.kind) && state !== undefined) end = Math.min(end, at + (state.resetAt - storeNow));
+  }
+  return end;
+}
+
+/** True when a new grant counts in the same periods and windows as the slot's held units. */
+function samePeriods(slot: Slot, states: readonly ItemState[]): boolean {
+  for (let i = 0; i < slot.items.length; i++) {
+    const before = slot.states[i];
+    if (before !== undefined && periodBound(slot.items[i]!.kind) && before.resetAt !== states[i]?.resetAt) return false;
+  }
+  return true;
 }

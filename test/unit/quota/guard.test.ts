@@ -156,42 +156,120 @@ describe("leased mode on one store", () => {
     expect(guards[0]!.leaseStats()!.localDecisions).toBeGreaterThan(0);
   });
 
-  it("a busy lease is renewed in the background before it expires: callers keep deciding locally, units stay exact", async () => {
+  it("a busy lease is renewed before it expires with at most one store call: kept, trimmed or topped up; units stay exact", async () => {
     const clock = new ManualClock();
     const store = new MemoryQuotaStore({ clock });
     const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
-    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000 } });
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
     const h = guard.workspace(A)._unsafeUnwrap();
     const settle = () => new Promise((resolve) => setImmediate(resolve));
     let admitted = 0;
-    const consume = async () => {
-      if ((await h.consume({ limit: "m" }))._unsafeUnwrap().allowed) admitted++;
+    const consume = async (n = 1) => {
+      for (let i = 0; i < n; i++) {
+        if ((await h.consume({ limit: "m" }))._unsafeUnwrap().allowed) admitted++;
+        await settle();
+      }
     };
-    // Two store calls: the first lease is one unit, the second sized by demand.
-    for (let i = 0; i < 5; i++) await consume();
-    const first = guard.leaseStats()!;
-    expect(first.leaseCalls).toBe(2);
-    expect(first.heldUnits).toBeGreaterThan(0);
-    // Past 3/4 of the lease's life, a local decision starts the next lease in the background.
-    clock.advance(800);
+    const stats = () => guard.leaseStats()!;
+    // Two store calls: the first lease is one unit, the second 64 (a first guess of demand).
+    await consume(5);
+    expect(stats()).toMatchObject({ leaseCalls: 2, refundCalls: 0, heldUnits: 60 });
+    // A quarter into the lease a use renews it: demand (100, capped) is 50 a lease after halving,
+    // then 25: the held units (between 1x and 4x the demand) are simply kept, with no store call.
+    clock.advance(300);
     await consume();
-    await settle();
-    const renewed = guard.leaseStats()!;
-    expect(renewed.leaseCalls).toBe(3);
-    // The old lease's unused units went back to the store.
-    expect(renewed.refundCalls).toBe(1);
-    expect(renewed.returnedUnits).toBe(first.heldUnits - 1);
-    // Past the first lease's expiry the renewed lease still answers locally, with no store call.
-    clock.advance(400);
-    const before = guard.leaseStats()!.localDecisions;
+    clock.advance(300);
     await consume();
-    expect(guard.leaseStats()!.localDecisions).toBe(before + 1);
-    expect(guard.leaseStats()!.leaseCalls).toBe(3);
+    expect(stats()).toMatchObject({ leaseCalls: 2, refundCalls: 0, heldUnits: 58 });
+    // Past the first lease's expiry the renewed lease still answers locally. Demand halves again
+    // to 12: held units beyond twice that go back, in one refund call.
+    clock.advance(500);
+    await consume(11);
+    expect(stats()).toMatchObject({ leaseCalls: 2, refundCalls: 1, returnedUnits: 33, heldUnits: 14 });
+    // Demand jumps to 74 a lease: one lease call tops the 13 held units up (to twice that, capped at 100).
+    clock.advance(300);
+    await consume();
+    expect(stats()).toMatchObject({ leaseCalls: 3, refundCalls: 1, heldUnits: 100 });
+    // Used well within the demand: kept (40 left, the low-water mark is 18).
+    clock.advance(300);
+    await consume(60);
+    expect(stats()).toMatchObject({ leaseCalls: 3, refundCalls: 1, heldUnits: 40 });
+    // A burst drains the held units below the low-water mark: one lease call tops them up
+    // before they run out (no caller waits for the store).
+    await consume(25);
+    expect(stats()).toMatchObject({ leaseCalls: 4, refundCalls: 1, heldUnits: 98 });
+    // Two calls were decided by the store (the refills), every other one locally.
+    expect(stats().localDecisions).toBe(admitted - 2);
     await guard.close();
     const strict = new QuotaGuard({ store, clock, policies });
     const state = (await strict.check({ workspaceId: A, limit: "m" }))._unsafeUnwrap();
     // Every leased unit either admitted a call or came back: the store counts exactly what was admitted.
-    expect(admitted).toBe(7);
+    expect(admitted).toBe(104);
     expect(100_000 - state.remaining).toBe(admitted);
+  });
+
+  it("a lease expires after a lease life without use: every use pushes its expiry out", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryQuotaStore({ clock });
+    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    await h.consume({ limit: "m" });
+    await h.consume({ limit: "m" });
+    expect(guard.leaseStats()!.leaseCalls).toBe(2);
+    // Used before its renewal point (a quarter in), the lease now lives until 1,200 ms.
+    clock.advance(200);
+    await h.consume({ limit: "m" });
+    clock.advance(900);
+    await h.consume({ limit: "m" });
+    expect(guard.leaseStats()).toMatchObject({ leaseCalls: 2, localDecisions: 2 });
+    // A lease life without use: the next call goes to the store.
+    clock.advance(1_000);
+    await h.consume({ limit: "m" });
+    expect(guard.leaseStats()).toMatchObject({ leaseCalls: 3, localDecisions: 2 });
+    await guard.close();
+  });
+
+  it("renewals without a store call stop after a few lease lives: the lease reports a recent remaining budget", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryQuotaStore({ clock });
+    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+    const other = new QuotaGuard({ store, clock, policies });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    for (let i = 0; i < 3; i++) await h.consume({ limit: "m" });
+    expect(guard.leaseStats()!.leaseCalls).toBe(2);
+    // Another process uses most of the budget; this one keeps renewing its held units locally.
+    await other.consume({ workspaceId: A, limit: "m", cost: 90_000 });
+    let remaining = 0;
+    for (let step = 0; step < 6; step++) {
+      clock.advance(800);
+      remaining = (await h.consume({ limit: "m" }))._unsafeUnwrap().remaining;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // After SYNC_LEASES (4) lease lives a renewal asked the store, which reported the other's use.
+    expect(guard.leaseStats()!.leaseCalls).toBe(3);
+    expect(remaining).toBeLessThan(10_000);
+    await guard.close();
+  });
+
+  it("a lease never outlives the period its units were counted in", async () => {
+    // 0.5 s before the end of a UTC day, with day periods and a one-minute lease.
+    const clock = new ManualClock(Date.UTC(2026, 4, 1) - 500);
+    const store = new MemoryQuotaStore({ clock });
+    const policies = { plans: { p: { d: { kind: "period", period: "day", limit: 1_000 } } }, defaultPlan: "p" } as const;
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 60_000 } });
+    const h = guard.workspace(A)._unsafeUnwrap();
+    for (let i = 0; i < 3; i++) expect((await h.consume({ limit: "d" }))._unsafeUnwrap().allowed).toBe(true);
+    expect(guard.leaseStats()!.heldUnits).toBeGreaterThan(0);
+    // The new day: units held from yesterday were counted yesterday and must not admit today.
+    clock.advance(1_000);
+    let today = 0;
+    for (let i = 0; i < 5; i++) if ((await h.consume({ limit: "d" }))._unsafeUnwrap().allowed) today++;
+    await guard.close();
+    const strict = new QuotaGuard({ store, clock, policies });
+    const state = (await strict.check({ workspaceId: A, limit: "d" }))._unsafeUnwrap();
+    expect(today).toBe(5);
+    expect(1_000 - state.remaining).toBe(today);
   });
 });
