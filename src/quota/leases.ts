@@ -6,7 +6,7 @@ import { KIND_CONCURRENCY, KIND_PERIOD, KIND_SLIDING, type ItemState, type Quota
 import type { Decision, LimitState, QuotaError } from "./types.js";
 
 export interface LeaseOptions {
-  /** A lease's life: unused units go back to the store after this. @default 1_000 */
+  /** A lease's life: its unused units go back to the store after this long without use. @default 1_000 */
   readonly leaseMs?: number;
   /** Largest slice one process may hold per workspace limit. @default 1_000 */
   readonly maxLeaseUnits?: number;
