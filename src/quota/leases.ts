@@ -131,16 +131,16 @@ export class LeaseBook {
   /**
    * A slot in use a quarter into its lease, or whose held units run low,
    * renews it in the background, so callers keep deciding locally instead of
-   * waiting for the store. Renewal sizes the held
-   * units by demand (`size`: twice the use of one lease life) with hysteresis,
-   * at most one store call, usually none: held units between `size` and four
-   * times it are simply kept; fewer are topped up to twice `size` with one
-   * lease call; more are trimmed to twice `size` with one refund call (held
-   * units are the under-admission other processes see). Every SYNC_LEASES
-   * lease lives a renewal asks the store anyway, so the remaining budget a
-   * lease reports (and sizes itself by) stays recent. A denied or failed call
-   * changes nothing: the slot falls back to the blocking refill when it runs
-   * out or expires.
+   * waiting for the store. A renewal sizes the held units by demand (`size`:
+   * twice the use of one lease life) with hysteresis, in at most one store
+   * call, usually none: held units between `size` and four times it are
+   * simply kept; fewer are topped up to twice `size` with one lease call;
+   * more are trimmed to twice `size` with one refund call (held units are the
+   * under-admission other processes see). Every SYNC_LEASES lease lives a
+   * renewal asks the store anyway, so the remaining budget a lease reports
+   * (and sizes itself by) stays recent. A denied or failed call changes
+   * nothing: the slot falls back to the blocking refill when it runs out or
+   * expires.
    */
   #startRefresh(slot: Slot, now: number): void {
     slot.refreshAt = Number.POSITIVE_INFINITY;
