@@ -63,7 +63,7 @@ const NO_KEYS: ReadonlyMap<string, KnownKey> = new Map();
 /** U+001E joins the JSON columns; JSON text never holds a raw control character. */
 const SEPARATOR = "\x1e";
 
-/** The 20 parameters of `audit_append_chained`, packed as it documents. */
+/** The first 20 parameters of `audit_append_chained` (all but `check_only`), packed as it documents. */
 export function planParams(plan: ChainPlan): unknown[] {
   const n = plan.entries.length;
   const slot = new Map(plan.workspaces.map((w, i) => [w, i + 1]));
