@@ -10,6 +10,10 @@
  *  2. insert the entries, BEFORE taking any head lock;
  *  3. lock the batch's heads in workspace order (concurrent batches cannot
  *     deadlock on them) and compare each with the head the caller chained on;
+ *     a head BEHIND that one means the batch the caller sent before this one
+ *     (which this one was chained on) has not committed and may not even
+ *     have reached its locks: give the locks back (the plpgsql block is
+ *     rolled back) and wait for it, polling, for at most 200 ms;
  *  4. look up the batch's idempotency keys (only ever inserted under the head
  *     lock, so the lookup is exact);
  *  5. if any head moved or any key exists, raise SQLSTATE TK409: the whole
@@ -41,7 +45,13 @@
  * control character, so the separator cannot occur inside a value. An entry
  * takes its recorded-at from its workspace's new head (one per batch).
  */
-/** SQLSTATE the optimistic mode raises when the batch was chained on stale heads or keys. */
+/** How the store calls it: the 20 packed parameters (see `planParams`), then `check_only`. */
+export const APPEND_CALL = `select kind, workspace_id::text as workspace_id, key, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
+  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea, $7::bigint[],
+    $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
+    $18::text[], $19::text[], $20::bigint[], $21::boolean)`;
+
+/** SQLSTATE it raises (unless `check_only`) when the batch was chained on stale heads or keys; nothing is written. */
 export const STALE_CHAIN = "TK409";
 
 /** Signature of the previous version (no `optimistic`), dropped by the migration. */
@@ -59,7 +69,7 @@ language plpgsql as $fn$
 declare
   stale boolean := false;
   has_keys boolean;
-  waits int := 0;
+  give_up timestamptz := clock_timestamp() + interval '200 milliseconds';
 begin
   if 0 = any(h_seq) then
     insert into audit_head (workspace_id)
@@ -81,13 +91,13 @@ begin
       perform 1 from audit_head a where a.workspace_id = any(h_ws) order by a.workspace_id for update;
       -- A head behind the one this batch was chained on: the batch sent before it (chained on the same
       -- process's view) has not committed yet, and may not even have reached its locks. Give the locks
-      -- back (rolling back this block releases them) and wait for it, at most ~25 ms.
-      if waits < 100 and exists (select 1 from unnest(h_ws, h_seq) as x(w, s) join audit_head a on a.workspace_id = x.w where a.seq < x.s) then
+      -- back (rolling back this block releases them) and wait for it, for at most 200 ms (after that the
+      -- predecessor failed, or the head was rewound: the batch is stale, TK409 below).
+      if clock_timestamp() < give_up and exists (select 1 from unnest(h_ws, h_seq) as x(w, s) join audit_head a on a.workspace_id = x.w where a.seq < x.s) then
         raise exception using errcode = 'TK425';
       end if;
       exit;
     exception when sqlstate 'TK425' then
-      waits := waits + 1;
       perform pg_sleep(0.00025);
     end;
   end loop;

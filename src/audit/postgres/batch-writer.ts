@@ -2,13 +2,9 @@ import type { SqlClient, SqlExecutor } from "../../core/postgres/sql-client.js";
 import type { ChainHead, KnownKey } from "../chain.js";
 import type { PreparedEvent } from "../event.js";
 import type { BatchOutcome } from "../store.js";
-import { STALE_CHAIN } from "./append-function.js";
+import { APPEND_CALL, STALE_CHAIN } from "./append-function.js";
 import { planChain, planParams, type ChainPlan } from "./chain-plan.js";
 
-const CALL = `select kind, workspace_id::text as workspace_id, key, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
-  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea, $7::bigint[],
-    $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::bigint[], $21::boolean)`;
 
 /** A row `audit_append_chained(…, check_only => true)` returns: a head that moved, or a key already stored. */
 interface StaleRow {
@@ -99,7 +95,7 @@ export class BatchWriter {
   }
 
   async #call(executor: SqlExecutor, plan: ChainPlan, checkOnly: boolean): Promise<StaleRow[]> {
-    const { rows } = await executor.query<StaleRow>(CALL, [...planParams(plan), checkOnly]);
+    const { rows } = await executor.query<StaleRow>(APPEND_CALL, [...planParams(plan), checkOnly]);
     return rows;
   }
 
