@@ -2,9 +2,11 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { EMPTY_HEAD, type ChainHead } from "../../../src/audit/chain.js";
-import { migrateAuditTables } from "../../../src/audit/postgres.js";
+import { AuditLogger } from "../../../src/audit/logger.js";
+import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
 import { APPEND_CALL, STALE_CHAIN } from "../../../src/audit/postgres/append-function.js";
 import { planChain, planParams, type ChainPlan } from "../../../src/audit/postgres/chain-plan.js";
+import { monthBounds, partitionName } from "../../../src/audit/store.js";
 import { DEFAULT_LIMITS, prepareEvent } from "../../../src/audit/validate.js";
 import { systemClock } from "../../../src/core/clock.js";
 import { seededRandom } from "../../../src/core/random.js";
@@ -25,7 +27,11 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: database.url, max: 4 });
   pool.on("error", () => undefined);
   (await migrateAuditTables(pool))._unsafeUnwrap();
-  await pool.query("create table if not exists audit_entry_test partition of audit_entry for values from ('2000-01-01') to ('2100-01-01')");
+  // This month's partition, as the store creates it (the raw calls below write into it).
+  const { start, end } = monthBounds(Date.now());
+  await pool.query(
+    `create table if not exists ${partitionName(Date.now())} partition of audit_entry for values from ('${new Date(start).toISOString()}') to ('${new Date(end).toISOString()}')`,
+  );
 });
 afterAll(async () => {
   await pool.end();
@@ -112,5 +118,34 @@ describe("audit_append_chained with two batches of one process in flight", () =>
     );
     expect(outcome).toBe(STALE_CHAIN);
     expect(await seqs(workspaces[0] as string)).toEqual([1, 2, 3]);
+  });
+});
+
+describe("array parameters built by planParams", () => {
+  it("carry ids, actions and keys with quotes, backslashes, braces, commas, NULL and non-ASCII through unchanged", async () => {
+    const audit = new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), batch: { lingerMs: 5 } });
+    const workspaceId = randomUUID();
+    const nasty = ['a"b', "c\\d", "{e,f}", "NULL", " g ", "h\u001ei", "ü😀", 'j\\"k', "l,m", "()"];
+    const receipts = await Promise.all(
+      nasty.map((id, i) =>
+        audit.append({ workspaceId, actor: { type: id, id }, action: "journey.updated", idempotencyKey: `${id}#${i}`, targets: [{ type: id, id }] }),
+      ),
+    );
+    for (const r of receipts) expect(r.isOk() ? "ok" : r.error.message).toBe("ok");
+    const { rows } = await pool.query<{ actor_type: string; actor_id: string; idempotency_key: string; targets: string[] }>(
+      "select actor_type, actor_id, idempotency_key, targets from audit_entry where workspace_id = $1 order by seq",
+      [workspaceId],
+    );
+    expect(rows.map((r) => r.actor_id).sort()).toEqual([...nasty].sort());
+    for (const row of rows) {
+      expect(row.actor_type).toBe(row.actor_id);
+      expect(row.idempotency_key.startsWith(`${row.actor_id}#`)).toBe(true);
+      expect(row.targets).toEqual([`${row.actor_id}:${row.actor_id}`]);
+    }
+    // The same keys again are duplicates (found through the idempotency table the key array fills).
+    const again = await audit.append({ workspaceId, actor: { type: "x", id: "x" }, action: "journey.updated", idempotencyKey: `${nasty[0]}#0` });
+    expect(again._unsafeUnwrap().duplicate).toBe(true);
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: nasty.length });
+    await audit.close();
   });
 });
