@@ -1,4 +1,4 @@
-import { err, type Result } from "neverthrow";
+import { err, ok, type Result } from "neverthrow";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PreparedEvent } from "./event.js";
 import { BatchingMode } from "./batching-mode.js";
@@ -141,7 +141,7 @@ export class GroupCommitter {
     try {
       this.committed(events, outcomes);
     } finally {
-      batch.forEach((w, i) => w.resolve(result.map(() => outcomes[i] as BatchOutcome)));
+      for (let i = 0; i < batch.length; i++) (batch[i] as Waiting).resolve(ok(outcomes[i] as BatchOutcome));
     }
   }
 
