@@ -69,6 +69,8 @@ language plpgsql as $fn$
 declare
   stale boolean := false;
   has_keys boolean;
+  behind bigint;
+  moved bigint;
   give_up timestamptz := clock_timestamp() + interval '200 milliseconds';
 begin
   if 0 = any(h_seq) then
@@ -87,13 +89,21 @@ begin
   end if;
   loop
     begin
-      -- One lock per workspace, always taken in workspace order.
-      perform 1 from audit_head a where a.workspace_id = any(h_ws) order by a.workspace_id for update;
+      -- Lock every head of the batch (one per workspace, always in workspace order, so concurrent batches
+      -- cannot deadlock) and count, on the locked (latest) versions, the heads behind and the heads that
+      -- differ from the ones this batch was chained on; a missing head row (the caller thought it
+      -- existed) counts as moved, and the caller's retry creates it.
+      select count(*) filter (where a.seq < x.s),
+          count(*) filter (where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m))
+        into behind, moved
+        from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i)
+        left join (select h.workspace_id, h.seq, h.hash, h.recorded_at_ms from audit_head h
+          where h.workspace_id = any(h_ws) order by h.workspace_id for update) a on a.workspace_id = x.w;
       -- A head behind the one this batch was chained on: the batch sent before it (chained on the same
       -- process's view) has not committed yet, and may not even have reached its locks. Give the locks
       -- back (rolling back this block releases them) and wait for it, for at most 200 ms (after that the
       -- predecessor failed, or the head was rewound: the batch is stale, TK409 below).
-      if clock_timestamp() < give_up and exists (select 1 from unnest(h_ws, h_seq) as x(w, s) join audit_head a on a.workspace_id = x.w where a.seq < x.s) then
+      if behind > 0 and clock_timestamp() < give_up then
         raise exception using errcode = 'TK425';
       end if;
       exit;
@@ -101,13 +111,14 @@ begin
       perform pg_sleep(0.00025);
     end;
   end loop;
-  -- A missing head row (the caller thought it existed) reads as an empty chain, so the caller's retry creates it.
-  return query
-    select 'head'::text, x.w, null::text, coalesce(a.seq, 0), coalesce(a.hash, decode(repeat('00', 32), 'hex')),
-      coalesce(a.recorded_at_ms, 0)
-    from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) left join audit_head a on a.workspace_id = x.w
-    where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m);
-  stale := found;
+  stale := moved > 0;
+  if check_only and stale then
+    return query
+      select 'head'::text, x.w, null::text, coalesce(a.seq, 0), coalesce(a.hash, decode(repeat('00', 32), 'hex')),
+        coalesce(a.recorded_at_ms, 0)
+      from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) left join audit_head a on a.workspace_id = x.w
+      where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m);
+  end if;
   has_keys := exists (select 1 from unnest(e_key) as k where k is not null);
   if has_keys then
     return query
