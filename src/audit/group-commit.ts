@@ -19,7 +19,7 @@ export interface BatchOptions {
   /**
    * Independent commit lanes; a workspace always uses the same lane, so lanes
    * never wait on each other's head locks and their transactions (and fsyncs,
-   * which Postgres groups) overlap. Needs that many pool connections. @default 1
+   * which Postgres groups) overlap. Uses up to lanes × maxInFlight pool connections. @default 1
    */
   readonly lanes: number;
 }
