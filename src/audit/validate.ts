@@ -1,4 +1,3 @@
-import { createHmac } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
 import { tenancyError } from "../core/errors.js";
@@ -6,6 +5,7 @@ import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
 import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
 import type { AuditError } from "./errors.js";
+import { hmacSha256Hex } from "./hmac.js";
 import type { AuditEventInput, PersonalValue, PreparedEvent } from "./event.js";
 
 /** Size limits applied to every event. */
@@ -32,7 +32,7 @@ export function commitment(path: string, value: JsonValue, saltHex: string): str
 }
 
 function commit(path: string, canonicalValue: string, salt: Uint8Array): string {
-  return createHmac("sha256", salt).update(`${PII_DOMAIN}${path}\n${canonicalValue}`).digest("hex");
+  return hmacSha256Hex(salt, `${PII_DOMAIN}${path}\n${canonicalValue}`);
 }
 
 /** `[{"id":…,"type":…},…]`: canonical JSON of checked targets (strings only, keys in order). */
