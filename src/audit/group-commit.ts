@@ -1,4 +1,4 @@
-import { err, type Result } from "neverthrow";
+import { err, ok, type Result } from "neverthrow";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PreparedEvent } from "./event.js";
 import { BatchingMode } from "./batching-mode.js";
@@ -11,20 +11,20 @@ export interface BatchOptions {
   /** Otherwise flush this long after the first waiting event. @default 2 */
   readonly lingerMs: number;
   /**
-   * Batches committing at once. 1 is best when batches share workspaces (a
-   * second batch would only wait on the first's head locks, with half the
-   * rows); raise it when traffic spreads over many disjoint workspaces. @default 1
+   * Batches in flight at once. With 2, the next batch is chained on the heads
+   * the previous one will leave and sent while it commits, so preparing one
+   * batch overlaps committing the other (see BatchWriter). @default 2
    */
   readonly maxInFlight: number;
   /**
    * Independent commit lanes; a workspace always uses the same lane, so lanes
    * never wait on each other's head locks and their transactions (and fsyncs,
-   * which Postgres groups) overlap. Needs that many pool connections. @default 1
+   * which Postgres groups) overlap. Uses up to lanes × maxInFlight pool connections. @default 1
    */
   readonly lanes: number;
 }
 
-export const DEFAULT_BATCH: BatchOptions = { maxRows: 500, lingerMs: 2, maxInFlight: 1, lanes: 1 };
+export const DEFAULT_BATCH: BatchOptions = { maxRows: 500, lingerMs: 2, maxInFlight: 2, lanes: 1 };
 
 /** The lane of a workspace: the last 8 hex digits of its (normalised) UUID, modulo the lane count. */
 export function laneOf(workspaceId: string, lanes: number): number {
@@ -42,10 +42,12 @@ interface Waiting {
  * that transaction committed, with its own outcome. A failed batch fails
  * every event in it (none was written: the transaction rolled back).
  *
- * Events that arrive while a batch commits form the next batch, written as
- * soon as the commit ends. When callers await each append before the next,
- * `BatchingMode` decides whether they all share one batch or alternate in two
- * halves, so that one half prepares its next events while the other commits.
+ * Events that arrive while a batch commits form the next batch, sent while
+ * it commits when `maxInFlight` allows (else as soon as it ends). When callers
+ * await each append before the next, `BatchingMode` decides whether they all
+ * share one batch or form two halves that take turns, so that one half's batch
+ * commits while the other half prepares (and, with two in flight, sends) its
+ * next one.
  */
 export class GroupCommitter {
   #waiting: Waiting[] = [];
@@ -115,9 +117,10 @@ export class GroupCommitter {
     this.#inFlight--;
     if (this.mode.completed(batch.length)) {
       // Split: the other half already waits, so it goes now, before this batch's callers run;
-      // with nobody waiting, the first half of them to append again goes as soon as it is ready.
+      // with nothing waiting or in flight, the first half of them to append again goes as soon
+      // as it is ready and the rest at the end of this turn (see #flushSoon).
       if (this.#waiting.length > 0) this.#flush();
-      else if (batch.length >= 2) this.#splitAt = Math.ceil(batch.length / 2);
+      else if (this.#inFlight === 0 && batch.length >= 2) this.#splitAt = Math.ceil(batch.length / 2);
     }
     try {
       this.#settle(batch, events, result);
@@ -138,7 +141,7 @@ export class GroupCommitter {
     try {
       this.committed(events, outcomes);
     } finally {
-      batch.forEach((w, i) => w.resolve(result.map(() => outcomes[i] as BatchOutcome)));
+      for (let i = 0; i < batch.length; i++) (batch[i] as Waiting).resolve(ok(outcomes[i] as BatchOutcome));
     }
   }
 

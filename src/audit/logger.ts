@@ -271,7 +271,7 @@ function receipt(workspaceId: string, o: BatchOutcome): AppendReceipt {
   return {
     workspaceId,
     seq: o.seq,
-    hash: Buffer.from(o.hash).toString("hex"),
+    hash: (Buffer.isBuffer(o.hash) ? o.hash : Buffer.from(o.hash)).toString("hex"),
     recordedAt: new Date(o.recordedAtMs),
     duplicate: o.duplicate,
   };

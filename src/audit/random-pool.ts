@@ -14,7 +14,8 @@ export function pooledRandom(source: RandomSource): RandomSource {
         block = source.bytes(4_096);
         used = 0;
       }
-      const out = block.slice(used, used + length);
+      // A view, not a copy: a block is never written again once drawn from (the next one is new).
+      const out = block.subarray(used, used + length);
       used += length;
       return out;
     },

@@ -1,4 +1,3 @@
-import { createHmac } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
 import { tenancyError } from "../core/errors.js";
@@ -6,6 +5,7 @@ import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
 import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
 import type { AuditError } from "./errors.js";
+import { hmacSha256Hex } from "./hmac.js";
 import type { AuditEventInput, PersonalValue, PreparedEvent } from "./event.js";
 
 /** Size limits applied to every event. */
@@ -32,7 +32,7 @@ export function commitment(path: string, value: JsonValue, saltHex: string): str
 }
 
 function commit(path: string, canonicalValue: string, salt: Uint8Array): string {
-  return createHmac("sha256", salt).update(`${PII_DOMAIN}${path}\n${canonicalValue}`).digest("hex");
+  return hmacSha256Hex(salt, `${PII_DOMAIN}${path}\n${canonicalValue}`);
 }
 
 /** `[{"id":…,"type":…},…]`: canonical JSON of checked targets (strings only, keys in order). */
@@ -45,14 +45,27 @@ function targetsJson(targets: readonly { type: string; id: string }[]): string {
   return `${out}]`;
 }
 
-/** A string field: returns it when valid, else records why in `problems` (module level: no closure per event). */
-function checkText(value: unknown, name: string, required: boolean, limits: AuditLimits, problems: string[]): string | undefined {
+/**
+ * A string field: returns it when valid, else records why in `problems`.
+ * Module level and called directly (no closure per event); a target's field
+ * passes its index, so `targets[i].type` is only formatted for a problem.
+ */
+function checkText(
+  value: unknown,
+  field: string,
+  required: boolean,
+  limits: AuditLimits,
+  problems: string[],
+  target?: number,
+): string | undefined {
   if (value === undefined && !required) return undefined;
-  if (typeof value !== "string" || value.length === 0) problems.push(`${name} must be a non-empty string`);
-  else if (value.length > limits.maxFieldLength) problems.push(`${name} is longer than ${limits.maxFieldLength}`);
-  else if (!isWellFormed(value)) problems.push(`${name} holds a lone surrogate (not valid Unicode)`);
-  else if (value.includes("\u0000")) problems.push(`${name} holds U+0000, which Postgres text cannot store`);
+  let problem: string;
+  if (typeof value !== "string" || value.length === 0) problem = "must be a non-empty string";
+  else if (value.length > limits.maxFieldLength) problem = `is longer than ${limits.maxFieldLength}`;
+  else if (!isWellFormed(value)) problem = "holds a lone surrogate (not valid Unicode)";
+  else if (value.includes("\u0000")) problem = "holds U+0000, which Postgres text cannot store";
   else return value;
+  problems.push(`${target === undefined ? field : `targets[${target}].${field}`} ${problem}`);
   return undefined;
 }
 
@@ -76,7 +89,6 @@ export function prepareEvent(
   if (workspace.isErr()) return err(workspace.error);
   const workspaceId = workspace.value;
   const problems: string[] = [];
-  const text = (value: unknown, name: string, required: boolean): string | undefined => checkText(value, name, required, limits, problems);
 
   const actor = input.actor;
   let actorType: string | undefined;
@@ -84,9 +96,9 @@ export function prepareEvent(
   let actorDisplay: string | undefined;
   if (!isRecord(actor)) problems.push("actor is required ({ type, id })");
   else {
-    actorType = text(actor.type, "actor.type", true);
-    actorId = text(actor.id, "actor.id", true);
-    actorDisplay = text(actor.display, "actor.display", false);
+    actorType = checkText(actor.type, "actor.type", true, limits, problems);
+    actorId = checkText(actor.id, "actor.id", true, limits, problems);
+    actorDisplay = checkText(actor.display, "actor.display", false, limits, problems);
   }
   const action = input.action;
   if (typeof action !== "string" || !ACTION.test(action) || action.length > 128) {
@@ -98,13 +110,16 @@ export function prepareEvent(
     if (!Array.isArray(input.targets)) problems.push("targets must be an array");
     else if (input.targets.length > limits.maxTargets) problems.push(`at most ${limits.maxTargets} targets`);
     else
-      input.targets.forEach((t: unknown, i) => {
-        if (!isRecord(t)) return problems.push(`targets[${i}] must be { type, id }`);
-        const type = text(t.type, `targets[${i}].type`, true);
-        const id = text(t.id, `targets[${i}].id`, true);
+      for (let i = 0; i < input.targets.length; i++) {
+        const t: unknown = input.targets[i];
+        if (!isRecord(t)) {
+          problems.push(`targets[${i}] must be { type, id }`);
+          continue;
+        }
+        const type = checkText(t.type, "type", true, limits, problems, i);
+        const id = checkText(t.id, "id", true, limits, problems, i);
         if (type !== undefined && id !== undefined) targets.push({ type, id });
-        return undefined;
-      });
+      }
   }
 
   let outcome: { status: "success" | "failure"; reason?: string } = { status: "success" };
@@ -113,7 +128,7 @@ export function prepareEvent(
     if (!isRecord(o) || (o.status !== "success" && o.status !== "failure")) {
       problems.push('outcome.status must be "success" or "failure"');
     } else {
-      const reason = text(o.reason, "outcome.reason", false);
+      const reason = checkText(o.reason, "outcome.reason", false, limits, problems);
       outcome = reason === undefined ? { status: o.status } : { status: o.status, reason };
     }
   }
@@ -124,11 +139,11 @@ export function prepareEvent(
   if (input.context !== undefined) {
     if (!isRecord(input.context)) problems.push("context must be an object");
     else {
-      const requestId = text(input.context.requestId, "context.requestId", false);
+      const requestId = checkText(input.context.requestId, "context.requestId", false, limits, problems);
       if (requestId !== undefined) context.requestId = requestId;
-      const ip = text(input.context.ip, "context.ip", false);
+      const ip = checkText(input.context.ip, "context.ip", false, limits, problems);
       if (ip !== undefined) personalInput["context.ip"] = ip;
-      const userAgent = text(input.context.userAgent, "context.userAgent", false);
+      const userAgent = checkText(input.context.userAgent, "context.userAgent", false, limits, problems);
       if (userAgent !== undefined) personalInput["context.userAgent"] = userAgent;
     }
   }
@@ -140,7 +155,7 @@ export function prepareEvent(
     if (!Number.isFinite(ms) || ms < 0 || ms > 253402300799999) problems.push("occurredAt must be a valid date");
     else occurredAtMs = Math.trunc(ms);
   }
-  const idempotencyKey = text(input.idempotencyKey, "idempotencyKey", false) ?? null;
+  const idempotencyKey = checkText(input.idempotencyKey, "idempotencyKey", false, limits, problems) ?? null;
 
   for (const field of ["metadata", "personal"] as const) {
     if (input[field] !== undefined && !isRecord(input[field])) problems.push(`${field} must be an object`);
@@ -162,10 +177,11 @@ export function prepareEvent(
   }
 
   const personal: Record<string, PersonalValue> = {};
-  const commitments: Record<string, string> = {};
   const paths = Object.keys(personalInput);
+  const commitments: [path: string, hex: string][] = [];
   // One call for every salt of the event: the random source is the costliest part of preparing it.
-  const salts = paths.length > 0 ? Buffer.from(random.bytes(16 * paths.length)) : undefined;
+  const drawn = paths.length > 0 ? random.bytes(16 * paths.length) : undefined;
+  const salts = drawn === undefined ? undefined : Buffer.from(drawn.buffer, drawn.byteOffset, drawn.byteLength);
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i] as string;
     const value = personalInput[path] as JsonValue;
@@ -173,7 +189,7 @@ export function prepareEvent(
     personal[path] = { value, salt: salt.toString("hex") };
     // Strings (every built-in personal field) are already checked: their canonical form is JSON.stringify's.
     const canonical = typeof value === "string" ? JSON.stringify(value) : canonicalJson(value)._unsafeUnwrap();
-    commitments[path] = commit(path, canonical, salt);
+    commitments.push([path, commit(path, canonical, salt)]);
   }
   // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
   // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
@@ -181,7 +197,7 @@ export function prepareEvent(
   // The unit tests check it equals canonicalJson of itself for any input.
   const body =
     `{"action":${JSON.stringify(action)},"actor":{"id":${JSON.stringify(actorId)},"type":${JSON.stringify(actorType)}},` +
-    `"commitments":${canonicalJson(commitments)._unsafeUnwrap()},` +
+    `"commitments":${commitmentsJson(commitments)},` +
     `"context":${context.requestId === undefined ? "{}" : `{"requestId":${JSON.stringify(context.requestId)}}`},` +
     (idempotencyKey !== null ? `"idempotencyKey":${JSON.stringify(idempotencyKey)},` : "") +
     `"metadata":${metadata.value},"occurredAt":"${new Date(occurredAtMs).toISOString()}",` +
@@ -198,9 +214,32 @@ export function prepareEvent(
       action: action as string,
       outcome: outcome.status,
       occurredAtMs,
-      targets: targets.map((t) => `${t.type}:${t.id}`),
+      targets: targetColumns(targets),
     },
   });
+}
+
+/** The `targets` query column: `type:id` per target. */
+function targetColumns(targets: readonly { type: string; id: string }[]): string[] {
+  const out = new Array<string>(targets.length);
+  for (let i = 0; i < targets.length; i++) out[i] = `${(targets[i] as { type: string }).type}:${(targets[i] as { id: string }).id}`;
+  return out;
+}
+
+/**
+ * `{"path":"hex",…}` in RFC 8785 member order (UTF-16 code units, which is how
+ * JavaScript compares strings), written directly: every path is a checked
+ * string (a built-in name, or a personal key canonicalJson accepted) and every
+ * value is hex, so nothing needs the general serialiser.
+ */
+function commitmentsJson(pairs: [path: string, hex: string][]): string {
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let out = "{";
+  for (let i = 0; i < pairs.length; i++) {
+    const [path, hex] = pairs[i] as [string, string];
+    out += `${i > 0 ? "," : ""}${JSON.stringify(path)}:"${hex}"`;
+  }
+  return `${out}}`;
 }
 
 function invalid(problems: string[], workspaceId?: string): AuditError {

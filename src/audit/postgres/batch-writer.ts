@@ -2,14 +2,11 @@ import type { SqlClient, SqlExecutor } from "../../core/postgres/sql-client.js";
 import type { ChainHead, KnownKey } from "../chain.js";
 import type { PreparedEvent } from "../event.js";
 import type { BatchOutcome } from "../store.js";
+import { APPEND_CALL, STALE_CHAIN } from "./append-function.js";
 import { planChain, planParams, type ChainPlan } from "./chain-plan.js";
 
-const CALL = `select kind, workspace_id::text as workspace_id, key, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
-  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea, $7::bigint[],
-    $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::bigint[])`;
 
-/** A row `audit_append_chained` returns when the plan was built on stale state. */
+/** A row `audit_append_chained(…, check_only => true)` returns: a head that moved, or a key already stored. */
 interface StaleRow {
   kind: "head" | "key";
   workspace_id: string;
@@ -22,84 +19,120 @@ interface StaleRow {
 /**
  * Writes batches through `audit_append_chained`, chaining them in Node.
  *
- * It remembers each workspace's head after its own commits, so in the common
- * case (one process writes a workspace at a time) a batch is ONE statement in
- * its own transaction: chain on the remembered heads, and the function checks
- * them under the head locks before writing. When a head moved (another
- * process wrote) or an idempotency key already exists, the function writes
- * nothing and returns the fresh state; the batch is then written in an explicit
- * transaction that keeps the locks between re-chaining and writing, so it
- * always makes progress. Workspaces seen moving are written that way until a
- * locked write finds their head where this process left it.
+ * It keeps, per workspace, the head the chain will have once every batch it
+ * sent has committed, and chains the next batch on it: so a batch can be
+ * sent while the previous one still commits (group commit keeps up to
+ * `batch.maxInFlight` in flight), and in the common case (one process writes
+ * a workspace at a time) each batch is ONE statement in its own transaction.
+ * The function checks the heads under their locks (waiting for this
+ * process's earlier batch when it finds a head behind); when one moved
+ * (another process wrote, or an earlier batch of ours failed) or an
+ * idempotency key already exists, it rolls the batch back (SQLSTATE TK409)
+ * and the batch is written again in an explicit transaction that reads the
+ * heads and keys under the locks, re-chains on them and writes, so it always
+ * makes progress. Workspaces seen moving under another writer are written
+ * that way directly until a locked write finds their head where this process
+ * left it.
  */
 export class BatchWriter {
-  readonly #heads = new Map<string, ChainHead>();
+  /** Per workspace: its head once every batch sent so far has committed (what the next batch chains on). */
+  readonly #expected = new Map<string, ChainHead>();
+  /** Per workspace: its head after this process's last commit to it (to tell another writer's moves from ours). */
+  readonly #committed = new Map<string, ChainHead>();
   readonly #contended = new Set<string>();
 
   constructor(private readonly sql: SqlClient) {}
 
   /** Writes the batch; resolves after COMMIT with each event's outcome. Throws what the driver throws. */
   async write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
-    const plan = planChain(events, nowMs, (w) => this.#heads.get(w), NONE);
-    try {
-      if (!plan.workspaces.some((w) => this.#contended.has(w))) {
-        const stale = await this.#call(this.sql, plan);
-        if (stale.length === 0) return this.#committed(plan);
-        this.#learn(stale);
-        return await this.#writeLocked(events, nowMs, keysOf(stale));
+    if (!events.some((e) => this.#contended.has(e.workspaceId))) {
+      const plan = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
+      this.#claim(plan);
+      try {
+        await this.#call(this.sql, plan, false);
+        return this.#committedPlan(plan);
+      } catch (thrown) {
+        this.#forget(plan);
+        if (!isStale(thrown)) throw thrown;
       }
-      return await this.#writeLocked(events, nowMs, NONE);
+    }
+    return this.#writeLocked(events, nowMs);
+  }
+
+  /** One transaction: read the heads and keys under their locks, chain on them, write. */
+  async #writeLocked(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
+    let claimed: ChainPlan | undefined;
+    try {
+      const plan = await this.sql.transaction(async (tx) => {
+        const first = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
+        const stale = await this.#call(tx, first, true);
+        const moved = new Set(stale.filter((r) => r.kind === "head").map((r) => r.workspace_id));
+        // A head found where this process expected it: nobody else wrote it meanwhile.
+        for (const w of first.workspaces) if (!moved.has(w)) this.#contended.delete(w);
+        let plan = first;
+        if (stale.length > 0) {
+          const locked = new Map(first.workspaces.map((w, i) => [w, first.before[i] as ChainHead]));
+          for (const row of stale) {
+            if (row.kind !== "head") continue;
+            const head = headOf(row);
+            const ours = this.#committed.get(row.workspace_id);
+            if (ours !== undefined && !sameHead(ours, head)) this.#contended.add(row.workspace_id);
+            locked.set(row.workspace_id, head);
+          }
+          plan = planChain(events, nowMs, (w) => locked.get(w), keysOf(stale));
+        }
+        claimed = plan;
+        this.#claim(plan);
+        // Under the locks the first call took nothing can have moved: a TK409 here would be a bug, and throws.
+        await this.#call(tx, plan, false);
+        return plan;
+      });
+      return this.#committedPlan(plan);
     } catch (thrown) {
-      // Unknown outcome (e.g. the connection dropped during COMMIT): forget what we believed.
-      for (const w of plan.workspaces) this.#heads.delete(w);
+      if (claimed !== undefined) this.#forget(claimed);
       throw thrown;
     }
   }
 
-  /** One transaction: the first call locks the heads (and reports them if they moved); the second cannot be stale. */
-  async #writeLocked(events: readonly PreparedEvent[], nowMs: number, known: KnownKeys): Promise<BatchOutcome[]> {
-    const plan = await this.sql.transaction(async (tx) => {
-      const first = planChain(events, nowMs, (w) => this.#heads.get(w), known);
-      const stale = await this.#call(tx, first);
-      const moved = new Set(stale.filter((r) => r.kind === "head").map((r) => r.workspace_id));
-      // A head found where this process left it: nobody else wrote it meanwhile.
-      for (const w of first.workspaces) if (!moved.has(w)) this.#contended.delete(w);
-      if (stale.length === 0) return first;
-      this.#learn(stale);
-      // Built from what this transaction saw and holds locked, not from the remembered heads,
-      // which another batch in flight (batch.maxInFlight > 1) may have moved meanwhile.
-      const locked = new Map(first.workspaces.map((w, i) => [w, first.before[i] as ChainHead]));
-      for (const row of stale) if (row.kind === "head") locked.set(row.workspace_id, headOf(row));
-      const second = planChain(events, nowMs, (w) => locked.get(w), merge(known, keysOf(stale)));
-      const again = await this.#call(tx, second);
-      if (again.length > 0) throw new Error("audit_append_chained: state changed under the head locks");
-      return second;
-    });
-    return this.#committed(plan);
-  }
-
-  async #call(executor: SqlExecutor, plan: ChainPlan): Promise<StaleRow[]> {
-    const { rows } = await executor.query<StaleRow>(CALL, planParams(plan));
+  async #call(executor: SqlExecutor, plan: ChainPlan, checkOnly: boolean): Promise<StaleRow[]> {
+    const { rows } = await executor.query<StaleRow>(APPEND_CALL, [...planParams(plan), checkOnly]);
     return rows;
   }
 
-  /** Takes the fresh heads; a head that moved away from one this process knew was written by someone else. */
-  #learn(stale: readonly StaleRow[]): void {
-    for (const row of stale) {
-      if (row.kind !== "head") continue;
-      if (this.#heads.has(row.workspace_id)) this.#contended.add(row.workspace_id);
-      this.#heads.set(row.workspace_id, headOf(row));
-    }
+  /** Later batches chain on this plan's heads while it commits. */
+  #claim(plan: ChainPlan): void {
+    plan.workspaces.forEach((w, i) => this.#expected.set(w, plan.after[i] as ChainHead));
   }
 
-  #committed(plan: ChainPlan): BatchOutcome[] {
-    plan.workspaces.forEach((w, i) => this.#heads.set(w, plan.after[i] as ChainHead));
+  /**
+   * The plan did not commit (or its outcome is unknown, e.g. the connection dropped during COMMIT):
+   * forget the heads it claimed, unless a later batch claimed them since (that one fails too, and forgets).
+   */
+  #forget(plan: ChainPlan): void {
+    plan.workspaces.forEach((w, i) => {
+      if (this.#expected.get(w) === plan.after[i]) this.#expected.delete(w);
+      this.#committed.delete(w);
+    });
+  }
+
+  #committedPlan(plan: ChainPlan): BatchOutcome[] {
+    plan.workspaces.forEach((w, i) => this.#committed.set(w, plan.after[i] as ChainHead));
     return [...plan.outcomes];
   }
 }
 
+/** TK409 (chained on stale heads or keys) or a unique violation (another writer chained the same seq): re-chain under the locks. */
+function isStale(thrown: unknown): boolean {
+  const code = (thrown as { code?: unknown } | null)?.code;
+  return code === STALE_CHAIN || code === "23505";
+}
+
 function headOf(row: StaleRow): ChainHead {
   return { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) };
+}
+
+function sameHead(a: ChainHead, b: ChainHead): boolean {
+  return a.seq === b.seq && a.recordedAtMs === b.recordedAtMs && Buffer.from(a.hash).equals(b.hash);
 }
 
 type KnownKeys = ReadonlyMap<string, ReadonlyMap<string, KnownKey>>;
@@ -113,12 +146,5 @@ function keysOf(stale: readonly StaleRow[]): KnownKeys {
     if (keys === undefined) out.set(row.workspace_id, (keys = new Map()));
     keys.set(row.key, { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) });
   }
-  return out;
-}
-
-function merge(a: KnownKeys, b: KnownKeys): KnownKeys {
-  if (a.size === 0) return b;
-  const out = new Map<string, Map<string, KnownKey>>();
-  for (const source of [a, b]) for (const [w, keys] of source) out.set(w, new Map([...(out.get(w) ?? []), ...keys]));
   return out;
 }

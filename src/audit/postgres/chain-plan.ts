@@ -63,7 +63,7 @@ const NO_KEYS: ReadonlyMap<string, KnownKey> = new Map();
 /** U+001E joins the JSON columns; JSON text never holds a raw control character. */
 const SEPARATOR = "\x1e";
 
-/** The 20 parameters of `audit_append_chained`, packed as it documents. */
+/** The first 20 parameters of `audit_append_chained` (all but `check_only`), packed as it documents. */
 export function planParams(plan: ChainPlan): unknown[] {
   const n = plan.entries.length;
   const slot = new Map(plan.workspaces.map((w, i) => [w, i + 1]));
@@ -80,7 +80,8 @@ export function planParams(plan: ChainPlan): unknown[] {
   const action = new Array<string>(n);
   const outcome = new Array<string>(n);
   const occurred = new Array<number>(n);
-  plan.entries.forEach((e, i) => {
+  for (let i = 0; i < n; i++) {
+    const e = plan.entries[i] as StoredEntry;
     ws[i] = slot.get(e.workspaceId) as number;
     seq[i] = e.seq;
     prev.set(e.prevHash, 32 * i);
@@ -94,29 +95,54 @@ export function planParams(plan: ChainPlan): unknown[] {
     action[i] = e.index.action;
     outcome[i] = e.index.outcome;
     occurred[i] = e.index.occurredAtMs;
-  });
+  }
   return [
-    plan.workspaces,
-    plan.before.map((h) => h.seq),
+    texts(plan.workspaces),
+    numbers(plan.before.map((h) => h.seq)),
     packHashes(plan.before),
-    plan.before.map((h) => h.recordedAtMs),
-    plan.after.map((h) => h.seq),
+    numbers(plan.before.map((h) => h.recordedAtMs)),
+    numbers(plan.after.map((h) => h.seq)),
     packHashes(plan.after),
-    plan.after.map((h) => h.recordedAtMs),
-    ws,
-    seq,
+    numbers(plan.after.map((h) => h.recordedAtMs)),
+    numbers(ws),
+    numbers(seq),
     prev,
     hash,
     body.join(SEPARATOR),
     personal.join(SEPARATOR),
     targets.join(SEPARATOR),
-    key,
-    actorType,
-    actorId,
-    action,
-    outcome,
-    occurred,
+    texts(key),
+    texts(actorType),
+    texts(actorId),
+    texts(action),
+    texts(outcome),
+    numbers(occurred),
   ];
+}
+
+/*
+ * Array parameters as Postgres array literals, built here rather than by the
+ * driver, which quotes every element and runs two regex replaces on each
+ * (numbers included): about a fifth of the time to send a batch. Integers
+ * need no quotes; a string is quoted, with backslash and double quote escaped
+ * only when it holds one. Both drivers (pg, PGlite) pass a string parameter
+ * to Postgres' array input as it is.
+ */
+const NEEDS_ESCAPE = /["\\]/;
+
+function numbers(values: readonly number[]): string {
+  return `{${values.join(",")}}`;
+}
+
+function texts(values: readonly (string | null)[]): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ",";
+    if (v === null || v === undefined) out += "NULL";
+    else out += NEEDS_ESCAPE.test(v) ? `"${v.replace(/["\\]/g, "\\$&")}"` : `"${v}"`;
+  }
+  return `${out}}`;
 }
 
 /** 32-byte hashes back to back, sent as one binary bytea parameter. */

@@ -5,10 +5,11 @@
  * `recorded_at`, so retention drops whole partitions. Partitions are created
  * on demand by the store (`create table if not exists … partition of`).
  * It also creates `audit_append_chained`, the one-statement batch append, and
- * drops `audit_append_batch`, the earlier version it replaces.
+ * drops `audit_append_batch` and the 20-argument `audit_append_chained`,
+ * the earlier versions it replaces.
  * Every statement is idempotent, so applying it twice is harmless.
  */
-import { APPEND_FUNCTION_SQL } from "./append-function.js";
+import { APPEND_FUNCTION_SQL, PREVIOUS_APPEND_FUNCTION } from "./append-function.js";
 
 export const AUDIT_MIGRATION_SQL = `
 create table if not exists audit_head (
@@ -65,4 +66,6 @@ create table if not exists audit_prune (
 );
 -- Superseded by audit_append_chained (chains computed in Node); unused since.
 drop function if exists audit_append_batch(uuid[], text[], text[], text[], text[], text[], text[], text[], timestamptz[], text[], bigint);
+-- The version before check_only (a different signature, so create or replace would keep both).
+drop function if exists ${PREVIOUS_APPEND_FUNCTION};
 ${APPEND_FUNCTION_SQL}`;

@@ -18,15 +18,19 @@ function slowStore() {
   const store = new MemoryAuditStore();
   const sizes: number[] = [];
   let committedSeqs = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
   const original = store.appendBatch.bind(store);
   store.appendBatch = async (events, now) => {
     sizes.push(events.length);
+    mostInFlight = Math.max(mostInFlight, ++inFlight);
     await new Promise((r) => setTimeout(r, 2));
     const result = await original(events, now);
     committedSeqs += events.length;
+    inFlight--;
     return result;
   };
-  return { store, sizes, committed: () => committedSeqs };
+  return { store, sizes, committed: () => committedSeqs, mostInFlight: () => mostInFlight };
 }
 
 /** `callers` loops that each await their append before the next, `rounds` appends each. */
@@ -61,6 +65,22 @@ describe("group commit with callers that await each append", () => {
     expect(Math.max(...sizes.slice(1))).toBe(20);
     const chain = (await store.readEntries(workspaceId, undefined, 1_000, 1_000))._unsafeUnwrap();
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+
+  it("split with two batches in flight: both halves are in flight at once and stay halves (a half is not split again)", async () => {
+    const { store, sizes, committed, mostInFlight } = slowStore();
+    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: 2 }, () => Date.now(), () => undefined, { completed: () => true });
+    await closedLoop(committer, committed, 40, 6);
+    expect(sizes).toEqual([40, ...Array.from({ length: 10 }, () => 20)]);
+    expect(mostInFlight()).toBe(2);
+  });
+
+  it("split with one batch in flight: the halves take turns", async () => {
+    const { store, sizes, committed, mostInFlight } = slowStore();
+    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: 1 }, () => Date.now(), () => undefined, { completed: () => true });
+    await closedLoop(committer, committed, 40, 6);
+    expect(sizes).toEqual([40, ...Array.from({ length: 10 }, () => 20)]);
+    expect(mostInFlight()).toBe(1);
   });
 });
 
