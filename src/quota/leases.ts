@@ -1,8 +1,9 @@
 import { ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
 import { toDecision } from "./decision.js";
-import type { ItemMeta, PreparedRequest } from "./request.js";
-import { KIND_CONCURRENCY, KIND_PERIOD, KIND_SLIDING, type ItemState, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
+import type { PreparedRequest } from "./request.js";
+import { leastRemaining, periodEnd, samePeriods, type Slot } from "./lease-slot.js";
+import { KIND_CONCURRENCY, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
 import type { Decision, LimitState, QuotaError } from "./types.js";
 
 export interface LeaseOptions {
@@ -31,28 +32,6 @@ export interface LeaseStats {
   readonly returnedUnits: number;
   /** Denials while this process held unused units (too few for the cost) in that slot. */
   readonly deniedWhileHolding: number;
-}
-
-interface Slot {
-  readonly items: readonly StoreItem[];
-  readonly meta: readonly ItemMeta[];
-  units: number;
-  /** Store time of the grant (refunds of period units only apply within that period). */
-  since: number;
-  expiresAt: number;
-  size: number;
-  states: readonly ItemState[];
-  usedSinceGrant: number;
-  grantedAt: number;
-  pending: Promise<void> | null;
-  /** When a slot in use renews its lease in the background (a quarter into the lease's life). */
-  refreshAt: number;
-  /** Local instant the period or window its units were counted in ends (Infinity for rate limits). */
-  periodEnd: number;
-  /** Local time of the last grant from the store (the age of `states`). */
-  syncedAt: number;
-  /** Below this many held units a use renews the lease early (half the demand-sized lease; 0 while a renewal is in flight). */
-  lowWater: number;
 }
 
 /** A lease held units cover may be renewed without the store for this many lease lives. */
@@ -325,39 +304,4 @@ export class LeaseBook {
     for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
     await this.#expire(true);
   }
-}
-
-/** The smallest remaining budget among a grant's items. */
-function leastRemaining(states: readonly ItemState[]): number {
-  let least = Number.POSITIVE_INFINITY;
-  for (const st of states) least = Math.min(least, st.remaining);
-  return least;
-}
-
-/** Period and sliding-window units count only in the period or window that granted them. */
-function periodBound(kind: number): boolean {
-  return kind === KIND_PERIOD || kind === KIND_SLIDING;
-}
-
-/**
- * The local instant (`at` is the local time of the store's `storeNow`) the
- * earliest period or window of a grant ends: its units were counted there
- * and would admit uncounted work after it. Infinity for rate limits.
- */
-function periodEnd(items: readonly StoreItem[], states: readonly ItemState[], storeNow: number, at: number): number {
-  let end = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < items.length; i++) {
-    const state = states[i];
-    if (periodBound(items[i]!.kind) && state !== undefined) end = Math.min(end, at + (state.resetAt - storeNow));
-  }
-  return end;
-}
-
-/** True when a new grant counts in the same periods and windows as the slot's held units. */
-function samePeriods(slot: Slot, states: readonly ItemState[]): boolean {
-  for (let i = 0; i < slot.items.length; i++) {
-    const before = slot.states[i];
-    if (before !== undefined && periodBound(slot.items[i]!.kind) && before.resetAt !== states[i]?.resetAt) return false;
-  }
-  return true;
 }
