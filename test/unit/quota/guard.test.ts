@@ -138,6 +138,15 @@ describe("QuotaGuard", () => {
   });
 });
 
+/** A leased guard on a memory store and a manual clock: a 100,000-a-month limit `m`, 1 s leases of at most 100 units. */
+function leasedGuard() {
+  const clock = new ManualClock();
+  const store = new MemoryQuotaStore({ clock });
+  const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
+  const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+  return { clock, store, policies, guard };
+}
+
 describe("leased mode on one store", () => {
   it("never over-admits with concurrent callers, and returns unused units on close", async () => {
     const store = new MemoryQuotaStore();
@@ -157,10 +166,7 @@ describe("leased mode on one store", () => {
   });
 
   it("a busy lease is renewed before it expires with at most one store call: kept, trimmed or topped up; units stay exact", async () => {
-    const clock = new ManualClock();
-    const store = new MemoryQuotaStore({ clock });
-    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
-    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+    const { clock, store, policies, guard } = leasedGuard();
     const h = guard.workspace(A)._unsafeUnwrap();
     const settle = () => new Promise((resolve) => setImmediate(resolve));
     let admitted = 0;
@@ -209,10 +215,7 @@ describe("leased mode on one store", () => {
   });
 
   it("a lease expires after a lease life without use: every use pushes its expiry out", async () => {
-    const clock = new ManualClock();
-    const store = new MemoryQuotaStore({ clock });
-    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
-    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+    const { clock, store, guard } = leasedGuard();
     const h = guard.workspace(A)._unsafeUnwrap();
     await h.consume({ limit: "m" });
     await h.consume({ limit: "m" });
@@ -231,10 +234,7 @@ describe("leased mode on one store", () => {
   });
 
   it("renewals without a store call stop after a few lease lives: the lease reports a recent remaining budget", async () => {
-    const clock = new ManualClock();
-    const store = new MemoryQuotaStore({ clock });
-    const policies = { plans: { p: { m: { kind: "period", period: "month", limit: 100_000 } } }, defaultPlan: "p" } as const;
-    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100 } });
+    const { clock, store, policies, guard } = leasedGuard();
     const other = new QuotaGuard({ store, clock, policies });
     const h = guard.workspace(A)._unsafeUnwrap();
     for (let i = 0; i < 3; i++) await h.consume({ limit: "m" });
