@@ -215,7 +215,7 @@ describe("leased mode on one store", () => {
   });
 
   it("a lease expires after a lease life without use: every use pushes its expiry out", async () => {
-    const { clock, store, guard } = leasedGuard();
+    const { clock, guard } = leasedGuard();
     const h = guard.workspace(A)._unsafeUnwrap();
     await h.consume({ limit: "m" });
     await h.consume({ limit: "m" });
