@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock.js";
 import { toDecision } from "./decision.js";
 import type { PreparedRequest } from "./request.js";
 import { leastRemaining, periodEnd, samePeriods, type Slot } from "./lease-slot.js";
-import { KIND_CONCURRENCY, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
+import { KIND_CONCURRENCY, type ItemState, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
 import type { Decision, LimitState, QuotaError } from "./types.js";
 
 export interface LeaseOptions {
@@ -125,11 +125,9 @@ export class LeaseBook {
     slot.refreshAt = Number.POSITIVE_INFINITY;
     slot.lowWater = 0;
     if (this.#closed) return;
-    const elapsed = Math.max(1, now - slot.grantedAt);
-    // Demand: twice the use of the last renewal period, scaled to one lease life; it falls by at
-    // most half per renewal, so a lease used in bursts is not trimmed and refilled every burst.
-    const demand = Math.max(Math.ceil((slot.usedSinceGrant * this.#leaseMs * 2) / elapsed), Math.floor(slot.size / 2));
-    const size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(leastRemaining(slot.states) / this.#divisor)));
+    // Demand falls by at most half per renewal, so a lease used in bursts is not trimmed and refilled every burst.
+    const demand = Math.max(this.#demand(slot.usedSinceGrant, now - slot.grantedAt), Math.floor(slot.size / 2));
+    const size = this.#sizeFor(demand, slot.states);
     const target = Math.min(2 * size, this.#maxUnits);
     if (slot.units >= size && now - slot.syncedAt < SYNC_LEASES * this.#leaseMs) {
       if (slot.units > 4 * size) void this.#refund(slot, slot.units - target);
@@ -166,8 +164,18 @@ export class LeaseBook {
     slot.since = o.now;
     slot.states = o.states;
     slot.syncedAt = at;
-    slot.size = Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(leastRemaining(o.states) / this.#divisor)));
+    slot.size = this.#sizeFor(demand, o.states);
     this.#renew(slot, at, periodEnd(slot.items, o.states, o.now, at));
+  }
+
+  /** Demand: `used` units over `elapsedMs`, scaled to one lease life and doubled for headroom. */
+  #demand(used: number, elapsedMs: number): number {
+    return Math.ceil((used * this.#leaseMs * 2) / Math.max(1, elapsedMs));
+  }
+
+  /** A lease size for a demand: at most `maxLeaseUnits` and the store's remaining / `remainingDivisor`, at least 1. */
+  #sizeFor(demand: number, states: readonly ItemState[]): number {
+    return Math.max(1, Math.min(this.#maxUnits, demand, Math.floor(leastRemaining(states) / this.#divisor)));
   }
 
   /** Another lease life for the units the slot holds (capped at the end of their period). */
@@ -230,9 +238,8 @@ export class LeaseBook {
         return ok(toDecision(o, slot.meta, false));
       }
       const now = this.#clock.now();
-      // Demand: units used over the last lease's life, scaled to one lease period, doubled for headroom.
-      const elapsed = Math.max(1, now - slot.grantedAt);
-      const demand = slot.grantedAt === 0 ? cost * 64 : Math.ceil(((slot.usedSinceGrant + cost) * this.#leaseMs * 2) / elapsed);
+      // A first lease guesses 64 calls' worth.
+      const demand = slot.grantedAt === 0 ? cost * 64 : this.#demand(slot.usedSinceGrant + cost, now - slot.grantedAt);
       this.#grant(slot, o, o.granted - cost, now, demand);
       slot.usedSinceGrant = cost;
       return ok(this.#localDecision(slot));
