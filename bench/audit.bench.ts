@@ -97,11 +97,13 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
     let counter = 0;
 
     const appendTotal = ctx.size(20_000, 6_000);
-    const ours64 = async () =>
-      opsPerSecondConcurrent(appendTotal, 64, async () => {
+    /** Durable appends per second with `callers` concurrent callers, each awaiting its append. */
+    const appends = (callers: number) => () =>
+      opsPerSecondConcurrent(appendTotal, callers, async () => {
         const r = await audit.append(event(counter++));
         if (r.isErr()) throw new Error(r.error.message);
       });
+    const ours64 = appends(64);
 
     const naiveTotal = ctx.size(1_500, 500);
     const naive = async () => {
@@ -162,11 +164,7 @@ export default async function auditBench(ctx: BenchContext): Promise<void> {
 
     // The same comparison when callers keep ≥500 appends outstanding (an ingestion burst), so group
     // commit can fill 500-row batches like the peer's: how close the chained path gets to raw inserts.
-    const oursBurst = async () =>
-      opsPerSecondConcurrent(appendTotal, 1_000, async () => {
-        const r = await audit.append(event(counter++));
-        if (r.isErr()) throw new Error(r.error.message);
-      });
+    const oursBurst = appends(1_000);
     await ctx.compare({
       id: "audit.nearLimit.burst",
       note: "informational: 1,000 outstanding appends (batches fill to 500) vs the same raw 500-row unnest inserts",

@@ -24,6 +24,6 @@ export function hmacSha256Hex(key: Uint8Array, message: string): string {
     outer[i] = k ^ 0x5c;
   }
   const length = inner.write(message, BLOCK, "utf8");
-  outer.write(hash("sha256", inner.subarray(0, BLOCK + length), "hex"), BLOCK, "hex");
+  hash("sha256", inner.subarray(0, BLOCK + length), "buffer").copy(outer, BLOCK);
   return hash("sha256", outer, "hex");
 }

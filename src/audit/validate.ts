@@ -214,16 +214,9 @@ export function prepareEvent(
       action: action as string,
       outcome: outcome.status,
       occurredAtMs,
-      targets: targetColumns(targets),
+      targets: targets.map((t) => `${t.type}:${t.id}`),
     },
   });
-}
-
-/** The `targets` query column: `type:id` per target. */
-function targetColumns(targets: readonly { type: string; id: string }[]): string[] {
-  const out = new Array<string>(targets.length);
-  for (let i = 0; i < targets.length; i++) out[i] = `${(targets[i] as { type: string }).type}:${(targets[i] as { id: string }).id}`;
-  return out;
 }
 
 /**

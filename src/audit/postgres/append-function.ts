@@ -54,7 +54,7 @@ export const APPEND_CALL = `select kind, workspace_id::text as workspace_id, key
 /** SQLSTATE it raises (unless `check_only`) when the batch was chained on stale heads or keys; nothing is written. */
 export const STALE_CHAIN = "TK409";
 
-/** Signature of the previous version (no `optimistic`), dropped by the migration. */
+/** Signature of the previous version (no `check_only`), dropped by the migration. */
 export const PREVIOUS_APPEND_FUNCTION =
   "audit_append_chained(uuid[], bigint[], bytea, bigint[], bigint[], bytea, bigint[], int[], bigint[], bytea, bytea, text, text, text, text[], text[], text[], text[], text[], bigint[])";
 
@@ -130,7 +130,7 @@ begin
     return;
   end if;
   if stale then
-    raise exception using errcode = 'TK409', message = 'audit heads moved: the batch must be re-chained under the head locks';
+    raise exception using errcode = '${STALE_CHAIN}', message = 'audit heads moved: the batch must be re-chained under the head locks';
   end if;
   if has_keys then
     insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)

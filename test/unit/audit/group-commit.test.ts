@@ -67,20 +67,15 @@ describe("group commit with callers that await each append", () => {
     expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   });
 
-  it("split with two batches in flight: both halves are in flight at once and stay halves (a half is not split again)", async () => {
+  it.each([
+    { inFlight: 2, what: "both halves are in flight at once and stay halves (a half is not split again)" },
+    { inFlight: 1, what: "the halves take turns" },
+  ])("split with $inFlight batch(es) in flight: $what", async ({ inFlight }) => {
     const { store, sizes, committed, mostInFlight } = slowStore();
-    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: 2 }, () => Date.now(), () => undefined, { completed: () => true });
+    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: inFlight }, () => Date.now(), () => undefined, { completed: () => true });
     await closedLoop(committer, committed, 40, 6);
     expect(sizes).toEqual([40, ...Array.from({ length: 10 }, () => 20)]);
-    expect(mostInFlight()).toBe(2);
-  });
-
-  it("split with one batch in flight: the halves take turns", async () => {
-    const { store, sizes, committed, mostInFlight } = slowStore();
-    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: 1 }, () => Date.now(), () => undefined, { completed: () => true });
-    await closedLoop(committer, committed, 40, 6);
-    expect(sizes).toEqual([40, ...Array.from({ length: 10 }, () => 20)]);
-    expect(mostInFlight()).toBe(1);
+    expect(mostInFlight()).toBe(inFlight);
   });
 });
 
