@@ -1,6 +1,6 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
-import { EXPIRY_LUA } from "./redis-expiry.js";
+import { expiryLua } from "./redis-expiry.js";
 import { slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layout.js";
 
 /**
@@ -20,12 +20,10 @@ import { slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layo
  *   fields per item: GCRA 1 (TAT), period 2 (end, used), sliding 3 (window, current, previous).
  * Returns: failed (0-based, -1 when allowed), now, then per item remaining, resetAt, retryAfterMs.
  */
-const SOURCE = `
-local p = cjson.decode(ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+function decisionLua(key: string): string {
+  return `
 local nf = p[2]
-local h = redis.call('HMGET', KEYS[1], unpack(p, 3, 2 + nf))
+local h = redis.call('HMGET', ${key}, unpack(p, 3, 2 + nf))
 local floor, ceil = math.floor, math.ceil
 local write = p[1] == 0
 local o0 = 3 + nf
@@ -105,7 +103,7 @@ end
 if failed == -1 then
   if write then
     local x = h[nf]
-${EXPIRY_LUA}
+${expiryLua(key)}
   end
   return out
 end
@@ -155,5 +153,51 @@ ${PERIOD_END_LUA}
 end
 return out
 `;
+}
 
-export const HOT_SCRIPT = defineScript("tenancykit.quota.hot", SOURCE);
+/** Redis TIME as epoch milliseconds, in local `now`. */
+const NOW_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+export const HOT_SCRIPT = defineScript(
+  "tenancykit.quota.hot",
+  `
+local p = cjson.decode(ARGV[1])
+${NOW_LUA}
+${decisionLua("KEYS[1]")}`,
+);
+
+/**
+ * Several independent decisions in one EVALSHA (redis-batch.ts coalesces the
+ * ones that arrive while others are in flight): decision k is HOT_SCRIPT's on
+ * KEYS[k] and ARGV[k], decided in order at one Redis TIME, so the batch
+ * decides exactly what the same decisions sent one by one would. One decision
+ * failing (a key of the wrong type) fails only itself: its entry is the error
+ * message instead of a reply, and it wrote nothing (it fails on its read).
+ *
+ * Returns: per decision, HOT_SCRIPT's reply or an error string.
+ */
+export const HOT_BATCH_SCRIPT = defineScript(
+  "tenancykit.quota.hot-batch",
+  `
+${NOW_LUA}
+local function decide(key, json)
+  local p = cjson.decode(json)
+${decisionLua("key")}
+end
+local replies = {}
+for k = 1, #KEYS do
+  local fine, reply = pcall(decide, KEYS[k], ARGV[k])
+  if fine then
+    replies[k] = reply
+  elseif type(reply) == 'table' and reply.err ~= nil then
+    replies[k] = tostring(reply.err)
+  else
+    replies[k] = tostring(reply)
+  end
+end
+return replies
+`,
+);

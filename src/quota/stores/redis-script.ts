@@ -1,6 +1,6 @@
 import { defineScript } from "../../core/redis/script.js";
 import { PERIOD_END_LUA } from "./redis-calendar.js";
-import { EXPIRY_LUA } from "./redis-expiry.js";
+import { expiryLua } from "./redis-expiry.js";
 import { EXPIRY_FIELD, EXPIRY_SLACK_MS, slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layout.js";
 
 /**
@@ -181,7 +181,7 @@ if failed == -1 and mode ~= 'check' then
     end
   end
   local x = h[nf]
-${EXPIRY_LUA}
+${expiryLua("KEYS[1]")}
 end
 
 local out = { failed == -1 and 1 or 0, failed, failed == -1 and granted or 0, now, found }

@@ -13,6 +13,8 @@ describe("RedisQuotaStore options (no server: lazy clients)", () => {
       "tk:{8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01}:quota:8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e02:segments",
     );
     expect(() => new RedisQuotaStore({ client: safe, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    for (const maxBatch of [0, -1, 2.5, Number.NaN]) expect(() => new RedisQuotaStore({ client: safe, maxBatch })).toThrow(/maxBatch must be a positive integer/);
+    expect(new RedisQuotaStore({ client: safe, maxBatch: 1 }).name).toBe("redis");
   });
 
   it("a decision on a client that is not connected is a StoreUnavailable error at once, never queued", async () => {

@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QuotaGuard } from "../../../src/quota/guard.js";
+import { RedisQuotaStore } from "../../../src/quota/stores/redis.js";
+import type { StoreRequest } from "../../../src/quota/store.js";
+import type { Plan } from "../../../src/quota/types.js";
+import { whenReady } from "../../support/redis-clients.js";
+import { startRedis, type RedisServer } from "../../support/redis-server.js";
+
+const LIMIT = 300;
+const PLAN: Plan = {
+  credits: { kind: "period", period: "month", limit: LIMIT },
+  ingest: { kind: "rate", limit: 1_000, periodMs: 3_600_000, burst: 1_000 },
+};
+
+/** EVALSHA and TIME calls Redis has run so far (INFO commandstats). */
+async function calls(client: Redis): Promise<{ evalsha: number; time: number }> {
+  const info = await client.info("commandstats");
+  const count = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(info)?.[1] ?? 0);
+  return { evalsha: count("evalsha"), time: count("time") };
+}
+
+describe("strict decisions batched while the store is busy (real Redis)", () => {
+  let server: RedisServer;
+  let client: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    client = new Redis(server.url, { autoResendUnfulfilledCommands: false });
+    await whenReady(client);
+  });
+  afterAll(async () => {
+    client.disconnect();
+    await server.stop();
+  });
+
+  // breakerMs 0: every decision goes to Redis, so what each one did there is visible.
+  const guardOn = (timeoutMs = 5_000) =>
+    new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs }), breakerMs: 0, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
+
+  it("2,000 concurrent decisions over 20 workspaces: fewer EVALSHAs than decisions, and each workspace exact", async () => {
+    const guard = guardOn();
+    const workspaces = Array.from({ length: 20 }, () => randomUUID());
+    await guard.consume({ workspaceId: workspaces[0]!, limit: "ingest" }); // loads the scripts
+    await guard.consume({ workspaceId: workspaces[0]!, limits: [{ limit: "credits" }, { limit: "ingest" }] });
+    const before = await calls(client);
+    const costs = Array.from({ length: 2_000 }, (_, i) => 1 + ((i * 7919) % 5));
+    const decisions = await Promise.all(
+      costs.map((cost, i) => guard.consume({ workspaceId: workspaces[i % 20]!, limits: [{ limit: "credits", cost }, { limit: "ingest" }] })),
+    );
+    const after = await calls(client);
+    const scripts = after.evalsha - before.evalsha;
+    console.log(`[batching] 2000 decisions -> ${scripts} EVALSHA (${(2000 / scripts).toFixed(1)} decisions per call)`);
+    expect(scripts).toBeLessThan(2_000 / 4);
+    expect(after.time - before.time).toBe(scripts); // one Redis TIME per call, batch or not
+
+    for (let w = 0; w < 20; w++) {
+      const mine = decisions.map((d, i) => ({ d: d._unsafeUnwrap(), cost: costs[i]!, w: i % 20 })).filter((x) => x.w === w);
+      const used = (w === 0 ? 1 : 0) + mine.filter((x) => x.d.allowed).reduce((sum, x) => sum + x.cost, 0);
+      const smallestDenied = Math.min(...mine.filter((x) => !x.d.allowed).map((x) => x.cost));
+      expect(mine.every((x) => !x.d.degraded)).toBe(true);
+      expect(used).toBeLessThanOrEqual(LIMIT);
+      // Strict: nothing left that a denied request could have taken.
+      expect(LIMIT - used).toBeLessThan(smallestDenied);
+      const state = (await guard.check({ workspaceId: workspaces[w]!, limit: "credits" }))._unsafeUnwrap();
+      expect(state.remaining).toBe(LIMIT - used);
+    }
+  });
+
+  it("a decision that fails in Redis fails alone; the others in its batch are decided", async () => {
+    const guard = guardOn();
+    const good = Array.from({ length: 5 }, () => randomUUID());
+    const bad = randomUUID();
+    // A string where the bad workspace's family hash should be: its HMGET fails with WRONGTYPE.
+    await client.set(`tk:{${bad}}:quota:state`, "not a hash");
+    const first = guard.consume({ workspaceId: good[0]!, limit: "credits" }); // in flight: the rest wait for one batch
+    const batched = await Promise.all([...good, bad, ...good].map((workspaceId) => guard.consume({ workspaceId, limit: "credits" })));
+    expect((await first)._unsafeUnwrap().allowed).toBe(true);
+    const failed = batched[5]!;
+    expect(failed.isErr() && failed.error).toMatchObject({ type: "StoreFailed", message: expect.stringMatching(/WRONGTYPE/) });
+    batched.filter((_, i) => i !== 5).forEach((d) => expect(d._unsafeUnwrap()).toMatchObject({ allowed: true, degraded: false }));
+    expect(await client.get(`tk:{${bad}}:quota:state`)).toBe("not a hash");
+    for (const [i, workspaceId] of good.entries()) {
+      expect((await guard.check({ workspaceId, limit: "credits" }))._unsafeUnwrap().remaining).toBe(LIMIT - (i === 0 ? 3 : 2));
+    }
+  });
+
+  it("decisions whose wait used up the timeout are failed unsent and consume nothing", async () => {
+    let applied = 0;
+    const store = new (class extends RedisQuotaStore {
+      override apply(request: StoreRequest) {
+        applied++;
+        return super.apply(request);
+      }
+    })({ client, timeoutMs: 100 });
+    const guard = new QuotaGuard({ store, breakerMs: 0, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
+    const workspaceId = randomUUID();
+    const first = guard.consume({ workspaceId, limit: "credits" }); // sent alone
+    const waiting = Array.from({ length: 10 }, () => guard.consume({ workspaceId, limit: "credits" }));
+    // Once all 11 reached the store (microtasks; the batch leaves in a later macrotask),
+    // block the event loop past the timeout.
+    while (applied < 11) await Promise.resolve();
+    const until = Date.now() + 150;
+    while (Date.now() < until);
+    const outcomes = await Promise.all(waiting);
+    await first;
+    // Store unavailable, decided by the failure policy (open by default).
+    for (const outcome of outcomes) expect(outcome._unsafeUnwrap()).toMatchObject({ degraded: true });
+    // The first decision's timeout made the store reconnect; Redis applied it, and only it.
+    await whenReady(client);
+    expect((await guard.check({ workspaceId, limit: "credits" }))._unsafeUnwrap()).toMatchObject({ degraded: false, remaining: LIMIT - 1 });
+  });
+});
