@@ -3,11 +3,12 @@ import { storeFailed, storeUnavailable } from "../../core/errors.js";
 import { hashTagOf } from "../../core/redis/keys.js";
 import type { RedisCallError, RedisRunner } from "../../core/redis/runner.js";
 import { HOT_BATCH_SCRIPT } from "./redis-hot-script.js";
+import type { HotArgs } from "./redis-layout.js";
 
-/** One decision waiting for the next batch: its family hash, its payload and its caller. */
+/** One decision waiting for the next batch: its family hash, its arguments and its caller. */
 interface Waiting {
   readonly key: string;
-  readonly payload: string;
+  readonly args: HotArgs;
   readonly resolve: (reply: Result<unknown, RedisCallError>) => void;
 }
 
@@ -50,12 +51,12 @@ export class HotBatcher {
   }
 
   /** Queues a decision for the next batch; resolves with its own reply (HOT_SCRIPT's shape). */
-  enqueue(key: string, payload: string): Promise<Result<unknown, RedisCallError>> {
+  enqueue(key: string, args: HotArgs): Promise<Result<unknown, RedisCallError>> {
     return new Promise((resolve) => {
       const group = this.#cluster ? hashTagOf(key) : "";
       const queue = this.#waiting.get(group);
-      if (queue === undefined) this.#waiting.set(group, [{ key, payload, resolve }]);
-      else queue.push({ key, payload, resolve });
+      if (queue === undefined) this.#waiting.set(group, [{ key, args, resolve }]);
+      else queue.push({ key, args, resolve });
       if (this.#since === -1) {
         this.#since = Date.now();
         setImmediate(() => this.#flush());
@@ -81,12 +82,21 @@ export class HotBatcher {
       for (const waiting of batch) waiting.resolve(failure);
       return;
     }
-    const keys = batch.map((waiting) => waiting.key);
-    const payloads = batch.map((waiting) => waiting.payload);
+    // Each distinct shape once (ARGV[1]), then per decision its shape's number and its owner.
+    const keys: string[] = [];
+    const args: (string | number)[] = [""];
+    const shapes = new Map<string, number>();
+    for (const { key, args: own } of batch) {
+      let number = shapes.get(own.shape);
+      if (number === undefined) shapes.set(own.shape, (number = shapes.size + 1));
+      keys.push(key);
+      args.push(number, own.owner);
+    }
+    args[0] = `[${[...shapes.keys()].join(",")}]`;
     // The shared deadline timer unless the wait used up part of the timeout (a whole ms).
     const options = remainingMs < this.#runner.timeoutMs ? { timeoutMs: remainingMs } : undefined;
     this.inFlight++;
-    void this.#runner.runScript(HOT_BATCH_SCRIPT, keys, payloads, options).then((reply) => {
+    void this.#runner.runScript(HOT_BATCH_SCRIPT, keys, args, options).then((reply) => {
       this.inFlight--;
       if (reply.isErr()) {
         for (const waiting of batch) waiting.resolve(reply);

@@ -14,19 +14,26 @@ import { slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layo
  * items in a second, read-only pass. Lua re-creates a script's local
  * functions on every run, so the calendar arithmetic lives inside the branch
  * that needs it (a period that is new or has ended: once per key per period).
- *
- * KEYS: the family hash (redis-layout.ts).
- * ARGV[1]: JSON `[check, nf, field1 … field(nf-1), "x", then per item: kind, limit, cost, a, b]`;
- *   fields per item: GCRA 1 (TAT), period 2 (end, used), sliding 3 (window, current, previous).
+ */
+
+/**
+ * One decision, in Lua that expects `now`, the decoded shape `p` and the
+ * owner `c` (redis-layout.ts `hotArgs`): `p` is `[check, nf, suffix…, owned…,
+ * then per item kind, limit, cost, a, b]`; fields per item: GCRA 1 (TAT),
+ * period 2 (end, used), sliding 3 (window, current, previous), then "x".
  * Returns: failed (0-based, -1 when allowed), now, then per item remaining, resetAt, retryAfterMs.
  */
 function decisionLua(key: string): string {
   return `
 local nf = p[2]
-local h = redis.call('HMGET', ${key}, unpack(p, 3, 2 + nf))
+local F = {}
+for i = 1, nf do
+  if p[2 + nf + i] == 1 then F[i] = c .. p[2 + i] else F[i] = p[2 + i] end
+end
+local h = redis.call('HMGET', ${key}, unpack(F))
 local floor, ceil = math.floor, math.ceil
 local write = p[1] == 0
-local o0 = 3 + nf
+local o0 = 3 + 2 * nf
 local n = (#p - o0 + 1) / 5
 
 -- The usual case in one pass: every item passes, its new state is queued for the
@@ -53,7 +60,7 @@ for i = 1, n do
     if write then
       tat = tat + cost * T
       ${tatStringLua("tat", "ts")}
-      W[wn + 1] = p[2 + fi]; W[wn + 2] = ts; wn = wn + 2
+      W[wn + 1] = F[fi]; W[wn + 2] = ts; wn = wn + 2
       if tat > need then need = tat end
       after = avail - cost
     end
@@ -73,8 +80,8 @@ ${PERIOD_END_LUA}
     if cost > avail then failed = i - 1 break end
     after = avail
     if write then
-      if stored ~= e then W[wn + 1] = p[2 + fi]; W[wn + 2] = e; wn = wn + 2 end
-      W[wn + 1] = p[3 + fi]; W[wn + 2] = used + cost; wn = wn + 2
+      if stored ~= e then W[wn + 1] = F[fi]; W[wn + 2] = e; wn = wn + 2 end
+      W[wn + 1] = F[fi + 1]; W[wn + 2] = used + cost; wn = wn + 2
       if e + 86400000 > need then need = e + 86400000 end
       after = avail - cost
     end
@@ -87,7 +94,7 @@ ${PERIOD_END_LUA}
     after = avail
     if write then
       cur = cur + cost
-      W[wn + 1] = p[2 + fi]; W[wn + 2] = w; W[wn + 3] = p[3 + fi]; W[wn + 4] = cur; W[wn + 5] = p[4 + fi]; W[wn + 6] = prev
+      W[wn + 1] = F[fi]; W[wn + 2] = w; W[wn + 3] = F[fi + 1]; W[wn + 4] = cur; W[wn + 5] = F[fi + 2]; W[wn + 6] = prev
       wn = wn + 6
       if w + 2 * a > need then need = w + 2 * a end
       after = ${slidingAvailableLua("lim", "a")}
@@ -161,18 +168,21 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
+/** One decision: KEYS[1] the family hash (redis-layout.ts), ARGV[1] its shape, ARGV[2] its owner. */
 export const HOT_SCRIPT = defineScript(
   "tenancykit.quota.hot",
   `
 local p = cjson.decode(ARGV[1])
+local c = ARGV[2]
 ${NOW_LUA}
 ${decisionLua("KEYS[1]")}`,
 );
 
 /**
  * Several independent decisions in one EVALSHA (redis-batch.ts coalesces the
- * ones that arrive while others are in flight): decision k is HOT_SCRIPT's on
- * KEYS[k] and ARGV[k], decided in order at one Redis TIME, so the batch
+ * ones that arrive while others are in flight): ARGV[1] is a JSON array of the
+ * batch's distinct shapes, and decision k is HOT_SCRIPT's on KEYS[k] with
+ * shape number ARGV[2k] and owner ARGV[2k+1], decided in order at one Redis TIME, so the batch
  * decides exactly what the same decisions sent one by one would. One decision
  * failing (a key of the wrong type) fails only itself: its entry is the error
  * message instead of a reply, and it wrote nothing (it fails on its read).
@@ -183,13 +193,13 @@ export const HOT_BATCH_SCRIPT = defineScript(
   "tenancykit.quota.hot-batch",
   `
 ${NOW_LUA}
-local function decide(key, json)
-  local p = cjson.decode(json)
+local shapes = cjson.decode(ARGV[1])
+local function decide(key, p, c)
 ${decisionLua("key")}
 end
 local replies = {}
 for k = 1, #KEYS do
-  local fine, reply = pcall(decide, KEYS[k], ARGV[k])
+  local fine, reply = pcall(decide, KEYS[k], shapes[tonumber(ARGV[2 * k])], ARGV[2 * k + 1])
   if fine then
     replies[k] = reply
   elseif type(reply) == 'table' and reply.err ~= nil then

@@ -60,20 +60,38 @@ function quoted(s: string): string {
 }
 
 /**
- * The one argument of the minimal consume/check script: a JSON array
- * `[check, nf, field…, "x", kind, limit, cost, a, b, …]` that Lua decodes in C
- * (cjson). One argument instead of a key and five numbers per item keeps
- * ioredis' per-argument encoding and Redis' per-argument parsing off the hot path.
+ * The arguments of the minimal consume/check scripts, split so that what all
+ * workspaces on one plan share is one string:
+ * - `shape`, a JSON array `[check, nf, suffix…, owned…, kind, limit, cost, a, b, …]`
+ *   that Lua decodes in C (cjson); field i is `owner .. suffix[i]` when
+ *   `owned[i]` is 1 (a child's own limits), else `suffix[i]` (the root's);
+ * - `owner`, the child's id, or "" for a root workspace.
+ * One batch sends each distinct shape once (redis-batch.ts), so Redis decodes
+ * the numbers once per batch, not per decision, and a decision adds two short
+ * arguments.
  */
-export function hotPayload(items: readonly StoreItem[], check: boolean): string {
-  const fields: string[] = [];
+export interface HotArgs {
+  readonly shape: string;
+  readonly owner: string;
+}
+
+export function hotArgs(items: readonly StoreItem[], check: boolean): HotArgs {
+  const suffixes: string[] = [];
+  const owned: number[] = [];
+  let owner = "";
   let nums = "";
   for (const item of items) {
-    for (const f of fieldsOf(item)) fields.push(quoted(f));
+    for (const field of fieldsOf(item)) {
+      const colon = field.indexOf(":");
+      if (colon > 0) owner = field.slice(0, colon);
+      suffixes.push(quoted(colon > 0 ? field.slice(colon) : field));
+      owned.push(colon > 0 ? 1 : 0);
+    }
     nums += `,${item.kind},${item.limit},${item.cost},${item.a},${item.b}`;
   }
-  fields.push(quoted(EXPIRY_FIELD));
-  return `[${check ? 1 : 0},${fields.length},${fields.join(",")}${nums}]`;
+  suffixes.push(quoted(EXPIRY_FIELD));
+  owned.push(0);
+  return { shape: `[${check ? 1 : 0},${suffixes.length},${suffixes.join(",")},${owned.join(",")}${nums}]`, owner };
 }
 
 /** The argument of the one-GCRA-item consume script: `[field, limit, cost, periodMs, burst]`. */

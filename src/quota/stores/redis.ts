@@ -18,7 +18,7 @@ import {
 } from "../store.js";
 import { HotBatcher } from "./redis-batch.js";
 import { HOT_SCRIPT } from "./redis-hot-script.js";
-import { EXPIRY_FIELD, familyKey, fieldsOf, gcraPayload, hotPayload, inFamilyHash } from "./redis-layout.js";
+import { EXPIRY_FIELD, familyKey, fieldsOf, gcraPayload, hotArgs, inFamilyHash, type HotArgs } from "./redis-layout.js";
 import { GCRA_CONSUME_SCRIPT, QUOTA_SCRIPT } from "./redis-script.js";
 
 export interface RedisQuotaStoreOptions {
@@ -94,7 +94,7 @@ export class RedisQuotaStore implements QuotaStore {
   #hot(plan: Plan, items: readonly StoreItem[], check: boolean): Promise<Result<StoreOutcome, QuotaStoreError>> {
     const batcher = this.#batcher;
     if (this.#batching && !batcher.idle) {
-      return batcher.enqueue(plan.keys[0]!, hotPayloadOf(plan, items, check)).then((reply) => this.#finishHot(reply, items));
+      return batcher.enqueue(plan.keys[0]!, hotArgsOf(plan, items, check)).then((reply) => this.#finishHot(reply, items));
     }
     batcher.inFlight++;
     if (plan.gcra !== undefined && !check) {
@@ -103,7 +103,8 @@ export class RedisQuotaStore implements QuotaStore {
         return this.#finishGcra(reply, items[0]!);
       });
     }
-    return this.runner.runScript(HOT_SCRIPT, plan.keys, [hotPayloadOf(plan, items, check)]).then((reply) => {
+    const { shape, owner } = hotArgsOf(plan, items, check);
+    return this.runner.runScript(HOT_SCRIPT, plan.keys, [shape, owner]).then((reply) => {
       batcher.inFlight--;
       return this.#finishHot(reply, items);
     });
@@ -197,13 +198,13 @@ interface Plan {
   readonly hot: boolean;
   /** One GCRA item: the payload of the one-item consume script. */
   readonly gcra: string | undefined;
-  consume: string | undefined;
-  check: string | undefined;
+  consume: HotArgs | undefined;
+  check: HotArgs | undefined;
 }
 
-/** The minimal script's payload for a plan (remembered on the plan). */
-function hotPayloadOf(plan: Plan, items: readonly StoreItem[], check: boolean): string {
-  return check ? (plan.check ??= hotPayload(items, true)) : (plan.consume ??= hotPayload(items, false));
+/** The minimal script's arguments for a plan (remembered on the plan). */
+function hotArgsOf(plan: Plan, items: readonly StoreItem[], check: boolean): HotArgs {
+  return check ? (plan.check ??= hotArgs(items, true)) : (plan.consume ??= hotArgs(items, false));
 }
 
 function unexpected(value: unknown): Result<StoreOutcome, QuotaStoreError> {

@@ -4,7 +4,7 @@ import { RedisRunner } from "../../../src/core/redis/runner.js";
 import { HOT_SCRIPT } from "../../../src/quota/stores/redis-hot-script.js";
 import { QUOTA_SCRIPT } from "../../../src/quota/stores/redis-script.js";
 import { KIND_GCRA, KIND_PERIOD, KIND_SLIDING, PERIOD_BILLING, PERIOD_DAY, PERIOD_MONTH, type StoreItem } from "../../../src/quota/store.js";
-import { EXPIRY_FIELD, familyKey, fieldsOf, hotPayload } from "../../../src/quota/stores/redis-layout.js";
+import { EXPIRY_FIELD, familyKey, fieldsOf, hotArgs } from "../../../src/quota/stores/redis-layout.js";
 import { redisClient, whenReady } from "../../support/redis-clients.js";
 
 /** [kind, limit, a, b] of one item; costs vary per call. */
@@ -43,7 +43,9 @@ describe("minimal rate/period script vs the general script", () => {
   it("same decisions, failing item and remaining units over 400 random requests", async () => {
     const hotRoot = randomUUID();
     const fullRoot = randomUUID();
-    const key = (root: string, i: number) => `tk:{${root}}:quota:${root}:l${i}`;
+    // Items of the root itself and of one child (fields prefixed with the child's id).
+    const children = new Map<string, string>([hotRoot, fullRoot].map((root) => [root, randomUUID()]));
+    const key = (root: string, i: number, ofChild: boolean) => `tk:{${root}}:quota:${ofChild ? children.get(root)! : root}:l${i}`;
     const next = lcg(7);
     let denied = 0;
     let allowed = 0;
@@ -52,17 +54,19 @@ describe("minimal rate/period script vs the general script", () => {
       if (picked.length === 0) picked.push(Math.floor(next() * SHAPES.length));
       const check = next() < 0.2;
       const costs = picked.map(() => 1 + Math.floor(next() * 3));
+      const ofChild = picked.map(() => next() < 0.5);
       const items = (root: string): StoreItem[] =>
         picked.map((s, j) => {
           const [kind, limit, a, b] = SHAPES[s]!;
-          return { key: key(root, s), kind, limit, cost: costs[j]!, a, b };
+          return { key: key(root, s, ofChild[j]!), kind, limit, cost: costs[j]!, a, b };
         });
       const hotItems = items(hotRoot);
       const fullItems = items(fullRoot);
       const fields = [...fullItems.flatMap((item) => fieldsOf(item)), EXPIRY_FIELD];
       const fullArgs: (string | number)[] = [check ? "check" : "consume", "", 1, 0, picked.length, fields.length, ...fields];
       for (const item of fullItems) fullArgs.push(item.kind, item.limit, item.cost, item.a, item.b);
-      const hot = (await runner.runScript(HOT_SCRIPT, [familyKey(hotItems[0]!.key)], [hotPayload(hotItems, check)]))._unsafeUnwrap() as number[];
+      const { shape, owner } = hotArgs(hotItems, check);
+      const hot = (await runner.runScript(HOT_SCRIPT, [familyKey(hotItems[0]!.key)], [shape, owner]))._unsafeUnwrap() as number[];
       const full = (await runner.runScript(QUOTA_SCRIPT, [familyKey(fullItems[0]!.key)], fullArgs))._unsafeUnwrap() as number[];
       const label = `call ${call}: items ${JSON.stringify(picked)} costs ${JSON.stringify(costs)} check ${check}`;
       // Minimal reply: failed, now, items. General reply: allowed, failed, granted, now, found, items.
@@ -82,12 +86,12 @@ describe("minimal rate/period script vs the general script", () => {
     expect(denied).toBeGreaterThan(20);
     // And both left the same usage behind (period and window counters; GCRA arrival times differ by the ms between runs).
     const counters = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).filter(([f]) => /#[ucp]$/.test(f)).map(([f, v]) => [f.replace(/^[^:]+:/, ""), v]));
-    const hotState = await client.hgetall(familyKey(key(hotRoot, 0)));
-    const fullState = await client.hgetall(familyKey(key(fullRoot, 0)));
+    const hotState = await client.hgetall(familyKey(key(hotRoot, 0, false)));
+    const fullState = await client.hgetall(familyKey(key(fullRoot, 0, false)));
     expect(Object.keys(counters(hotState)).length).toBeGreaterThan(0);
     expect(counters(hotState)).toEqual(counters(fullState));
     // The family hash expires by itself, after its longest-lived field.
-    expect(await client.pttl(familyKey(key(hotRoot, 0)))).toBeGreaterThan(0);
-    expect(await client.pttl(familyKey(key(fullRoot, 0)))).toBeGreaterThan(0);
+    expect(await client.pttl(familyKey(key(hotRoot, 0, false)))).toBeGreaterThan(0);
+    expect(await client.pttl(familyKey(key(fullRoot, 0, false)))).toBeGreaterThan(0);
   });
 });
