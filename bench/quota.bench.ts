@@ -98,7 +98,7 @@ async function redisBenches(ctx: BenchContext, ids: readonly string[]): Promise<
     const peerRun = (n: number) => () => opsPerSecondConcurrent(n, 128, (i) => rlf.consume(`rlf:${ids[i % WORKSPACES]!}`));
     await ctx.compare({
       id: "quota.redis.strict",
-      note: "128 in flight; ours: 2 limits x (child + parent) = 4 states in the family hash, one EVALSHA, nothing consumed on denial",
+      note: "128 in flight; ours: 2 limits x (child + parent) = 4 states in the family hash, one EVALSHA per decision or per batch under load, nothing consumed on denial",
       unit: "ops/s",
       higherIsBetter: true,
       goal: 1.0,
