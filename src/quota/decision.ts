@@ -17,7 +17,7 @@ export function toDecision(outcome: StoreOutcome, meta: readonly ItemMeta[], deg
       limit: m.name,
       scope: m.scope,
       workspaceId: m.workspaceId,
-      max: m.limit.limit,
+      max: m.max,
       remaining,
       resetAt: s === undefined ? outcome.now : s.resetAt,
       retryAfterMs: s === undefined ? 0 : s.retryAfterMs,
@@ -50,7 +50,7 @@ export function openDecision(meta: readonly ItemMeta[], now: number, reservation
     granted: 0,
     now,
     found: true,
-    states: meta.map((m) => ({ remaining: m.limit.limit, resetAt: now, retryAfterMs: 0 })),
+    states: meta.map((m) => ({ remaining: m.max, resetAt: now, retryAfterMs: 0 })),
   };
   return toDecision(outcome, meta, true, reservation);
 }

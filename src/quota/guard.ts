@@ -12,7 +12,7 @@ import { LeaseBook, type LeaseStats } from "./leases.js";
 import { fireNearLimit } from "./near-limit.js";
 import { StaticPolicySource } from "./policy.js";
 import { prepare, type ItemMeta, type PreparedRequest } from "./request.js";
-import { PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
+import { itemMeta, PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
 import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type QuotaStore, type StoreItem, type StoreMode, type StoreOutcome } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
 import type { Decision, LimitState, QuotaError, Reservation } from "./types.js";
@@ -116,7 +116,7 @@ export class QuotaGuard {
     if (b === undefined) return err(tenancyError("UnknownLimit", `workspace has no limit named ${JSON.stringify(String(limit).slice(0, 80))}`, { workspaceId: id.value }));
     if (b.own.kind !== KIND_COUNT && b.own.kind !== KIND_PERIOD) return err(invalidInput(`${limit}: only count and period limits can be reconciled`, { workspaceId: id.value }));
     const item: StoreItem = { ...b.unitItems[0]!, cost: actual };
-    const meta: ItemMeta[] = [{ name: limit, scope: "own", workspaceId: id.value, limit: b.own }];
+    const meta: ItemMeta[] = [itemMeta(limit, "own", id.value, b.own)];
     const outcome = await this.store.apply({ mode: "reconcile", items: [item] });
     if (outcome.isErr()) return err(outcome.error);
     return ok(toDecision(outcome.value, meta, false));

@@ -258,7 +258,7 @@ export class LeaseBook {
       const s = slot.states[0];
       const remaining = (s === undefined ? 0 : s.remaining) + slot.units;
       const resetAt = s === undefined ? 0 : s.resetAt;
-      const max = m.limit.limit;
+      const max = m.max;
       const limits: LimitState[] = [{ limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max, remaining, resetAt, retryAfterMs: 0 }];
       return { allowed: true, limit: max, remaining, resetAt, retryAfterMs: 0, degraded: false, shadowDenied: false, limits };
     }
@@ -268,7 +268,7 @@ export class LeaseBook {
       const m = meta[i]!;
       const s = slot.states[i];
       const remaining = (s === undefined ? 0 : s.remaining) + slot.units;
-      limits[i] = { limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max: m.limit.limit, remaining, resetAt: s === undefined ? 0 : s.resetAt, retryAfterMs: 0 };
+      limits[i] = { limit: m.name, scope: m.scope, workspaceId: m.workspaceId, max: m.max, remaining, resetAt: s === undefined ? 0 : s.resetAt, retryAfterMs: 0 };
       if (remaining < limits[pick]!.remaining) pick = i;
     }
     const top = limits[pick]!;

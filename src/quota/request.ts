@@ -2,7 +2,7 @@ import { err, ok, type Result } from "neverthrow";
 import { invalidInput, tenancyError } from "../core/errors.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CompiledLimit } from "./limits.js";
-import { itemFor, type BoundLimit, type BoundWorkspace } from "./resolver.js";
+import { itemFor, itemMeta, type BoundLimit, type BoundWorkspace } from "./resolver.js";
 import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type StoreItem, type StoreMode } from "./store.js";
 import type { LimitCost, QuotaError } from "./types.js";
 
@@ -12,6 +12,12 @@ export interface ItemMeta {
   readonly scope: "own" | "parent";
   readonly workspaceId: WorkspaceId;
   readonly limit: CompiledLimit;
+  /**
+   * `limit.limit`, copied: every decision reads it for each item, and under load
+   * the compiled limit of one of a thousand workspaces is rarely in the CPU's
+   * cache (profiled: one more dependent load per item cost ~1 µs a decision).
+   */
+  readonly max: number;
 }
 
 export interface PreparedRequest {
@@ -32,9 +38,9 @@ export function costProblem(cost: unknown): string | undefined {
 }
 
 function metaFor(bound: BoundWorkspace, b: BoundLimit): ItemMeta[] {
-  const own: ItemMeta = { name: b.name, scope: "own", workspaceId: bound.workspaceId, limit: b.own };
+  const own = itemMeta(b.name, "own", bound.workspaceId, b.own);
   if (b.parent === undefined || bound.parentWorkspaceId === undefined) return [own];
-  return [own, { name: b.name, scope: "parent", workspaceId: bound.parentWorkspaceId, limit: b.parent }];
+  return [own, itemMeta(b.name, "parent", bound.parentWorkspaceId, b.parent)];
 }
 
 /**

@@ -31,6 +31,11 @@ export interface BoundLimit {
   readonly raw: boolean;
 }
 
+/** The meta of one item (one constructor, so every meta has the same shape). */
+export function itemMeta(name: string, scope: "own" | "parent", workspaceId: WorkspaceId, limit: CompiledLimit): ItemMeta {
+  return { name, scope, workspaceId, limit, max: limit.limit };
+}
+
 function finish(
   partial: Pick<BoundLimit, "name" | "own" | "ownKey" | "unitItems"> & { parent?: CompiledLimit; parentKey?: string },
   meta: readonly ItemMeta[],
@@ -119,7 +124,7 @@ export class PolicyResolver {
       const ownKey = this.#store.key(root, workspaceId, name);
       const parentSpec = parentId === undefined ? undefined : parentLimits[name];
       if (parentSpec === undefined || parentId === undefined) {
-        const meta: ItemMeta[] = [{ name, scope: "own", workspaceId, limit: compiled }];
+        const meta: ItemMeta[] = [itemMeta(name, "own", workspaceId, compiled)];
         const bl = finish({ name, own: compiled, ownKey, unitItems: [itemFor(compiled, ownKey, 1)] }, meta);
         limits.set(name, this.#rawCapable && compiled.kind === KIND_GCRA && !compiled.shadow ? { ...bl, raw: true } : bl);
         continue;
@@ -127,8 +132,8 @@ export class PolicyResolver {
       const parent = compileLimit(name, parentSpec);
       const parentKey = this.#store.key(root, parentId, name);
       const meta: ItemMeta[] = [
-        { name, scope: "own", workspaceId, limit: compiled },
-        { name, scope: "parent", workspaceId: parentId, limit: parent },
+        itemMeta(name, "own", workspaceId, compiled),
+        itemMeta(name, "parent", parentId, parent),
       ];
       limits.set(name, finish({ name, own: compiled, ownKey, parent, parentKey, unitItems: [itemFor(compiled, ownKey, 1), itemFor(parent, parentKey, 1)] }, meta));
     }
