@@ -19,7 +19,7 @@ const PAGE_SIZE = 20;
 const SET_WORKSPACE = "select set_config('tenancy.workspace_id', $1, true)";
 
 const now = () => performance.now();
-const quantile = (values: readonly number[], q: number) => {
+export const quantile = (values: readonly number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 };
@@ -37,13 +37,13 @@ function backendCpu(pid: number): (() => number) | undefined {
   return () => Number(readFileSync(file, "utf8").split(" ")[0]) / 1000;
 }
 
-interface Side {
+export interface Side {
   readonly client: pg.PoolClient;
   readonly cpu: (() => number) | undefined;
   readonly query: (ws: string) => Promise<unknown>;
 }
 
-async function side(pool: pg.Pool, query: (c: pg.PoolClient, ws: string) => Promise<unknown>): Promise<Side> {
+export async function side(pool: pg.Pool, query: (c: pg.PoolClient, ws: string) => Promise<unknown>): Promise<Side> {
   const client = await pool.connect();
   const pid = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
   return { client, cpu: backendCpu(pid), query: (ws) => query(client, ws) };
@@ -61,14 +61,14 @@ async function sample(s: Side, ws: string, wall: number[], cpu: number[]): Promi
   await s.client.query("commit");
 }
 
-interface Round {
+export interface Round {
   readonly ours: number[];
   readonly peer: number[];
   readonly oursCpu: number[];
   readonly peerCpu: number[];
 }
 
-async function round1(ours: Side, peer: Side, samples: number, pick: (i: number) => string, offset: number): Promise<Round> {
+export async function round1(ours: Side, peer: Side, samples: number, pick: (i: number) => string, offset: number): Promise<Round> {
   const r: Round = { ours: [], peer: [], oursCpu: [], peerCpu: [] };
   for (let i = 0; i < samples; i++) {
     const ws = pick(i + offset);
@@ -86,7 +86,7 @@ async function round1(ours: Side, peer: Side, samples: number, pick: (i: number)
 }
 
 /** Median planning and execution time (µs) the server reports for one side's query. */
-async function serverTimes(s: Side, sql: string, params: (ws: string) => unknown[], pick: (i: number) => string, n: number) {
+export async function serverTimes(s: Side, sql: string, params: (ws: string) => unknown[], pick: (i: number) => string, n: number) {
   const plan: number[] = [];
   const exec: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -8,6 +8,7 @@ import { withWorkspace } from "../src/postgres/with-workspace.js";
 import { startPostgres } from "../test/support/postgres-server.js";
 import type { BenchContext } from "./harness.js";
 import { rlsLatency } from "./postgres-rls.js";
+import { rlsControls } from "./postgres-rls-controls.js";
 
 /**
  * Postgres benchmarks, ours and the peer side by side in one run on one
@@ -61,6 +62,8 @@ export default async function postgresBench(ctx: BenchContext): Promise<void> {
     const bypass = new pg.Pool({ connectionString: url("tk_bypass"), max: 1 });
     for (const p of [app, bypass]) p.on("error", () => undefined);
     await rlsLatency(ctx, app, bypass, workspaces);
+    // Opt-in: where the rls.* gap goes (swaps the SELECT policy for controls, then restores it).
+    if (process.env.TK_BENCH_RLS_CONTROLS === "1") await rlsControls(ctx, admin, app, bypass, `"public"."Item"`, "workspaceId", workspaces[0] ?? "");
     await withWorkspaceThroughput(ctx, bypass, workspaces);
     await app.end();
     await bypass.end();
