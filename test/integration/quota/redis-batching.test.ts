@@ -6,7 +6,7 @@ import { QuotaGuard } from "../../../src/quota/guard.js";
 import { RedisQuotaStore } from "../../../src/quota/stores/redis.js";
 import type { StoreRequest } from "../../../src/quota/store.js";
 import type { Plan } from "../../../src/quota/types.js";
-import { whenReady } from "../../support/redis-clients.js";
+import { clusterClient, whenReady } from "../../support/redis-clients.js";
 import { startRedis, type RedisServer } from "../../support/redis-server.js";
 
 const LIMIT = 300;
@@ -115,5 +115,29 @@ describe("strict decisions batched while the store is busy (real Redis)", () => 
     }
     // Redis applied the first decision, and only it.
     expect(state).toMatchObject({ degraded: false, remaining: LIMIT - 1 });
+  });
+});
+
+describe("batching on a 3-master Redis Cluster", () => {
+  const cluster = clusterClient();
+  beforeAll(() => whenReady(cluster));
+  afterAll(() => cluster.quit());
+
+  it("1,000 concurrent decisions over 50 families (parents and children): batches stay within one slot, every decision exact", async () => {
+    const parents = Array.from({ length: 25 }, () => randomUUID());
+    const children = parents.map(() => randomUUID());
+    const workspaces = Object.fromEntries(children.map((child, i) => [child, { parentWorkspaceId: parents[i]! }]));
+    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client: cluster, timeoutMs: 5_000 }), policies: { plans: { p: PLAN }, defaultPlan: "p", workspaces } });
+    const ids = [...parents, ...children];
+    const decisions = await Promise.all(Array.from({ length: 1_000 }, (_, i) => guard.consume({ workspaceId: ids[i % 50]!, limits: [{ limit: "credits" }, { limit: "ingest" }] })));
+    const errors = decisions.filter((d) => d.isErr()).map((d) => d._unsafeUnwrapErr().message);
+    expect(errors).toEqual([]);
+    expect(decisions.every((d) => d._unsafeUnwrap().allowed && !d._unsafeUnwrap().degraded)).toBe(true);
+    // Each parent counted its own 20 decisions and its child's 20 (the parent's aggregate); each child its own 20.
+    for (const [i, parent] of parents.entries()) {
+      expect((await guard.check({ workspaceId: parent, limit: "credits" }))._unsafeUnwrap().remaining).toBe(LIMIT - 40);
+      const child = (await guard.check({ workspaceId: children[i]!, limit: "credits" }))._unsafeUnwrap();
+      expect(child.limits.map((l) => [l.scope, l.remaining])).toEqual([["own", LIMIT - 20], ["parent", LIMIT - 40]]);
+    }
   });
 });
