@@ -1,12 +1,12 @@
 import { err, ok, type Result } from "neverthrow";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import type { InvalidWorkspaceIdError } from "../core/errors.js";
-import { CacheCore, MISS, type SetOptions } from "./core.js";
+import { ClockedCacheCore, makeCore, MISS, type CacheCore, type SetOptions } from "./core.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
 import { collectStats, type CacheStats } from "./stats.js";
-import { OK_VOID, WorkspaceCache } from "./workspace-cache.js";
+import { ClockedWorkspaceCache, OK_VOID, WorkspaceCache } from "./workspace-cache.js";
 
 /** Identifies one entry in the object-form API (Dittofeed's call style). */
 export interface CacheKeyParams {
@@ -33,7 +33,7 @@ export class TenantCache<V> {
 
   /** Throws a TypeError listing every invalid option. */
   constructor(options: TenantCacheOptions<V>) {
-    this.core = new CacheCore<V>(options);
+    this.core = makeCore<V>(options);
     this.#maxKeyLength = this.core.options.maxKeyLength;
     if (options.metrics !== undefined) {
       this.#timer = setInterval(() => this.flushMetrics(), options.metricsFlushMs ?? 10_000);
@@ -45,7 +45,8 @@ export class TenantCache<V> {
   workspace(workspaceId: string): Result<WorkspaceCache<V>, InvalidWorkspaceIdError> {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
-    return ok(new WorkspaceCache(this.core, id.value));
+    const core = this.core;
+    return ok(core instanceof ClockedCacheCore ? new ClockedWorkspaceCache(core, id.value) : new WorkspaceCache(core, id.value));
   }
 
   get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
