@@ -160,9 +160,13 @@ export class ExpirySchedule<V> {
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    this.expireDue(Date.now());
-    const next = this.next;
-    if (next !== Infinity) this.#arm(next);
+    try {
+      this.expireDue(Date.now());
+    } finally {
+      // Re-armed whatever happened, so expiry never stops.
+      const next = this.next;
+      if (next !== Infinity) this.#arm(next);
+    }
   };
 
   /** Re-creates the records of the partition's live entries (LRU and stale). */
