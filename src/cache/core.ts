@@ -46,7 +46,8 @@ export class CacheCore<V> {
   readonly logger: TenancyLogger;
   readonly #random: () => number;
 
-  constructor(options: TenantCacheOptions<V>) {
+  /** @param timed expire entries on a timer (system clock); see makeCore. */
+  constructor(options: TenantCacheOptions<V>, timed = true) {
     this.options = resolveCacheOptions(options);
     this.time = makeTime(options.clock);
     this.now = this.time.now;
@@ -54,7 +55,6 @@ export class CacheCore<V> {
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
     this.budget = new Budget<V>(this.options.maxBytes);
-    const timed = options.clock === undefined || options.clock === systemClock;
     this.expiry = new ExpirySchedule<V>((p, key, now) => this.#expireKey(p, key, now), this.options.graceMs, timed);
   }
 
@@ -248,6 +248,10 @@ function clampBytes(value: number | undefined, fallback: number): number {
  * every read first expires what is due at the clock's time (exact TTLs in tests).
  */
 export class ClockedCacheCore<V> extends CacheCore<V> {
+  constructor(options: TenantCacheOptions<V>) {
+    super(options, false);
+  }
+
   override expireDue(): void {
     this.expiry.expireDue(this.now());
   }
