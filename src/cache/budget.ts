@@ -55,10 +55,17 @@ export class Budget<V> {
 
   /** Evicts the partition's own least recently used entries until it is within its cap. */
   trimToCap(partition: Partition<V>): void {
-    while (partition.bytes > partition.cap) this.#popFrom(partition);
+    while (partition.bytes > partition.cap) if (!this.#popFrom(partition)) break;
   }
 
   #popFrom(victim: Partition<V>): boolean {
+    // Expired entries kept only for stale-while-revalidate go first.
+    const staleSize = victim.stale === undefined ? undefined : victim.popStale();
+    if (staleSize !== undefined) {
+      this.changed(victim, -staleSize);
+      this.evicted(victim, 1);
+      return true;
+    }
     const before = victim.lru.calculatedSize;
     if (victim.lru.pop() === undefined) return false;
     this.changed(victim, victim.lru.calculatedSize - before);

@@ -6,9 +6,11 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
+import { ExpirySchedule } from "./expiry.js";
 import { makeTime, type CacheTime } from "./now.js";
 import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
 import { EMPTY_LRU, Entry, Partition } from "./partition.js";
+import { systemClock } from "../core/clock.js";
 
 /** Per-call options of `set`. */
 export interface SetOptions {
@@ -35,14 +37,17 @@ export class CacheCore<V> {
   readonly options: ResolvedCacheOptions<V>;
   readonly partitions = new Map<WorkspaceId, Partition<V>>();
   readonly budget: Budget<V>;
-  /** The TTL time source; hit paths read `time.t` (see CacheTime). */
+  /** The time source for new entries' expiry (see CacheTime). */
   readonly time: CacheTime;
+  /** Removes entries from the LRUs when they expire, so an LRU hit is fresh (see ExpirySchedule). */
+  readonly expiry: ExpirySchedule<V>;
   readonly now: () => number;
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
   readonly #random: () => number;
 
-  constructor(options: TenantCacheOptions<V>) {
+  /** @param timed expire entries on a timer (system clock); see makeCore. */
+  constructor(options: TenantCacheOptions<V>, timed = true) {
     this.options = resolveCacheOptions(options);
     this.time = makeTime(options.clock);
     this.now = this.time.now;
@@ -50,7 +55,14 @@ export class CacheCore<V> {
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
     this.budget = new Budget<V>(this.options.maxBytes);
+    this.expiry = new ExpirySchedule<V>((p, key, now) => this.#expireKey(p, key, now), this.options.graceMs, timed);
   }
+
+  /**
+   * Expires what is due before a read. A no-op here: with the system clock a
+   * timer does it (see ExpirySchedule); ClockedCacheCore reads its clock.
+   */
+  expireDue(): void {}
 
   /** The workspace's live partition, created on first write. */
   attach(workspaceId: WorkspaceId): Partition<V> {
@@ -77,39 +89,18 @@ export class CacheCore<V> {
     return undefined;
   }
 
-  /** A fresh hit, or MISS. Expired entries past their grace period are dropped here. */
+  /**
+   * A hit, or MISS. Every entry in a partition's LRU is fresh (expired ones
+   * are taken out on time, see ExpirySchedule), so there is no time check.
+   */
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
-    // A fresh hit at a trusted cached time is one field read (see CacheTime);
-    // everything else is settled out of line, keeping this small for V8's inliner.
     const entry = p.lru.get(key);
-    if (entry !== undefined && entry.expiresAt > this.time.t) {
+    if (entry !== undefined) {
       p.hits++;
       return entry;
     }
-    return this.settle(p, key, entry);
-  }
-
-  /**
-   * The rest of a read once the LRU lookup is done (the hit paths of the
-   * handle and the object form decide the common fresh case themselves and
-   * call this otherwise, so the LRU is looked up once): reads the clock,
-   * counts the hit or miss, and drops an entry expired past its grace period.
-   */
-  settle(p: Partition<V>, key: string, entry: Entry<V> | undefined): Result<V | undefined, never> {
-    if (entry === undefined) {
-      p.misses++;
-      return MISS;
-    }
-    if (entry.expiresAt !== Infinity) {
-      const now = this.now();
-      if (entry.expiresAt <= now) {
-        if (entry.expiresAt + this.options.graceMs <= now) this.#delete(p, key);
-        p.misses++;
-        return MISS;
-      }
-    }
-    p.hits++;
-    return entry;
+    p.misses++;
+    return MISS;
   }
 
   /**
@@ -152,19 +143,54 @@ export class CacheCore<V> {
    */
   store(p: Partition<V>, key: string, entry: Entry<V>, size: number): void {
     if (p.flights.size !== 0) p.fence(key);
+    if (p.stale !== undefined) this.#dropStale(p, key);
     const lru = p.lru;
     const before = lru.calculatedSize;
     SET_OPTIONS.size = size;
     lru.set(key, entry, SET_OPTIONS as LRUCache.SetOptions<string, Entry<V>, unknown>);
     if (SET_OPTIONS.status !== undefined) SET_OPTIONS.status = undefined;
     this.budget.changed(p, lru.calculatedSize - before);
+    if (entry.expiresAt !== Infinity) this.expiry.add(p, key, entry.expiresAt);
     if (p.bytes > p.cap) this.budget.trimToCap(p);
     if (this.budget.total > this.budget.maxBytes) this.budget.makeRoom(p);
   }
 
+  /** Deletes a key's entry (a stale one too); true if there was one. */
   remove(p: Partition<V>, key: string): boolean {
     if (p.flights.size !== 0) p.fence(key);
-    return this.#delete(p, key);
+    const deleted = this.#delete(p, key);
+    return (p.stale !== undefined && this.#dropStale(p, key)) || deleted;
+  }
+
+  #dropStale(p: Partition<V>, key: string): boolean {
+    const size = p.dropStale(key);
+    if (size === undefined) return false;
+    this.budget.changed(p, -size);
+    return true;
+  }
+
+  /**
+   * One due record of `key` (see ExpirySchedule): an LRU entry expired at
+   * `now` leaves the LRU, kept as stale until its grace period ends (its
+   * bytes still counted) or dropped; a stale entry past its grace period is
+   * dropped. Anything else (a newer entry, nothing) is not due.
+   */
+  #expireKey(p: Partition<V>, key: string, now: number): void {
+    const entry = p.lru.peek(key);
+    if (entry !== undefined && entry.expiresAt <= now) {
+      const before = p.lru.calculatedSize;
+      p.lru.delete(key);
+      const size = before - p.lru.calculatedSize;
+      const staleUntil = entry.expiresAt + this.options.graceMs;
+      if (staleUntil > now) {
+        this.#dropStale(p, key);
+        (p.stale ??= new Map()).set(key, { entry, size });
+        this.expiry.add(p, key, staleUntil);
+      } else this.budget.changed(p, -size);
+      return;
+    }
+    const stale = p.stale?.get(key);
+    if (stale !== undefined && stale.entry.expiresAt + this.options.graceMs <= now) this.#dropStale(p, key);
   }
 
   #delete(p: Partition<V>, key: string): boolean {
@@ -182,6 +208,8 @@ export class CacheCore<V> {
     this.flushMetricsOf(p);
     p.fenceAll();
     this.budget.detach(p);
+    this.expiry.forget(p);
+    p.stale = undefined;
     p.lru = EMPTY_LRU as unknown as Partition<V>["lru"];
   }
 
@@ -213,4 +241,28 @@ export class CacheCore<V> {
 
 function clampBytes(value: number | undefined, fallback: number): number {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+/**
+ * The core for an injected clock: no timer can follow a manual clock, so
+ * every read first expires what is due at the clock's time (exact TTLs in tests).
+ */
+export class ClockedCacheCore<V> extends CacheCore<V> {
+  constructor(options: TenantCacheOptions<V>) {
+    super(options, false);
+  }
+
+  override expireDue(): void {
+    this.expiry.expireDue(this.now());
+  }
+
+  override read(p: Partition<V>, key: string): Result<V | undefined, never> {
+    this.expireDue();
+    return super.read(p, key);
+  }
+}
+
+/** The core for these options: clocked when a clock other than the system clock is injected. */
+export function makeCore<V>(options: TenantCacheOptions<V>): CacheCore<V> {
+  return options.clock === undefined || options.clock === systemClock ? new CacheCore<V>(options) : new ClockedCacheCore<V>(options);
 }

@@ -53,15 +53,20 @@ export function loadThrough<V>(
   key: string,
   fetch: Fetch<V>,
 ): Promise<Result<V | undefined, CacheError>> {
+  core.expireDue();
   const p = core.attach(workspaceId);
+  // Entries in the LRU are fresh (see ExpirySchedule); expired ones within
+  // their grace period wait in p.stale.
   const entry = p.lru.get(key);
   if (entry !== undefined) {
-    const now = entry.expiresAt === Infinity ? 0 : core.now();
-    if (entry.expiresAt === Infinity || entry.expiresAt > now) {
-      p.hits++;
-      return Promise.resolve(entry);
-    }
-    if (entry.expiresAt + core.options.graceMs > now) {
+    p.hits++;
+    return Promise.resolve(entry);
+  }
+  const stale = p.stale?.get(key);
+  if (stale !== undefined) {
+    // The timer drops it at the end of its grace period; checked here too, to the (cached) millisecond.
+    const { entry } = stale;
+    if (entry.expiresAt + core.options.graceMs > core.now()) {
       p.staleHits++;
       if (!p.flights.has(key)) {
         void startFlight(core, p, key, fetch).promise.then((result) => {

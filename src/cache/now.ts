@@ -2,24 +2,15 @@ import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
 
 /**
- * The cache's time source for TTL checks.
+ * The cache's time source for new entries' expiry and the slow paths (a hit
+ * reads no time at all: entries leave the LRU when they expire, see
+ * ExpirySchedule).
  *
  * `t` is the current time (ms) while a cached reading may be trusted, and
- * `+Infinity` when it may not. A hit path can then decide "fresh" with one
- * field read and no call: `entry.expiresAt > time.t` is true only for an entry
- * that is fresh at a trusted time; anything else (no trusted time, an expired
- * entry, an entry without TTL while `t` is Infinity) falls to a slow path
- * that calls `now()`.
- *
- * With the system clock, `now()` caches `Date.now()` in `t` for one
- * millisecond (as lru-cache's `ttlResolution` does). With an injected clock
- * `t` stays Infinity and `now()` reads the clock every time, so tests stay exact.
- *
- * (Why not a closure call on the hit path: V8 inlines a caller's callee only
- * while the callee plus everything already inlined into it fits a bytecode
- * budget. lru-cache's `get` alone uses most of it; a clock closure inlined
- * into the handle's `get` pushed the handle past it, so the handle was called,
- * not inlined, in the caller's optimised loop.)
+ * `+Infinity` when it may not. With the system clock, `now()` caches
+ * `Date.now()` in `t` for one millisecond (as lru-cache's `ttlResolution`
+ * does). With an injected clock `t` stays Infinity and `now()` reads the clock
+ * every time, so tests stay exact.
  */
 export interface CacheTime {
   /** Now (ms) while a cached reading is valid; +Infinity when `now()` must be called. */

@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import { Ok, type Result } from "neverthrow";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CacheError } from "./errors.js";
+import type { DueQueue } from "./expiry.js";
 
 /**
  * One cached value. The entry *is* the `Ok` a hit returns (a neverthrow Ok
@@ -17,6 +18,16 @@ export class Entry<V> extends Ok<V | undefined, never> {
   ) {
     super(value);
   }
+}
+
+/**
+ * An expired entry kept for stale-while-revalidate until `expiresAt +
+ * graceMs`: out of the LRU (whose entries are all fresh), still counted in
+ * the partition's bytes, and the first to go when room is needed.
+ */
+export interface StaleEntry<V> {
+  readonly entry: Entry<V>;
+  readonly size: number;
 }
 
 /**
@@ -43,6 +54,13 @@ export class Partition<V> {
   /** True while `bytes > floor` (membership of the budget's over-floor set). */
   overFloor = false;
   readonly flights = new Map<string, Flight<V>>();
+  /** Expired entries still within their grace period (created on first use). */
+  stale: Map<string, StaleEntry<V>> | undefined = undefined;
+  /** Due instants of this partition's entries (see ExpirySchedule; created on first TTL). */
+  due: DueQueue | undefined = undefined;
+  /** The earliest instant in `due`, and this partition's slot in the schedule's heap (-1: none). */
+  nextDue = Infinity;
+  dueIndex = -1;
   // Counters live directly on the partition (one field increment per hit).
   hits = 0;
   misses = 0;
@@ -71,6 +89,25 @@ export class Partition<V> {
     this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER });
   }
 
+  /** Drops the stale entry of `key`, if any, and returns its size. */
+  dropStale(key: string): number | undefined {
+    const stale = this.stale?.get(key);
+    if (stale === undefined) return undefined;
+    (this.stale as Map<string, StaleEntry<V>>).delete(key);
+    return stale.size;
+  }
+
+  /** Drops the stale entry that expired first (insertion order) and returns its size. */
+  popStale(): number | undefined {
+    const stale = this.stale;
+    if (stale === undefined) return undefined;
+    for (const [key, entry] of stale) {
+      stale.delete(key);
+      return entry.size;
+    }
+    return undefined;
+  }
+
   /** Marks every in-flight load as fenced (its result will not be stored). */
   fenceAll(): void {
     for (const flight of this.flights.values()) flight.fenced = true;
@@ -87,5 +124,19 @@ export class Partition<V> {
   }
 }
 
-/** What a detached partition reads from: always empty, never written. */
-export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ max: 1 });
+/**
+ * What a detached partition reads from: always empty, never written. Built
+ * like every partition's LRU (`maxSize`, plain arrays), not with `max` (typed
+ * arrays): lru-cache's methods are shared by all its instances, and one read
+ * through a cleared handle from a differently built LRU would make every
+ * partition's inlined `get` polymorphic (up to a quarter slower) from then on.
+ */
+export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ maxSize: Number.MAX_SAFE_INTEGER });
+
+/** A partition that was never attached: a placeholder for "no partition yet" (reads from EMPTY_LRU). */
+export function detachedPartition<V>(): Partition<V> {
+  const p = new Partition<V>("" as WorkspaceId, 0, 1);
+  p.detached = true;
+  p.lru = EMPTY_LRU as unknown as Partition<V>["lru"];
+  return p;
+}

@@ -35,7 +35,9 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
   let entries = 0;
   for (const p of core.partitions.values()) {
     const c = p;
-    entries += p.lru.size;
+    // Stale entries (expired, kept for stale-while-revalidate) still hold bytes, so they count.
+    const held = p.lru.size + (p.stale?.size ?? 0);
+    entries += held;
     workspaces.push({
       workspaceId: p.workspaceId,
       hits: c.hits,
@@ -45,7 +47,7 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
       loadFailures: c.loadFailures,
       evictions: c.evictions,
       bytes: p.bytes,
-      entries: p.lru.size,
+      entries: held,
       floorBytes: p.floor,
       maxBytes: p.cap,
     });

@@ -1,10 +1,9 @@
 import { err, ok, type Result } from "neverthrow";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { MISS, type CacheCore, type SetOptions } from "./core.js";
-import type { CacheTime } from "./now.js";
 import { invalidKey, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
-import type { Entry, Partition } from "./partition.js";
+import type { Partition } from "./partition.js";
 
 /**
  * A cache handle bound to one workspace: it holds the workspace's partition,
@@ -17,44 +16,44 @@ import type { Entry, Partition } from "./partition.js";
  */
 export class WorkspaceCache<V> {
   readonly workspaceId: WorkspaceId;
-  #core: CacheCore<V>;
+  /** Shared with ClockedWorkspaceCache (which expires due entries before each read). */
+  protected readonly core: CacheCore<V>;
   // The hot-path fields and the slow path are TS-private, not #private: a
   // #private access costs get a byte more of bytecode, a #private call 14
   // more, and get must stay within V8's inlining budget (see get).
   private partition: Partition<V>;
   readonly #maxKeyLength: number;
-  private readonly time: CacheTime;
 
   /** @internal use `TenantCache.workspace(id)`. */
   constructor(core: CacheCore<V>, workspaceId: WorkspaceId) {
-    this.#core = core;
+    this.core = core;
     this.workspaceId = workspaceId;
     this.partition = core.attach(workspaceId);
     this.#maxKeyLength = core.options.maxKeyLength;
-    this.time = core.time;
   }
 
   /** The fresh value, `undefined` on a miss (or a cached "not found"), or InvalidKey. */
   get(key: string): Result<V | undefined, CacheError> {
     // Hot path, one LRU lookup: a hit proves the key valid (only validated
     // keys are ever stored; any other value, a non-string included, misses
-    // the LRU's Map) and the partition live (a detached partition reads from
-    // an always-empty LRU). Everything else is decided on the miss path.
-    // Freshness is one field read, no clock call (see CacheTime): V8 inlines
-    // this method into its caller only while it and everything inlined into
-    // it (lru-cache's get takes most of that budget) stay small.
+    // the LRU's Map), the partition live (a detached partition reads from
+    // an always-empty LRU) and the entry fresh (expired entries are taken
+    // out of the LRU on time, see ExpirySchedule). Everything else is decided
+    // on the miss path. V8 inlines this method into its caller only while it
+    // and everything inlined into it (lru-cache's get takes most of that
+    // budget) stay small.
     const p = this.partition;
     const entry = p.lru.get(key);
-    if (entry !== undefined && entry.expiresAt > this.time.t) {
+    if (entry !== undefined) {
       p.hits++;
       return entry;
     }
-    return this.getSlow(key, entry);
+    return this.getSlow(key);
   }
 
   /** Stores a value (size-checked; TTL with jitter). Errors leave the cache unchanged. */
   set(key: string, value: V, options?: SetOptions): Result<void, CacheError> {
-    const core = this.#core;
+    const core = this.core;
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     const p = this.#live();
     const size = core.measure(p, this.workspaceId, key, value);
@@ -67,8 +66,8 @@ export class WorkspaceCache<V> {
   delete(key: string): Result<boolean, CacheError> {
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     let p = this.partition;
-    if (p.detached) p = this.partition = this.#core.lookup(this.workspaceId, p);
-    return ok(this.#core.remove(p, key));
+    if (p.detached) p = this.partition = this.core.lookup(this.workspaceId, p);
+    return ok(this.core.remove(p, key));
   }
 
   /**
@@ -78,46 +77,52 @@ export class WorkspaceCache<V> {
    */
   getOrLoad(key: string, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return Promise.resolve(err(this.#badKey(key)));
-    return loadThrough(this.#core, this.workspaceId, key, fetchFromLoader(loader, { workspaceId: this.workspaceId, key }));
+    return loadThrough(this.core, this.workspaceId, key, fetchFromLoader(loader, { workspaceId: this.workspaceId, key }));
   }
 
   /** Drops every entry of this workspace in O(1) and fences its in-flight loads. */
   clear(): Result<void, never> {
-    this.#core.clear(this.workspaceId);
+    this.core.clear(this.workspaceId);
     return OK_VOID;
   }
 
   /** Bytes and entries this workspace holds now. */
   get size(): { readonly bytes: number; readonly entries: number } {
-    const p = this.#core.lookup(this.workspaceId, this.partition);
-    return { bytes: p.bytes, entries: p.lru.size };
+    const p = this.core.lookup(this.workspaceId, this.partition);
+    return { bytes: p.bytes, entries: p.lru.size + (p.stale?.size ?? 0) };
   }
 
-  /**
-   * Everything get's one-line check did not settle: an entry whose freshness
-   * needs a clock reading (no trusted cached time, no TTL, or expired), a
-   * miss, a bad key or a detached partition.
-   */
-  private getSlow(key: string, entry: Entry<V> | undefined): Result<V | undefined, CacheError> {
+  /** A miss, a bad key or a detached partition (see get). */
+  private getSlow(key: string): Result<V | undefined, CacheError> {
     const p = this.partition;
-    // A found entry proves the key valid and the partition live (see get).
-    if (entry !== undefined) return this.#core.settle(p, key, entry);
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     if (p.detached) {
-      this.partition = this.#core.lookup(this.workspaceId, p);
-      return this.#core.read(this.partition, key);
+      this.partition = this.core.lookup(this.workspaceId, p);
+      return this.core.read(this.partition, key);
     }
-    return this.#core.settle(p, key, entry);
+    p.misses++;
+    return MISS;
   }
 
   #live(): Partition<V> {
     let p = this.partition;
-    if (p.detached) p = this.partition = this.#core.attach(this.workspaceId);
+    if (p.detached) p = this.partition = this.core.attach(this.workspaceId);
     return p;
   }
 
   #badKey(key: unknown): CacheError {
-    return this.#core.checkKey(key, this.workspaceId) ?? invalidKey(key, "rejected", this.workspaceId);
+    return this.core.checkKey(key, this.workspaceId) ?? invalidKey(key, "rejected", this.workspaceId);
+  }
+}
+
+/**
+ * The handle for an injected clock: each read first expires what is due at
+ * the clock's time (no timer can follow a manual clock), so TTLs are exact.
+ */
+export class ClockedWorkspaceCache<V> extends WorkspaceCache<V> {
+  override get(key: string): Result<V | undefined, CacheError> {
+    this.core.expireDue();
+    return super.get(key);
   }
 }
 

@@ -4,7 +4,7 @@ import { TenantCache } from "../../../src/cache/index.js";
 import { makeTime } from "../../../src/cache/now.js";
 import { wsId } from "./helpers.js";
 
-// The hit path trusts `time.t` without calling the clock; these tests pin
+// New entries read `time.t` (a hit reads no time at all); these tests pin
 // down when it may be trusted. Fake timers drive both Date.now and the reset timer.
 describe("CacheTime", () => {
   beforeEach(() => {
