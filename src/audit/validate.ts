@@ -168,6 +168,8 @@ export function prepareEvent(
   const personal: Record<string, PersonalValue> = {};
   const paths = Object.keys(personalInput);
   const commitments: [path: string, hex: string][] = [];
+  // The personal column's JSON, from the same canonical pieces (jsonb ignores member order).
+  let personalJson = "{";
   // One call for every salt of the event: the random source is the costliest part of preparing it.
   const drawn = paths.length > 0 ? random.bytes(16 * paths.length) : undefined;
   const salts = drawn === undefined ? undefined : Buffer.from(drawn.buffer, drawn.byteOffset, drawn.byteLength);
@@ -175,10 +177,12 @@ export function prepareEvent(
     const path = paths[i] as string;
     const value = personalInput[path] as JsonValue;
     const salt = (salts as Buffer).subarray(i * 16, i * 16 + 16);
-    personal[path] = { value, salt: salt.toString("hex") };
+    const saltHex = salt.toString("hex");
+    personal[path] = { value, salt: saltHex };
     // Strings (every built-in personal field) are already checked: their canonical form is JSON.stringify's.
     const canonical = typeof value === "string" ? JSON.stringify(value) : canonicalJson(value)._unsafeUnwrap();
     commitments.push([path, commitCanonical(path, canonical, salt)]);
+    personalJson += `${i > 0 ? "," : ""}${JSON.stringify(path)}:{"value":${canonical},"salt":"${saltHex}"}`;
   }
   // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
   // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
@@ -196,7 +200,8 @@ export function prepareEvent(
     workspaceId,
     idempotencyKey,
     body,
-    personal: Object.keys(personal).length > 0 ? personal : null,
+    personal: paths.length > 0 ? personal : null,
+    personalJson: paths.length > 0 ? `${personalJson}}` : null,
     index: {
       actorType: actorType as string,
       actorId: actorId as string,
