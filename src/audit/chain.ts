@@ -51,7 +51,9 @@ export function entryHash(
   writeInt64BE(buf, recordedAtMs, RECORDED_AT);
   buf.set(prevHash, PREV_AT);
   const bodyBytes = buf.write(body, BODY_AT, "utf8");
-  return hash("sha256", buf.subarray(0, BODY_AT + bodyBytes), "buffer");
+  // The digest as a "binary" (latin1: one byte per char) string and back: in Node 20 `hash(…, "buffer")` costs
+  // ~0.6 µs more per call than this round trip (measured: 1.3 vs 0.75 µs for a 520-byte entry).
+  return Buffer.from(hash("sha256", buf.subarray(0, BODY_AT + bodyBytes), "binary"), "latin1");
 }
 
 /** A workspace's chain head: the last seq and hash, and the last recorded-at (kept monotonic). */

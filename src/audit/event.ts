@@ -81,6 +81,12 @@ export interface PreparedEvent {
   readonly idempotencyKey: string | null;
   readonly body: string;
   readonly personal: Readonly<Record<string, PersonalValue>> | null;
+  /**
+   * `personal` as JSON text (what a store's jsonb column takes), built while
+   * preparing from pieces already serialised; absent on hand-made events,
+   * whose stores serialise `personal` themselves.
+   */
+  readonly personalJson?: string | null;
   readonly index: AuditIndexColumns;
 }
 

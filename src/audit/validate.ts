@@ -5,7 +5,7 @@ import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
 import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
 import type { AuditError } from "./errors.js";
-import { hmacSha256Hex } from "./hmac.js";
+import { BODY_VERSION, commitCanonical } from "./commitment.js";
 import type { AuditEventInput, PersonalValue, PreparedEvent } from "./event.js";
 
 /** Size limits applied to every event. */
@@ -21,19 +21,8 @@ export interface AuditLimits {
 export const DEFAULT_LIMITS: AuditLimits = { maxMetadataBytes: 16_384, maxFieldLength: 512, maxTargets: 32 };
 
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
-const PII_DOMAIN = "tenancykit/audit/pii/v1\n";
 /** JSON's escape of U+0000, not preceded by an escaped backslash. */
 const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
-
-/** HMAC-SHA256 commitment to one personal value under its salt (hex). */
-export function commitment(path: string, value: JsonValue, saltHex: string): string {
-  const canonical = canonicalJson(value);
-  return commit(path, canonical.isOk() ? canonical.value : "", Buffer.from(saltHex, "hex"));
-}
-
-function commit(path: string, canonicalValue: string, salt: Uint8Array): string {
-  return hmacSha256Hex(salt, `${PII_DOMAIN}${path}\n${canonicalValue}`);
-}
 
 /** `[{"id":…,"type":…},…]`: canonical JSON of checked targets (strings only, keys in order). */
 function targetsJson(targets: readonly { type: string; id: string }[]): string {
@@ -179,6 +168,8 @@ export function prepareEvent(
   const personal: Record<string, PersonalValue> = {};
   const paths = Object.keys(personalInput);
   const commitments: [path: string, hex: string][] = [];
+  // The personal column's JSON, from the same canonical pieces (jsonb ignores member order).
+  let personalJson = "{";
   // One call for every salt of the event: the random source is the costliest part of preparing it.
   const drawn = paths.length > 0 ? random.bytes(16 * paths.length) : undefined;
   const salts = drawn === undefined ? undefined : Buffer.from(drawn.buffer, drawn.byteOffset, drawn.byteLength);
@@ -186,10 +177,12 @@ export function prepareEvent(
     const path = paths[i] as string;
     const value = personalInput[path] as JsonValue;
     const salt = (salts as Buffer).subarray(i * 16, i * 16 + 16);
-    personal[path] = { value, salt: salt.toString("hex") };
+    const saltHex = salt.toString("hex");
+    personal[path] = { value, salt: saltHex };
     // Strings (every built-in personal field) are already checked: their canonical form is JSON.stringify's.
     const canonical = typeof value === "string" ? JSON.stringify(value) : canonicalJson(value)._unsafeUnwrap();
-    commitments.push([path, commit(path, canonical, salt)]);
+    commitments.push([path, commitCanonical(path, canonical, salt)]);
+    personalJson += `${i > 0 ? "," : ""}${JSON.stringify(path)}:{"value":${canonical},"salt":"${saltHex}"}`;
   }
   // The body's canonical JSON, assembled from canonical pieces in RFC 8785 key order
   // (action, actor, commitments, context, idempotencyKey, metadata, occurredAt, outcome, targets, v)
@@ -202,12 +195,13 @@ export function prepareEvent(
     (idempotencyKey !== null ? `"idempotencyKey":${JSON.stringify(idempotencyKey)},` : "") +
     `"metadata":${metadata.value},"occurredAt":"${new Date(occurredAtMs).toISOString()}",` +
     `"outcome":${outcome.reason === undefined ? `{"status":"${outcome.status}"}` : `{"reason":${JSON.stringify(outcome.reason)},"status":"${outcome.status}"}`},` +
-    `"targets":${targetsJson(targets)},"v":1}`;
+    `"targets":${targetsJson(targets)},"v":${BODY_VERSION}}`;
   return ok({
     workspaceId,
     idempotencyKey,
     body,
-    personal: Object.keys(personal).length > 0 ? personal : null,
+    personal: paths.length > 0 ? personal : null,
+    personalJson: paths.length > 0 ? `${personalJson}}` : null,
     index: {
       actorType: actorType as string,
       actorId: actorId as string,

@@ -1,6 +1,6 @@
 import type { JsonValue } from "./canonical.js";
 import type { StoredEntry } from "./event.js";
-import { commitment } from "./validate.js";
+import { commitment } from "./commitment.js";
 
 interface Body {
   action?: unknown;
@@ -9,6 +9,8 @@ interface Body {
   occurredAt?: unknown;
   targets?: { type?: unknown; id?: unknown }[];
   commitments?: Record<string, unknown>;
+  /** Body version: which commitment form (see commitment.ts). */
+  v?: unknown;
 }
 
 /**
@@ -44,7 +46,7 @@ export function entryConsistent(row: StoredEntry): string | undefined {
     if (paths.length !== Object.keys(commitments).length) return `entry ${row.seq} has personal fields its body does not commit to`;
     for (const path of paths) {
       const stored = row.personal[path] as { value: JsonValue; salt: string };
-      if (typeof stored.salt !== "string" || commitments[path] !== commitment(path, stored.value, stored.salt)) {
+      if (typeof stored.salt !== "string" || commitments[path] !== commitment(body.v, path, stored.value, stored.salt)) {
         return `entry ${row.seq} has a personal field (${path}) that does not match its commitment`;
       }
     }

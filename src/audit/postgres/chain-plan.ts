@@ -10,6 +10,8 @@ export interface ChainPlan {
   readonly before: readonly ChainHead[];
   readonly after: readonly ChainHead[];
   readonly entries: readonly StoredEntry[];
+  /** Per entry (same order): its personal column as JSON text, "" when it has none. */
+  readonly personal: readonly string[];
   /** Per event, in the caller's order: where it went. */
   readonly outcomes: readonly BatchOutcome[];
 }
@@ -35,6 +37,7 @@ export function planChain(
   const before: ChainHead[] = [];
   const after: ChainHead[] = [];
   const entries: StoredEntry[] = [];
+  const personal: string[] = [];
   const outcomes = new Array<BatchOutcome>(events.length);
   for (const workspaceId of workspaces) {
     const indexes = groups.get(workspaceId) as number[];
@@ -46,16 +49,20 @@ export function planChain(
       known.get(workspaceId) ?? NO_KEYS,
     );
     chained.outcomes.forEach((o, j) => {
+      const event = events[indexes[j] as number] as PreparedEvent;
+      if (o.kind === "new") {
+        entries.push(o.entry);
+        personal.push(event.personal === null ? "" : (event.personalJson ?? JSON.stringify(event.personal)));
+      }
       outcomes[indexes[j] as number] =
         o.kind === "new"
           ? { seq: o.entry.seq, hash: o.entry.hash, recordedAtMs: o.entry.recordedAtMs, duplicate: false }
           : { seq: o.seq, hash: o.hash, recordedAtMs: o.recordedAtMs, duplicate: true };
     });
-    for (const entry of chained.entries) entries.push(entry);
     before.push(head);
     after.push(chained.head);
   }
-  return { workspaces, before, after, entries, outcomes };
+  return { workspaces, before, after, entries, personal, outcomes };
 }
 
 const NO_KEYS: ReadonlyMap<string, KnownKey> = new Map();
@@ -72,7 +79,6 @@ export function planParams(plan: ChainPlan): unknown[] {
   const prev = Buffer.allocUnsafe(32 * n);
   const hash = Buffer.allocUnsafe(32 * n);
   const body = new Array<string>(n);
-  const personal = new Array<string>(n);
   const targets = new Array<string>(n);
   const key = new Array<string | null>(n);
   const actorType = new Array<string>(n);
@@ -87,7 +93,6 @@ export function planParams(plan: ChainPlan): unknown[] {
     prev.set(e.prevHash, 32 * i);
     hash.set(e.hash, 32 * i);
     body[i] = e.body;
-    personal[i] = e.personal === null ? "" : JSON.stringify(e.personal);
     targets[i] = JSON.stringify(e.index.targets);
     key[i] = e.idempotencyKey;
     actorType[i] = e.index.actorType;
@@ -109,7 +114,7 @@ export function planParams(plan: ChainPlan): unknown[] {
     prev,
     hash,
     body.join(SEPARATOR),
-    personal.join(SEPARATOR),
+    plan.personal.join(SEPARATOR),
     targets.join(SEPARATOR),
     texts(key),
     texts(actorType),
