@@ -7,7 +7,7 @@ import { RedisQuotaStore } from "../../../src/quota/stores/redis.js";
 import type { StoreRequest } from "../../../src/quota/store.js";
 import type { Plan } from "../../../src/quota/types.js";
 import { clusterClient, whenReady } from "../../support/redis-clients.js";
-import { startRedis, type RedisServer } from "../../support/redis-server.js";
+import { commandCounts, dedicatedRedis } from "../../support/dedicated-redis.js";
 
 const LIMIT = 300;
 const PLAN: Plan = {
@@ -17,29 +17,19 @@ const PLAN: Plan = {
 
 /** EVALSHA and TIME calls Redis has run so far (INFO commandstats). */
 async function calls(client: Redis): Promise<{ evalsha: number; time: number }> {
-  const info = await client.info("commandstats");
-  const count = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(info)?.[1] ?? 0);
-  return { evalsha: count("evalsha"), time: count("time") };
+  const counts = await commandCounts(client);
+  return { evalsha: counts.get("evalsha") ?? 0, time: counts.get("time") ?? 0 };
 }
 
 describe("strict decisions batched while the store is busy (real Redis)", () => {
-  let server: RedisServer;
-  let client: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    client = new Redis(server.url, { autoResendUnfulfilledCommands: false });
-    await whenReady(client);
-  });
-  afterAll(async () => {
-    client.disconnect();
-    await server.stop();
-  });
+  const redis = dedicatedRedis();
 
   // breakerMs 0: every decision goes to Redis, so what each one did there is visible.
   const guardOn = (timeoutMs = 5_000) =>
-    new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs }), breakerMs: 0, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
+    new QuotaGuard({ store: new RedisQuotaStore({ client: redis(), timeoutMs }), breakerMs: 0, policies: { plans: { p: PLAN }, defaultPlan: "p" } });
 
   it("2,000 concurrent decisions over 20 workspaces: fewer EVALSHAs than decisions, and each workspace exact", async () => {
+    const client = redis();
     const guard = guardOn();
     const workspaces = Array.from({ length: 20 }, () => randomUUID());
     await guard.consume({ workspaceId: workspaces[0]!, limit: "ingest" }); // loads the scripts
@@ -69,6 +59,7 @@ describe("strict decisions batched while the store is busy (real Redis)", () => 
   });
 
   it("a decision that fails in Redis fails alone; the others in its batch are decided", async () => {
+    const client = redis();
     const guard = guardOn();
     const good = Array.from({ length: 5 }, () => randomUUID());
     const bad = randomUUID();
@@ -87,6 +78,7 @@ describe("strict decisions batched while the store is busy (real Redis)", () => 
   });
 
   it("decisions whose wait used up the timeout are failed unsent and consume nothing", async () => {
+    const client = redis();
     let applied = 0;
     const store = new (class extends RedisQuotaStore {
       override apply(request: StoreRequest) {

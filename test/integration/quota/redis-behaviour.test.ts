@@ -1,12 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skewedClock, systemClock } from "../../../src/core/clock.js";
 import { QuotaGuard } from "../../../src/quota/guard.js";
 import { RedisQuotaStore } from "../../../src/quota/stores/redis.js";
 import type { Plan } from "../../../src/quota/types.js";
 import { redisClient, whenReady } from "../../support/redis-clients.js";
-import { startRedis, type RedisServer } from "../../support/redis-server.js";
+import { commandCounts, dedicatedRedis } from "../../support/dedicated-redis.js";
 
 const PLAN: Plan = {
   segments: { kind: "count", limit: 50 },
@@ -15,19 +14,8 @@ const PLAN: Plan = {
   exports: { kind: "concurrency", limit: 3 },
 };
 
-/**
- * Per-command `calls` from INFO commandstats (INFO itself excluded). Redis
- * counts commands a script runs as well, so the test also watches MONITOR,
- * which tags script-issued commands with source "lua", to see what the client sent.
- */
-async function commandCounts(client: Redis): Promise<Map<string, number>> {
-  const info = await client.info("commandstats");
-  const counts = new Map<string, number>();
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (match[1] !== "info") counts.set(match[1]!, Number(match[2]));
-  }
-  return counts;
-}
+// Redis counts commands a script runs as well, so the strict test also watches MONITOR,
+// which tags script-issued commands with source "lua", to see what the client sent.
 function delta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, calls] of after) if (calls !== (before.get(name) ?? 0)) out[name] = calls - (before.get(name) ?? 0);
@@ -35,19 +23,10 @@ function delta(before: Map<string, number>, after: Map<string, number>): Record<
 }
 
 describe("commands per decision (INFO commandstats on a dedicated Redis)", () => {
-  let server: RedisServer;
-  let client: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    client = new Redis(server.url, { autoResendUnfulfilledCommands: false });
-    await whenReady(client);
-  });
-  afterAll(async () => {
-    client.disconnect();
-    await server.stop();
-  });
+  const redis = dedicatedRedis();
 
   it("strict mode: exactly one EVALSHA per decision, whatever the limits and hierarchy", async () => {
+    const client = redis();
     const parent = randomUUID();
     const child = randomUUID();
     const guard = new QuotaGuard({
@@ -96,6 +75,7 @@ describe("commands per decision (INFO commandstats on a dedicated Redis)", () =>
   });
 
   it("leased mode: store calls per decision are reported (and far below one)", async () => {
+    const client = redis();
     const workspaceId = randomUUID();
     const guard = new QuotaGuard({
       store: new RedisQuotaStore({ client, timeoutMs: 2_000 }),
