@@ -111,7 +111,7 @@ export class ExpirySchedule<V> {
     if (queue === undefined) queue = p.due = new DueQueue();
     queue.push(at, key);
     // Dead records (overwritten, deleted, evicted entries) are dropped in bulk.
-    if (!this.#expiring && queue.size > 2 * (p.lru.size + (p.stale?.size ?? 0)) + 32) this.#rebuild(p, queue);
+    if (!this.#expiring && queue.size > 2 * p.entries + 32) this.#rebuild(p, queue);
     if (queue.next < p.nextDue) this.#reposition(p, queue.next);
     if (this.#timed && at < this.#timerAt) this.#arm(at);
   }

@@ -89,6 +89,11 @@ export class Partition<V> {
     this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER });
   }
 
+  /** Entries held: the LRU's (fresh) and the stale ones, which still hold bytes. */
+  get entries(): number {
+    return this.lru.size + (this.stale?.size ?? 0);
+  }
+
   /** Drops the stale entry of `key`, if any, and returns its size. */
   dropStale(key: string): number | undefined {
     const stale = this.stale?.get(key);

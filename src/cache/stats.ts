@@ -36,7 +36,7 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
   for (const p of core.partitions.values()) {
     const c = p;
     // Stale entries (expired, kept for stale-while-revalidate) still hold bytes, so they count.
-    const held = p.lru.size + (p.stale?.size ?? 0);
+    const held = p.entries;
     entries += held;
     workspaces.push({
       workspaceId: p.workspaceId,

@@ -89,7 +89,7 @@ export class WorkspaceCache<V> {
   /** Bytes and entries this workspace holds now. */
   get size(): { readonly bytes: number; readonly entries: number } {
     const p = this.core.lookup(this.workspaceId, this.partition);
-    return { bytes: p.bytes, entries: p.lru.size + (p.stale?.size ?? 0) };
+    return { bytes: p.bytes, entries: p.entries };
   }
 
   /** A miss, a bad key or a detached partition (see get). */

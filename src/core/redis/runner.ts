@@ -181,7 +181,8 @@ function replaysCommands(client: RedisClient): boolean {
   return options.autoResendUnfulfilledCommands !== false;
 }
 
-function isCluster(client: RedisClient): boolean {
+/** True for an ioredis `Cluster`. */
+export function isCluster(client: RedisClient): boolean {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 

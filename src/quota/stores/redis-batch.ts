@@ -1,7 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import { storeFailed, storeUnavailable } from "../../core/errors.js";
 import { hashTagOf } from "../../core/redis/keys.js";
-import type { RedisCallError, RedisRunner } from "../../core/redis/runner.js";
+import { isCluster, type RedisCallError, type RedisRunner } from "../../core/redis/runner.js";
 import { HOT_BATCH_SCRIPT } from "./redis-hot-script.js";
 import type { HotArgs } from "./redis-layout.js";
 
@@ -41,7 +41,7 @@ export class HotBatcher {
 
   constructor(runner: RedisRunner, maxBatch: number) {
     this.#runner = runner;
-    this.#cluster = (runner.client as { isCluster?: boolean }).isCluster === true;
+    this.#cluster = isCluster(runner.client);
     this.#maxBatch = maxBatch;
   }
 
