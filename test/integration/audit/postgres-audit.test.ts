@@ -118,7 +118,10 @@ describe("tampering with rows through SQL is named at the exact seq", () => {
     ["a deleted row", (w) => [`delete from audit_entry where workspace_id = '${w}' and seq = 7`], "deleted", 7],
     ["a deleted row with later rows renumbered", (w) => [
       `delete from audit_entry where workspace_id = '${w}' and seq = 7`,
-      `update audit_entry set seq = seq - 1 where workspace_id = '${w}' and seq > 7`,
+      // In two steps through a range no row uses: a single `seq = seq - 1` can hit the unique
+      // key mid-statement, depending on the order Postgres visits the rows.
+      `update audit_entry set seq = seq + 1000000 where workspace_id = '${w}' and seq > 7`,
+      `update audit_entry set seq = seq - 1000001 where workspace_id = '${w}' and seq > 1000000`,
     ], "deleted", 7],
     ["two rows swapped", (w) => [`update audit_entry set seq = case seq when 5 then 9 else 5 end where workspace_id = '${w}' and seq in (5, 9)`], "reordered", 5],
     ["an inserted row", (w) => [

@@ -112,8 +112,9 @@ describe("event bodies are canonical", () => {
           const { workspaceId, idempotencyKey, personal, index } = prepared.value;
           const row = { workspaceId, seq: 1, recordedAtMs: 0, prevHash: new Uint8Array(32), hash: new Uint8Array(32), body, personal, idempotencyKey, index };
           expect(entryConsistent(row)).toBeUndefined();
-          // The personal column's JSON, built while preparing, holds exactly the personal values and salts.
-          expect(JSON.parse(prepared.value.personalJson ?? "null")).toEqual(personal);
+          // The personal column's JSON, built while preparing, holds exactly the personal values and salts
+          // as JSON holds them (JSON has no -0: it reads back as 0, as JSON.stringify writes it).
+          expect(JSON.parse(prepared.value.personalJson ?? "null")).toEqual(JSON.parse(JSON.stringify(personal)));
         },
       ),
       { numRuns: 300 },
