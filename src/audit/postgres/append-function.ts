@@ -28,8 +28,9 @@
  * (another process chained the same seq in the same millisecond) fails with
  * a unique violation, which the caller treats like TK409.
  *
- * With `check_only` it does steps 1, 3 and 4 and returns the heads that moved
- * and the keys that exist, writing nothing but keeping the locks: after a
+ * With `check_only` it does steps 1 (for every workspace of the batch, so
+ * that every head exists and is locked), 3 and 4 and returns the heads that
+ * moved and the keys that exist, writing nothing but keeping the locks: after a
  * TK409 the caller opens a transaction, calls it so, re-chains on what it
  * returned, and calls again to write, which cannot be stale any more.
  *
@@ -73,9 +74,12 @@ declare
   moved bigint;
   give_up timestamptz := clock_timestamp() + interval '200 milliseconds';
 begin
-  if 0 = any(h_seq) then
+  -- check_only creates every head row it does not find, not only those the caller believes new: a head row
+  -- another transaction is still creating is invisible to the lock below, which would then lock nothing, and
+  -- the write that follows could find the head moved. The insert waits for that transaction instead.
+  if check_only or 0 = any(h_seq) then
     insert into audit_head (workspace_id)
-      select x.w from unnest(h_ws, h_seq) as x(w, s) where x.s = 0 order by 1 on conflict do nothing;
+      select x.w from unnest(h_ws, h_seq) as x(w, s) where check_only or x.s = 0 order by 1 on conflict do nothing;
   end if;
   if not check_only then
     insert into audit_entry (workspace_id, seq, recorded_at, prev_hash, hash, body, personal, idempotency_key,

@@ -30,9 +30,10 @@ interface StaleRow {
  * idempotency key already exists, it rolls the batch back (SQLSTATE TK409)
  * and the batch is written again in an explicit transaction that reads the
  * heads and keys under the locks, re-chains on them and writes, so it always
- * makes progress. Workspaces seen moving under another writer are written
- * that way directly until a locked write finds their head where this process
- * left it.
+ * makes progress. That transaction starts once this process's earlier
+ * batches have settled, so it never holds heads one of them is waiting for.
+ * Workspaces seen moving under another writer are written that way directly
+ * until a locked write finds their head where this process left it.
  */
 export class BatchWriter {
   /** Per workspace: its head once every batch sent so far has committed (what the next batch chains on). */
@@ -40,11 +41,22 @@ export class BatchWriter {
   /** Per workspace: its head after this process's last commit to it (to tell another writer's moves from ours). */
   readonly #committed = new Map<string, ChainHead>();
   readonly #contended = new Set<string>();
+  /** Writes not settled yet, in the order they were asked for. */
+  readonly #inFlight = new Set<Promise<BatchOutcome[]>>();
 
   constructor(private readonly sql: SqlClient) {}
 
   /** Writes the batch; resolves after COMMIT with each event's outcome. Throws what the driver throws. */
-  async write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
+  write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
+    const earlier = [...this.#inFlight];
+    const written = this.#write(events, nowMs, earlier);
+    this.#inFlight.add(written);
+    const settled = (): void => void this.#inFlight.delete(written);
+    written.then(settled, settled);
+    return written;
+  }
+
+  async #write(events: readonly PreparedEvent[], nowMs: number, earlier: readonly Promise<unknown>[]): Promise<BatchOutcome[]> {
     if (!events.some((e) => this.#contended.has(e.workspaceId))) {
       const plan = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
       this.#claim(plan);
@@ -56,6 +68,9 @@ export class BatchWriter {
         if (!isStale(thrown)) throw thrown;
       }
     }
+    // This process's earlier batches settle first: the locked write would otherwise hold the heads
+    // while one of them waits for those locks with rows the locked write must insert past (a deadlock).
+    await Promise.allSettled(earlier);
     return this.#writeLocked(events, nowMs);
   }
 

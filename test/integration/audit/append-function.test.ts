@@ -121,6 +121,46 @@ describe("audit_append_chained with two batches of one process in flight", () =>
   });
 });
 
+describe("audit_append_chained check_only (the re-chaining path after a TK409)", () => {
+  it("on a head row another transaction is still creating, waits for it and locks it, so the write that follows commits", async () => {
+    const workspaceId = randomUUID();
+    const creating = plan([workspaceId], 3, new Map());
+    const lost = plan([workspaceId], 2, after(creating)); // never written
+    const stale = plan([workspaceId], 2, after(lost)); // what a process that lost its batches believes
+    const creator = await pool.connect();
+    const checker = await pool.connect();
+    try {
+      await creator.query("begin");
+      await creator.query(APPEND_CALL, [...planParams(creating), false]); // inserts the head row, uncommitted
+      await checker.query("begin");
+      const { rows: pid } = await checker.query<{ pid: number }>("select pg_backend_pid() as pid");
+      let settled = false;
+      const checked = checker.query<{ kind: string; seq: number }>(APPEND_CALL, [...planParams(stale), true]).finally(() => {
+        settled = true;
+      });
+      // Either the check waits on the creator's uncommitted head row, or (the bug) it has already answered.
+      for (;;) {
+        const { rows } = await pool.query<{ wait_event_type: string | null }>("select wait_event_type from pg_stat_activity where pid = $1", [pid[0]?.pid]);
+        if (settled || rows[0]?.wait_event_type === "Lock") break;
+        await new Promise((r) => setImmediate(r));
+      }
+      await creator.query("commit");
+      const heads = (await checked).rows.filter((r) => r.kind === "head");
+      expect(heads.map((r) => Number(r.seq))).toEqual([3]);
+      // Re-chained on the head the check returned (the creator's), the write cannot find it moved.
+      const rechained = plan([workspaceId], 2, after(creating));
+      await checker.query(APPEND_CALL, [...planParams(rechained), false]);
+      await checker.query("commit");
+    } finally {
+      await creator.query("rollback").catch(() => undefined);
+      await checker.query("rollback").catch(() => undefined);
+      creator.release();
+      checker.release();
+    }
+    expect(await seqs(workspaceId)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
 describe("array parameters built by planParams", () => {
   it("carry ids, actions and keys with quotes, backslashes, braces, commas, NULL and non-ASCII through unchanged", async () => {
     const audit = new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), batch: { lingerMs: 5 } });

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AuditLogger } from "../../../src/audit/logger.js";
 import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
 import { signerFromSeed } from "../../../src/audit/signing.js";
+import { APPEND_CALL } from "../../../src/audit/postgres/append-function.js";
 import { ManualClock } from "../../../src/core/clock.js";
+import { toSqlClient, type SqlClient, type SqlExecutor } from "../../../src/core/postgres/sql-client.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
 
 const servers = inject("servers");
@@ -108,6 +110,53 @@ describe("several batches of one logger in flight at once (batch.maxInFlight 4)"
     }
     await busy.close();
     await other.close();
+  });
+});
+
+describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => {
+  /** The pool's client, whose first `victims` batch-append statements fail as Postgres' deadlock victims do (unsent, so unwritten). */
+  function deadlocking(victims: number): { sql: SqlClient; calls: () => number } {
+    const real = toSqlClient(pool) as SqlClient;
+    let calls = 0;
+    const victimOr = (executor: SqlExecutor): SqlExecutor["query"] =>
+      ((text: string, params?: readonly unknown[]) => {
+        if (text !== APPEND_CALL) return executor.query(text, params);
+        calls += 1;
+        if (calls <= victims) return Promise.reject(Object.assign(new Error("deadlock detected"), { code: "40P01" }));
+        return executor.query(text, params);
+      }) as SqlExecutor["query"];
+    const sql: SqlClient = {
+      kind: real.kind,
+      exec: (text) => real.exec(text),
+      query: victimOr(real),
+      transaction: (fn) => real.transaction((tx) => fn({ query: victimOr(tx) })),
+    };
+    return { sql, calls: () => calls };
+  }
+
+  it("is written again (the store retries it), and the chain stays gapless", async () => {
+    const { sql, calls } = deadlocking(2);
+    const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
+    const workspaceId = await chainOf(logger(), 3);
+    const receipts = await Promise.all(
+      [0, 1, 2].map((i) => audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } })),
+    );
+    expect(receipts.map((r) => (r.isOk() ? r.value.seq : r.error.message)).sort()).toEqual([4, 5, 6]);
+    expect(calls()).toBeGreaterThan(2); // both victims were hit, then the batch was written
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 6 });
+    await audit.close();
+  });
+
+  it("chosen as the victim every time, fails with the driver's error after a bounded number of tries and writes nothing", async () => {
+    const { sql, calls } = deadlocking(Number.POSITIVE_INFINITY);
+    const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
+    const workspaceId = await chainOf(logger(), 2);
+    const result = await audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran" });
+    expect(result.isErr() && result.error.message).toMatch(/deadlock detected/);
+    expect(calls()).toBe(6); // the first try and the store's five retries
+    const { rows } = await pool.query("select seq from audit_entry where workspace_id = $1", [workspaceId]);
+    expect(rows).toHaveLength(2);
+    await audit.close();
   });
 });
 
