@@ -66,6 +66,7 @@ export class BenchContext {
         ours.push(await spec.ours());
       }
     }
+    if (process.env.TK_BENCH_VERBOSE === "1") console.error(`${spec.id} rounds: ours ${ours.map(round3).join(" ")} | peer ${peer.map(round3).join(" ")}`);
     const oursMedian = median(ours);
     const peerMedian = median(peer);
     const ratio = spec.higherIsBetter ? oursMedian / peerMedian : peerMedian / oursMedian;
