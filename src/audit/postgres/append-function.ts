@@ -29,10 +29,12 @@
  * a unique violation, which the caller treats like TK409.
  *
  * With `check_only` it does steps 1 (for every workspace of the batch, so
- * that every head exists and is locked), 3 and 4 and returns the heads that
- * moved and the keys that exist, writing nothing but keeping the locks: after a
- * TK409 the caller opens a transaction, calls it so, re-chains on what it
- * returned, and calls again to write, which cannot be stale any more.
+ * that every head exists and is locked), 3 (without waiting: the caller lets
+ * its earlier batches settle first, so a head behind is not one of them) and
+ * 4, and returns the heads that moved and the keys that exist, writing
+ * nothing but keeping the locks: after a TK409 the caller opens a
+ * transaction, calls it so, re-chains on what it returned, and calls again
+ * to write, which cannot be stale any more.
  *
  * Either way a chain never forks: an entry only commits on top of the head
  * it was hashed on, checked under that head's lock.
@@ -107,7 +109,7 @@ begin
       -- process's view) has not committed yet, and may not even have reached its locks. Give the locks
       -- back (rolling back this block releases them) and wait for it, for at most 200 ms (after that the
       -- predecessor failed, or the head was rewound: the batch is stale, TK409 below).
-      if behind > 0 and clock_timestamp() < give_up then
+      if behind > 0 and not check_only and clock_timestamp() < give_up then
         raise exception using errcode = 'TK425';
       end if;
       exit;

@@ -161,6 +161,36 @@ describe("audit_append_chained check_only (the re-chaining path after a TK409)",
   });
 });
 
+describe("audit_append_chained check_only on a head behind the one the caller chained on", () => {
+  it("answers with the head as it is, without polling for a predecessor (the caller let its earlier batches settle)", async () => {
+    const workspaceId = randomUUID();
+    const zero = plan([workspaceId], 3, new Map());
+    await pool.query(APPEND_CALL, [...planParams(zero), false]);
+    const lost = plan([workspaceId], 2, after(zero)); // never written
+    const ahead = plan([workspaceId], 2, after(lost));
+    const checker = await pool.connect();
+    try {
+      await checker.query("begin");
+      const { rows: pid } = await checker.query<{ pid: number }>("select pg_backend_pid() as pid");
+      let settled = false;
+      const checked = checker.query<{ kind: string; seq: number }>(APPEND_CALL, [...planParams(ahead), true]).finally(() => {
+        settled = true;
+      });
+      const waits = new Set<string>();
+      while (!settled) {
+        const { rows } = await pool.query<{ wait_event: string | null }>("select wait_event from pg_stat_activity where pid = $1", [pid[0]?.pid]);
+        if (rows[0]?.wait_event) waits.add(rows[0].wait_event);
+      }
+      expect(waits.has("PgSleep")).toBe(false);
+      expect((await checked).rows.filter((r) => r.kind === "head").map((r) => Number(r.seq))).toEqual([3]);
+      await checker.query("commit");
+    } finally {
+      await checker.query("rollback").catch(() => undefined);
+      checker.release();
+    }
+  });
+});
+
 describe("array parameters built by planParams", () => {
   it("carry ids, actions and keys with quotes, backslashes, braces, commas, NULL and non-ASCII through unchanged", async () => {
     const audit = new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap(), batch: { lingerMs: 5 } });
