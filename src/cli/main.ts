@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { runDemo } from "./demo/run-demo.js";
-import { runUsageCommand } from "../metrics/usage-command.js";
-import { generateRootKeyEntry } from "../crypto/root-key-gen.js";
+
+// Each command's module is loaded only when that command runs: the demo needs PGlite and
+// drizzle-orm, optional peers that `check`, `usage` and `root-key` must work without.
 
 const USAGE = `usage: tenancykit <command>
 
@@ -27,12 +27,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (command) {
     case "demo":
-      await runDemo();
+      await (await import("./demo/run-demo.js")).runDemo();
       return 0;
     case "usage":
-      return runUsageCommand(argv.slice(1), { out: (t) => process.stdout.write(t), errOut: (t) => process.stderr.write(t), env: process.env, now: () => new Date() });
+      return (await import("../metrics/usage-command.js")).runUsageCommand(argv.slice(1), { out: (t) => process.stdout.write(t), errOut: (t) => process.stderr.write(t), env: process.env, now: () => new Date() });
     case "root-key":
-      process.stdout.write(`${generateRootKeyEntry(positionals[1])}\n`);
+      process.stdout.write(`${(await import("../crypto/root-key-gen.js")).generateRootKeyEntry(positionals[1])}\n`);
       return 0;
     case "check":
       return (await import("../postgres/cli-check.js")).runCheckCommand(argv.slice(1), (t) => process.stdout.write(t), (t) => process.stderr.write(t));

@@ -77,6 +77,15 @@ describe("the packed package", () => {
     expect(compilerErrors).toBe("");
     const tscVersion = await exec("npx", ["tsc", "--version"], { cwd: consumer });
     expect(tscVersion.stdout).toMatch(/Version 5\.6\./);
+    // The CLI's commands other than demo need no optional peer beyond pg (this consumer has no PGlite).
+    const cli = (...args: string[]) =>
+      exec("npx", ["--no-install", "tenancykit", ...args], { cwd: consumer, env: { ...process.env, TENANCY_DATABASE_URL: "" } }).then(
+        ({ stdout }) => ({ code: 0, out: stdout }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: `${e.stdout}${e.stderr}` }),
+      );
+    expect(await cli("root-key", "k1")).toMatchObject({ code: 0, out: expect.stringMatching(/^k1:[A-Za-z0-9+/]{43}=\n$/) });
+    expect(await cli("check")).toMatchObject({ code: 1, out: expect.stringMatching(/^no database: pass --url or set TENANCY_DATABASE_URL/) });
+    expect(await cli("usage")).toMatchObject({ code: 1, out: expect.not.stringMatching(/Cannot find (module|package)/) });
   }, 300_000);
 
   it("loads no optional peer from the primitives' main entries (adapters are separate subpaths)", async () => {
