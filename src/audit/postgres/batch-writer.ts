@@ -32,6 +32,9 @@ interface StaleRow {
  * heads and keys under the locks, re-chains on them and writes, so it always
  * makes progress. That transaction starts once this process's earlier
  * batches have settled, so it never holds heads one of them is waiting for.
+ * A batch Postgres aborts as a deadlock victim goes that way too: its rows,
+ * inserted before the locks, collided with another writer's inserted under
+ * them, and locked writes insert only once they hold the locks.
  * Workspaces seen moving under another writer are written that way directly
  * until a locked write finds their head where this process left it.
  */
@@ -65,7 +68,11 @@ export class BatchWriter {
         return this.#committedPlan(plan);
       } catch (thrown) {
         this.#forget(plan);
-        if (!isStale(thrown)) throw thrown;
+        // A deadlock victim: its rows, inserted before the head locks, met another writer's under
+        // them. Sent the same way again it would meet them again, so the batch and its workspaces
+        // go through the locked write, which inserts only once it holds the locks.
+        if (isDeadlock(thrown)) for (const w of plan.workspaces) this.#contended.add(w);
+        else if (!isStale(thrown)) throw thrown;
       }
     }
     // This process's earlier batches settle first: the locked write would otherwise hold the heads
@@ -140,6 +147,11 @@ export class BatchWriter {
 function isStale(thrown: unknown): boolean {
   const code = (thrown as { code?: unknown } | null)?.code;
   return code === STALE_CHAIN || code === "23505";
+}
+
+/** 40P01: Postgres aborted the transaction to break a lock cycle; nothing of it was written. */
+function isDeadlock(thrown: unknown): boolean {
+  return (thrown as { code?: unknown } | null)?.code === "40P01";
 }
 
 function headOf(row: StaleRow): ChainHead {

@@ -114,15 +114,24 @@ describe("several batches of one logger in flight at once (batch.maxInFlight 4)"
 });
 
 describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => {
-  /** The pool's client, whose first `victims` batch-append statements fail as Postgres' deadlock victims do (unsent, so unwritten). */
-  function deadlocking(victims: number): { sql: SqlClient; calls: () => number } {
+  /**
+   * The pool's client, whose next `arm(n)` batch-append statements fail as Postgres' deadlock
+   * victims do (unsent, so unwritten); `calls()` lists every batch-append statement: "write",
+   * "check" (check_only) or "victim".
+   */
+  function deadlocking(): { sql: SqlClient; arm: (victims: number) => void; calls: () => string[] } {
     const real = toSqlClient(pool) as SqlClient;
-    let calls = 0;
+    const calls: string[] = [];
+    let armed = 0;
     const victimOr = (executor: SqlExecutor): SqlExecutor["query"] =>
       ((text: string, params?: readonly unknown[]) => {
         if (text !== APPEND_CALL) return executor.query(text, params);
-        calls += 1;
-        if (calls <= victims) return Promise.reject(Object.assign(new Error("deadlock detected"), { code: "40P01" }));
+        if (armed > 0) {
+          armed -= 1;
+          calls.push("victim");
+          return Promise.reject(Object.assign(new Error("deadlock detected"), { code: "40P01" }));
+        }
+        calls.push(params?.[20] === true ? "check" : "write");
         return executor.query(text, params);
       }) as SqlExecutor["query"];
     const sql: SqlClient = {
@@ -131,29 +140,47 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
       query: victimOr(real),
       transaction: (fn) => real.transaction((tx) => fn({ query: victimOr(tx) })),
     };
-    return { sql, calls: () => calls };
+    return { sql, arm: (victims) => void (armed = victims), calls: () => [...calls] };
   }
+  const event = (workspaceId: string, i: number) => ({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
 
-  it("is written again (the store retries it), and the chain stays gapless", async () => {
-    const { sql, calls } = deadlocking(2);
+  it("on the one-statement path, is re-chained under the head locks at once (sent the same way again, it would collide again)", async () => {
+    const { sql, arm, calls } = deadlocking();
+    const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
+    const workspaceId = randomUUID();
+    expect((await audit.append(event(workspaceId, 0)))._unsafeUnwrap().seq).toBe(1); // the logger knows the head
+    arm(1);
+    expect((await audit.append(event(workspaceId, 1)))._unsafeUnwrap().seq).toBe(2);
+    expect(calls()).toEqual(["write", "victim", "check", "write"]);
+    // The workspace stays on the locked path until a locked write finds its head where this logger left it.
+    expect((await audit.append(event(workspaceId, 2)))._unsafeUnwrap().seq).toBe(3);
+    expect(calls().slice(4)).toEqual(["check", "write"]);
+    expect((await audit.append(event(workspaceId, 3)))._unsafeUnwrap().seq).toBe(4);
+    expect(calls().slice(6)).toEqual(["write"]);
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 4 });
+    await audit.close();
+  });
+
+  it("twice in a row, is written again (the store retries it), and the chain stays gapless", async () => {
+    const { sql, arm } = deadlocking();
     const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
     const workspaceId = await chainOf(logger(), 3);
-    const receipts = await Promise.all(
-      [0, 1, 2].map((i) => audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } })),
-    );
+    arm(2);
+    const receipts = await Promise.all([0, 1, 2].map((i) => audit.append(event(workspaceId, i))));
     expect(receipts.map((r) => (r.isOk() ? r.value.seq : r.error.message)).sort()).toEqual([4, 5, 6]);
-    expect(calls()).toBeGreaterThan(2); // both victims were hit, then the batch was written
     expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 6 });
     await audit.close();
   });
 
   it("chosen as the victim every time, fails with the driver's error after a bounded number of tries and writes nothing", async () => {
-    const { sql, calls } = deadlocking(Number.POSITIVE_INFINITY);
+    const { sql, arm, calls } = deadlocking();
     const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
     const workspaceId = await chainOf(logger(), 2);
-    const result = await audit.append({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran" });
+    arm(Number.POSITIVE_INFINITY);
+    const result = await audit.append(event(workspaceId, 0));
     expect(result.isErr() && result.error.message).toMatch(/deadlock detected/);
-    expect(calls()).toBe(6); // the first try and the store's five retries
+    // The one-statement write, then the first try's locked write, then the store's five retries (locked).
+    expect(calls()).toEqual(Array.from({ length: 7 }, () => "victim"));
     const { rows } = await pool.query("select seq from audit_entry where workspace_id = $1", [workspaceId]);
     expect(rows).toHaveLength(2);
     await audit.close();
