@@ -31,7 +31,8 @@ interface StaleRow {
  * and the batch is written again in an explicit transaction that reads the
  * heads and keys under the locks, re-chains on them and writes, so it always
  * makes progress. That transaction starts once this process's earlier
- * batches have settled, so it never holds heads one of them is waiting for.
+ * batches have settled and its one-statement writes already sent have
+ * ended, so it never holds heads one of them is waiting for.
  * A batch Postgres aborts as a deadlock victim goes that way too: its rows,
  * inserted before the locks, collided with another writer's inserted under
  * them, and locked writes insert only once they hold the locks.
@@ -46,6 +47,8 @@ export class BatchWriter {
   readonly #contended = new Set<string>();
   /** Writes not settled yet, in the order they were asked for. */
   readonly #inFlight = new Set<Promise<BatchOutcome[]>>();
+  /** One-statement attempts in flight (each resolves, never rejects, when its statement ends). */
+  readonly #oneStatementWrites = new Set<Promise<void>>();
 
   constructor(private readonly sql: SqlClient) {}
 
@@ -63,8 +66,11 @@ export class BatchWriter {
     if (!events.some((e) => this.#contended.has(e.workspaceId))) {
       const plan = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
       this.#claim(plan);
+      const attempt = this.#call(this.sql, plan, false);
+      const attempted = attempt.then(NOTHING, NOTHING);
+      this.#oneStatementWrites.add(attempted);
       try {
-        await this.#call(this.sql, plan, false);
+        await attempt;
         return this.#committedPlan(plan);
       } catch (thrown) {
         this.#forget(plan);
@@ -73,11 +79,17 @@ export class BatchWriter {
         // go through the locked write, which inserts only once it holds the locks.
         if (isDeadlock(thrown)) for (const w of plan.workspaces) this.#contended.add(w);
         else if (!isStale(thrown)) throw thrown;
+      } finally {
+        this.#oneStatementWrites.delete(attempted);
       }
     }
-    // This process's earlier batches settle first: the locked write would otherwise hold the heads
-    // while one of them waits for those locks with rows the locked write must insert past (a deadlock).
+    // The locked write must not hold heads that a batch of this process waits for with rows it
+    // inserted before the locks, rows the re-chained write may collide with (a deadlock, broken
+    // only after Postgres' deadlock_timeout). So this process's earlier batches settle first, and
+    // the one-statement writes already sent (later ones too, chained on heads this batch claimed)
+    // end first: each commits or gives up by itself, within its 200 ms wait for a predecessor.
     await Promise.allSettled(earlier);
+    await Promise.all([...this.#oneStatementWrites]);
     return this.#writeLocked(events, nowMs);
   }
 
@@ -148,6 +160,8 @@ function isStale(thrown: unknown): boolean {
   const code = (thrown as { code?: unknown } | null)?.code;
   return code === STALE_CHAIN || code === "23505";
 }
+
+const NOTHING = (): void => undefined;
 
 /** 40P01: Postgres aborted the transaction to break a lock cycle; nothing of it was written. */
 function isDeadlock(thrown: unknown): boolean {

@@ -119,9 +119,10 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
    * victims do (unsent, so unwritten); `calls()` lists every batch-append statement: "write",
    * "check" (check_only) or "victim".
    */
-  function deadlocking(): { sql: SqlClient; arm: (victims: number) => void; calls: () => string[] } {
+  function deadlocking(): { sql: SqlClient; arm: (victims: number) => void; calls: () => string[]; failed: () => string[] } {
     const real = toSqlClient(pool) as SqlClient;
     const calls: string[] = [];
+    const failed: string[] = [];
     let armed = 0;
     const victimOr = (executor: SqlExecutor): SqlExecutor["query"] =>
       ((text: string, params?: readonly unknown[]) => {
@@ -132,7 +133,10 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
           return Promise.reject(Object.assign(new Error("deadlock detected"), { code: "40P01" }));
         }
         calls.push(params?.[20] === true ? "check" : "write");
-        return executor.query(text, params);
+        return executor.query(text, params).catch((thrown: { code?: string }) => {
+          failed.push(String(thrown.code));
+          throw thrown;
+        });
       }) as SqlExecutor["query"];
     const sql: SqlClient = {
       kind: real.kind,
@@ -140,7 +144,7 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
       query: victimOr(real),
       transaction: (fn) => real.transaction((tx) => fn({ query: victimOr(tx) })),
     };
-    return { sql, arm: (victims) => void (armed = victims), calls: () => [...calls] };
+    return { sql, arm: (victims) => void (armed = victims), calls: () => [...calls], failed: () => [...failed] };
   }
   const event = (workspaceId: string, i: number) => ({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
 
@@ -159,6 +163,27 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
     expect(calls().slice(6)).toEqual(["write"]);
     expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 4 });
     await audit.close();
+  });
+
+  it("is not made of this process's own batches: a re-chained batch waits for the one-statement batches already sent after it", async () => {
+    // One millisecond for everyone, so entries of equal seq have equal primary keys and collide.
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const { sql, failed } = deadlocking();
+    const busy = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap(), clock, batch: { maxInFlight: 2, lingerMs: 0, maxRows: 3 } });
+    const other = logger(clock);
+    const workspaceId = randomUUID();
+    (await busy.append(event(workspaceId, 0)))._unsafeUnwrap(); // busy remembers head 1
+    (await other.append(event(workspaceId, 1)))._unsafeUnwrap(); // the head moves to 2 behind its back
+    // Batch A (3 events chained on 1) is stale and is re-chained under the head locks on 2: seqs 3-5.
+    // Batch B (3 events chained on A's 4), sent while A was in flight, inserted seqs 5-7 and waits for A's
+    // head to appear. Had A taken the locks then, each would wait for the other until Postgres broke the
+    // cycle a second later.
+    const results = await Promise.all([2, 3, 4, 5, 6, 7].map((i) => busy.append(event(workspaceId, i))));
+    for (const r of results) expect(r.isOk() ? "ok" : r.error.message).toBe("ok");
+    expect(failed()).not.toContain("40P01");
+    expect((await busy.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 8 });
+    await busy.close();
+    await other.close();
   });
 
   it("twice in a row, is written again (the store retries it), and the chain stays gapless", async () => {
