@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import { invalidInput, storeUnavailable, type InvalidInputError } from "../core/errors.js";
-import { sqlResult, type SqlError } from "../core/postgres/result.js";
+import { sqlResult, sqlStateOf, type SqlError } from "../core/postgres/result.js";
 import { toSqlClient, type PostgresSource, type SqlClient } from "../core/postgres/sql-client.js";
 import { CLAIM_FLUSH_SQL, METRICS_MIGRATION_SQL, UPSERT_USAGE_SQL } from "./flush-sql.js";
 import { grown, type SlotListener } from "./slots.js";
@@ -185,6 +185,6 @@ export class UsageFlusher implements SlotListener {
  */
 function retryableWhenNoSqlState(error: SqlError): SqlError {
   if (error.retryable) return error;
-  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  const code = sqlStateOf(error.cause);
   return typeof code === "string" ? error : storeUnavailable(error.message, { cause: error.cause });
 }

@@ -1,3 +1,4 @@
+import { sqlStateOf } from "../../core/postgres/result.js";
 import type { SqlClient, SqlExecutor } from "../../core/postgres/sql-client.js";
 import type { ChainHead, KnownKey } from "../chain.js";
 import type { PreparedEvent } from "../event.js";
@@ -157,7 +158,7 @@ export class BatchWriter {
 
 /** TK409 (chained on stale heads or keys) or a unique violation (another writer chained the same seq): re-chain under the locks. */
 function isStale(thrown: unknown): boolean {
-  const code = (thrown as { code?: unknown } | null)?.code;
+  const code = sqlStateOf(thrown);
   return code === STALE_CHAIN || code === "23505";
 }
 
@@ -165,7 +166,7 @@ const NOTHING = (): void => undefined;
 
 /** 40P01: Postgres aborted the transaction to break a lock cycle; nothing of it was written. */
 function isDeadlock(thrown: unknown): boolean {
-  return (thrown as { code?: unknown } | null)?.code === "40P01";
+  return sqlStateOf(thrown) === "40P01";
 }
 
 function headOf(row: StaleRow): ChainHead {

@@ -1,3 +1,4 @@
+import { sqlStateOf } from "../../core/postgres/result.js";
 import type { SqlClient } from "../../core/postgres/sql-client.js";
 import { monthBounds, partitionName } from "../store.js";
 
@@ -25,7 +26,7 @@ export class PartitionManager {
         `create table if not exists ${name} partition of audit_entry for values from ('${new Date(start).toISOString()}') to ('${new Date(end).toISOString()}')`,
       );
     } catch (thrown) {
-      const code = (thrown as { code?: unknown }).code;
+      const code = sqlStateOf(thrown);
       // 42P07 duplicate table, 23505 duplicate pg_type row: another process created it first.
       if (code !== "42P07" && code !== "23505") throw thrown;
     }

@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { sqlResult, toSqlError, type SqlError } from "../../core/postgres/result.js";
+import { sqlResult, sqlStateOf, toSqlError, type SqlError } from "../../core/postgres/result.js";
 import type { SqlClient } from "../../core/postgres/sql-client.js";
 import type { ChainHead } from "../chain.js";
 import type { PreparedEvent, StoredEntry } from "../event.js";
@@ -41,7 +41,7 @@ export class PostgresAuditStore implements AuditStore {
         await this.#partitions.ensure(nowMs);
         return ok(await this.#writer.write(events, nowMs));
       } catch (thrown) {
-        const code = (thrown as { code?: unknown }).code;
+        const code = sqlStateOf(thrown);
         if (code === "23514" && attempt < RETRIES) {
           // No partition for the row: a head's recorded-at (another host's clock) is in a month not created yet.
           const ahead = await sqlResult("audit heads", () =>

@@ -6,13 +6,18 @@ export type SqlError = StoreUnavailableError | StoreFailedError;
 /** SQLSTATE classes that mean "the server or connection", so a retry may work. */
 const RETRYABLE_SQLSTATE = /^(08|53|57P|40001|40P01)/;
 
+/** The SQLSTATE a thrown driver error carries (`code`), if it has one. */
+export function sqlStateOf(thrown: unknown): unknown {
+  return (thrown as { code?: unknown } | null | undefined)?.code;
+}
+
 /**
  * Turns a thrown Postgres error into our error union. Connection failures,
  * shutdowns, serialisation failures and deadlocks are retryable; everything
  * else (constraints, syntax, permissions) is not, and keeps its SQLSTATE.
  */
 export function toSqlError(thrown: unknown, what: string): SqlError {
-  const code = (thrown as { code?: unknown } | null)?.code;
+  const code = sqlStateOf(thrown);
   const message = `${what}: ${describeThrown(thrown)}`;
   if (typeof code === "string" && RETRYABLE_SQLSTATE.test(code)) return storeUnavailable(message, { cause: thrown });
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return storeUnavailable(message, { cause: thrown });
