@@ -53,19 +53,27 @@ export class Budget<V> {
     if (this.#heaviest === partition) this.#heaviest = undefined;
   }
 
-  /** Evicts the partition's own least recently used entries until it is within its cap. */
+  /**
+   * Evicts the partition's own least recently used entries until it is within
+   * its cap. lru-cache keeps the fresh entries within the cap by itself; only
+   * stale ones (which its count does not include) can take a partition past it.
+   */
   trimToCap(partition: Partition<V>): void {
     while (partition.bytes > partition.cap) if (!this.#popFrom(partition)) break;
   }
 
+  /** Evicts the partition's oldest stale entry (kept only for stale-while-revalidate), if any. */
+  popStale(victim: Partition<V>): boolean {
+    const staleSize = victim.stale === undefined ? undefined : victim.popStale();
+    if (staleSize === undefined) return false;
+    this.changed(victim, -staleSize);
+    this.evicted(victim, 1);
+    return true;
+  }
+
   #popFrom(victim: Partition<V>): boolean {
     // Expired entries kept only for stale-while-revalidate go first.
-    const staleSize = victim.stale === undefined ? undefined : victim.popStale();
-    if (staleSize !== undefined) {
-      this.changed(victim, -staleSize);
-      this.evicted(victim, 1);
-      return true;
-    }
+    if (this.popStale(victim)) return true;
     const before = victim.lru.calculatedSize;
     if (victim.lru.pop() === undefined) return false;
     this.changed(victim, victim.lru.calculatedSize - before);

@@ -9,7 +9,7 @@ import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./error
 import { ExpirySchedule } from "./expiry.js";
 import { makeTime, type CacheTime } from "./now.js";
 import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
-import { EMPTY_LRU, Entry, Partition } from "./partition.js";
+import { EMPTY_LRU, Entry, lastInsert, Partition } from "./partition.js";
 import { systemClock } from "../core/clock.js";
 
 /** Per-call options of `set`. */
@@ -143,16 +143,31 @@ export class CacheCore<V> {
    */
   store(p: Partition<V>, key: string, entry: Entry<V>, size: number): void {
     if (p.flights.size !== 0) p.fence(key);
-    if (p.stale !== undefined) this.#dropStale(p, key);
+    if (p.stale !== undefined) this.#roomFromStale(p, key, size);
     const lru = p.lru;
-    const before = lru.calculatedSize;
+    const bytesBefore = lru.calculatedSize;
+    const entriesBefore = lru.size;
     SET_OPTIONS.size = size;
+    lastInsert.added = false;
+    // Past the workspace's cap, lru-cache evicts its least recently used entries here.
     lru.set(key, entry, SET_OPTIONS as LRUCache.SetOptions<string, Entry<V>, unknown>);
     if (SET_OPTIONS.status !== undefined) SET_OPTIONS.status = undefined;
-    this.budget.changed(p, lru.calculatedSize - before);
+    const evicted = entriesBefore - lru.size + (lastInsert.added ? 1 : 0);
+    if (evicted !== 0) this.budget.evicted(p, evicted);
+    this.budget.changed(p, lru.calculatedSize - bytesBefore);
     if (entry.expiresAt !== Infinity) this.expiry.add(p, key, entry.expiresAt);
     if (p.bytes > p.cap) this.budget.trimToCap(p);
     if (this.budget.total > this.budget.maxBytes) this.budget.makeRoom(p);
+  }
+
+  /**
+   * Drops the stale entry of `key`, then, if the new entry would take the
+   * workspace past its cap, expired entries kept for stale-while-revalidate
+   * before lru-cache evicts any fresh one.
+   */
+  #roomFromStale(p: Partition<V>, key: string, size: number): void {
+    this.#dropStale(p, key);
+    while (p.bytes + size > p.cap && this.budget.popStale(p));
   }
 
   /** Deletes a key's entry (a stale one too); true if there was one. */

@@ -41,6 +41,18 @@ export interface Flight<V> {
 }
 
 /**
+ * Whether the last set of any partition's LRU added a key (rather than
+ * replacing one's value), reported by lru-cache's `onInsert`: with the entry
+ * counts before and after, it tells how many entries that set evicted.
+ * Sets are synchronous, so one module-wide flag is never shared by two.
+ */
+export const lastInsert = { added: false };
+
+function noteInsert(_value: unknown, _key: string, reason: "add" | "update" | "replace"): void {
+  lastInsert.added = reason === "add";
+}
+
+/**
  * One workspace's share of the cache: its own LRU (so its entries never mix
  * with another workspace's, whatever the key strings are), its byte count and
  * its budget. Clearing a workspace detaches the whole partition, which is
@@ -82,11 +94,13 @@ export class Partition<V> {
     readonly floor: number,
     readonly cap: number,
   ) {
-    // The cap is enforced by Budget.trimToCap, not by lru-cache, and there is no
-    // dispose callback: byte changes are read from calculatedSize (see
-    // Budget.changed), which keeps lru-cache's set on its fastest path. Every
-    // set passes the entry's size (CacheCore.store), so there is no sizeCalculation.
-    this.lru = new LRUCache<string, Entry<V>>({ maxSize: Number.MAX_SAFE_INTEGER });
+    // lru-cache enforces the cap itself (maxSize), evicting this workspace's
+    // least recently used entries inside its set: no second call per eviction.
+    // There is no dispose callback: byte changes are read from calculatedSize
+    // and evictions from the entry count (see CacheCore.store), which keeps
+    // lru-cache's set on its fastest path. Every set passes the entry's size,
+    // so there is no sizeCalculation.
+    this.lru = new LRUCache<string, Entry<V>>({ maxSize: cap, onInsert: noteInsert });
   }
 
   /** Entries held: the LRU's (fresh) and the stale ones, which still hold bytes. */
@@ -136,7 +150,7 @@ export class Partition<V> {
  * through a cleared handle from a differently built LRU would make every
  * partition's inlined `get` polymorphic (up to a quarter slower) from then on.
  */
-export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ maxSize: Number.MAX_SAFE_INTEGER });
+export const EMPTY_LRU = new LRUCache<string, Entry<never>>({ maxSize: Number.MAX_SAFE_INTEGER, onInsert: noteInsert });
 
 /** A partition that was never attached: a placeholder for "no partition yet" (reads from EMPTY_LRU). */
 export function detachedPartition<V>(): Partition<V> {

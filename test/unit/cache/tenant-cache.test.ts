@@ -233,6 +233,28 @@ describe("budgets", () => {
     expect(cache.stats().bytes).toBeLessThanOrEqual(10_000);
   });
 
+  it("a workspace at its cap loses its least recently used entries, each counted once (replacements too)", () => {
+    const cache = new TenantCache<string>({ maxBytes: 10_000, maxWorkspaceBytes: 300, sizeOf: (v) => v.length });
+    const a = handle(cache, A);
+    a.set("k1", "x".repeat(100));
+    a.set("k2", "x".repeat(100));
+    a.set("k3", "x".repeat(100));
+    a.get("k1");
+    a.set("k2", "y".repeat(100)); // a replacement of equal size evicts nothing
+    expect(cache.stats().evictions).toBe(0);
+    a.set("k4", "x".repeat(100)); // an addition: the least recently used (k3) goes
+    expect(a.get("k3")._unsafeUnwrap()).toBeUndefined();
+    a.set("k1", "z".repeat(250)); // a growing replacement: the two least recently used (k2, k4) go
+    expect(a.get("k2")._unsafeUnwrap()).toBeUndefined();
+    expect(a.get("k4")._unsafeUnwrap()).toBeUndefined();
+    expect(a.get("k1")._unsafeUnwrap()).toBe("z".repeat(250));
+    expect(a.size).toEqual({ bytes: 250, entries: 1 });
+    const stats = cache.stats();
+    expect(stats.evictions).toBe(3);
+    expect(stats.bytes).toBe(250);
+    expect(stats.workspaces.find((w) => w.workspaceId === A)?.evictions).toBe(3);
+  });
+
   it("a noisy workspace evicts its own entries first; a workspace under its floor keeps everything", () => {
     const cache = new TenantCache<number>({ maxBytes: 10_000, floorBytes: 2_000, sizeOf });
     const quiet = handle(cache, A);
