@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -86,10 +86,32 @@ describe("the packed package", () => {
     expect(await cli("root-key", "k1")).toMatchObject({ code: 0, out: expect.stringMatching(/^k1:[A-Za-z0-9+/]{43}=\n$/) });
     expect(await cli("check")).toMatchObject({ code: 1, out: expect.stringMatching(/^no database: pass --url or set TENANCY_DATABASE_URL/) });
     expect(await cli("usage")).toMatchObject({ code: 1, out: expect.not.stringMatching(/Cannot find (module|package)/) });
+    // createTenancy from CommonJS: the embedded defaults, then a URL whose optional peer is missing.
+    const plans = JSON.stringify({ plans: { p: { m: { kind: "rate", limit: 1, periodMs: 60_000 } } }, defaultPlan: "p" });
+    const tenancyScript = `const { loadConfig } = require("tenancykit");
+      const { createTenancy } = require("tenancykit/tenancy");
+      (async () => {
+        const config = loadConfig(process.env)._unsafeUnwrap();
+        const tenancy = await createTenancy(config);
+        if (tenancy.isErr()) { console.log(JSON.stringify(tenancy.error.problems)); return; }
+        const d = await tenancy.value.quota.consume({ workspaceId: "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01", limit: "m" });
+        await tenancy.value.close();
+        console.log(d._unsafeUnwrap().allowed);
+      })();`;
+    const runTenancy = (extra: Record<string, string>) =>
+      exec("node", ["-e", tenancyScript], { cwd: consumer, env: { ...process.env, TENANCY_DATABASE_URL: "", TENANCY_QUOTA_PLANS: plans, ...extra } });
+    expect((await runTenancy({})).stdout.trim()).toBe("true");
+    renameSync(join(consumer, "node_modules/ioredis"), join(consumer, "node_modules/ioredis-hidden"));
+    try {
+      const missing = await runTenancy({ TENANCY_REDIS_URL: "redis://127.0.0.1:1" });
+      expect(JSON.parse(missing.stdout)).toEqual([{ variable: "TENANCY_REDIS_URL", reason: expect.stringMatching(/ioredis is not installed/) }]);
+    } finally {
+      renameSync(join(consumer, "node_modules/ioredis-hidden"), join(consumer, "node_modules/ioredis"));
+    }
   }, 300_000);
 
   it("loads no optional peer from the primitives' main entries (adapters are separate subpaths)", async () => {
-    const lean = [".", "./core", "./quota", "./cache", "./crypto", "./audit", "./testing"];
+    const lean = [".", "./core", "./quota", "./cache", "./crypto", "./audit", "./tenancy", "./testing"];
     const peers = ["ioredis", "pg", "drizzle-orm", "pino", "@opentelemetry/api", "@electric-sql/pglite"];
     for (const subpath of lean) {
       const specifier = subpath === "." ? "tenancykit" : `tenancykit/${subpath.slice(2)}`;

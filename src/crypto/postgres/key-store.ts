@@ -2,7 +2,7 @@ import { err, ok, type Result } from "neverthrow";
 import { storeFailed, storeUnavailable } from "../../core/errors.js";
 import { sqlResult, toSqlClient, type PostgresSource, type SqlClient, type SqlExecutor } from "../../core/postgres/index.js";
 import type { DataKeyRecord, KeyState, KeyStore, KeyStoreError, KeyTombstone } from "../keys/key-store.js";
-import { CRYPTO_MIGRATION_SQL } from "./schema.js";
+import { CRYPTO_MIGRATION_SQL } from "./migration.js";
 
 interface KeyRow {
   workspace_id: string;

@@ -1,0 +1,161 @@
+import { err, ok, type Result } from "neverthrow";
+import type { Pool } from "pg";
+import type { Redis } from "ioredis";
+import { AuditLogger } from "../audit/logger.js";
+import { parseSigningKey } from "../audit/signing.js";
+import type { TenantCacheOptions } from "../cache/options.js";
+import { TenantCache } from "../cache/tenant-cache.js";
+import type { TenancyConfig } from "../core/config.js";
+import type { ConfigError, ConfigProblem } from "../core/errors.js";
+import type { SqlError } from "../core/postgres/result.js";
+import { silentLogger, type TenancyLogger } from "../core/logger.js";
+import { parseRootKeys } from "../crypto/keys/root-keys.js";
+import { TenantCipher } from "../crypto/tenant-cipher.js";
+import { metricsOptionsFromConfig } from "../metrics/options.js";
+import { metricsSink } from "../metrics/sink.js";
+import { TenantMetrics } from "../metrics/tenant-metrics.js";
+import { QuotaGuard } from "../quota/guard.js";
+import { policiesFromEnv } from "../quota/policy.js";
+import { openClients, type Clients } from "./clients.js";
+import { durableStores } from "./durable.js";
+
+/** Options of `createTenancy` that env variables do not carry. */
+export interface TenancyOptions {
+  /** A pino-compatible logger for every primitive. @default silent */
+  readonly logger?: TenancyLogger;
+  /**
+   * Create the audit-log and key-store tables when they are missing
+   * (idempotent). Leave it off when your own migrations create them
+   * (`AUDIT_MIGRATION_SQL`, `CRYPTO_MIGRATION_SQL`). @default false
+   */
+  readonly migrate?: boolean;
+}
+
+/** Every primitive, wired from one `TenancyConfig`. */
+export interface Tenancy {
+  /** Per-workspace usage; the other primitives report into it. */
+  readonly metrics: TenantMetrics;
+  /**
+   * Quotas on Redis when `TENANCY_REDIS_URL` is set, else in memory; undefined
+   * when `TENANCY_QUOTA_PLANS` is unset (no plans, nothing to enforce).
+   */
+  readonly quota: QuotaGuard | undefined;
+  /**
+   * Envelope encryption with its data keys in Postgres when
+   * `TENANCY_DATABASE_URL` is set, else in memory; undefined when
+   * `TENANCY_ROOT_KEYS` is unset (never a made-up key that a restart would lose).
+   */
+  readonly cipher: TenantCipher | undefined;
+  /** The audit log in Postgres when `TENANCY_DATABASE_URL` is set, else in memory; signed checkpoints when `TENANCY_AUDIT_SIGNING_KEY` is set. */
+  readonly audit: AuditLogger;
+  /** The Redis client opened for `TENANCY_REDIS_URL`, to share (e.g. for a `RedisTenantCache`). */
+  readonly redis: Redis | undefined;
+  /** The `pg` Pool opened for `TENANCY_DATABASE_URL`, to share (e.g. with `withWorkspace`). */
+  readonly pool: Pool | undefined;
+  /**
+   * A TenantCache reporting into `metrics` with this tenancy's logger. A cache
+   * holds one kind of value, so make one per kind; pass `redis` to a
+   * `RedisTenantCache` for a shared tier.
+   */
+  cache<V>(options: TenantCacheOptions<V>): TenantCache<V>;
+  /** Flushes the audit log, returns quota leases, and closes the clients it opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires every primitive from a validated configuration (`loadConfig`):
+ * Redis and Postgres when their URLs are set, the embedded defaults when not.
+ * Connections are opened here, explicitly, and closed by `close()`; nothing
+ * waits for them, so a Redis that is down at start-up degrades quota
+ * decisions as configured instead of failing the start.
+ *
+ * Every bad value (plans, root keys, signing key, a missing optional peer) is
+ * reported at once as `InvalidConfig`; a failed `migrate` is `StoreUnavailable`
+ * or `StoreFailed`.
+ * On any Err, whatever was opened is closed again.
+ *
+ * @example
+ * const config = loadConfig(process.env);
+ * if (config.isErr()) throw new Error(config.error.message);
+ * const tenancy = await createTenancy(config.value, { logger });
+ * if (tenancy.isErr()) throw new Error(tenancy.error.message);
+ * const { quota, audit, cipher, metrics } = tenancy.value;
+ */
+export async function createTenancy(
+  config: TenancyConfig,
+  options: TenancyOptions = {},
+): Promise<Result<Tenancy, ConfigError | SqlError>> {
+  const logger = options.logger ?? silentLogger;
+  // Every value is checked before anything is opened, and every problem reported together.
+  const problems: ConfigProblem[] = [];
+  const plans = config.quotaPlans === undefined ? undefined : collect(policiesFromEnv(config.quotaPlans), "TENANCY_QUOTA_PLANS", problems);
+  const signer = config.auditSigningKey === undefined ? undefined : collect(parseSigningKey(config.auditSigningKey), "TENANCY_AUDIT_SIGNING_KEY", problems);
+  const rootKeys = config.rootKeys === undefined ? undefined : collect(parseRootKeys(config.rootKeys), "TENANCY_ROOT_KEYS", problems);
+  const clients = await openClients(config, logger, problems);
+  if (problems.length > 0) {
+    await clients.close();
+    return err(invalidConfig(problems));
+  }
+  const stores = await durableStores(clients.pool, options.migrate === true);
+  if (stores.isErr()) {
+    await clients.close();
+    return err(stores.error);
+  }
+  const { audit: auditStore, keys } = stores.value;
+  const metrics = new TenantMetrics(metricsOptionsFromConfig(config));
+  const sink = metricsSink(metrics);
+  const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
+  const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
+  const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
+  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger }));
+}
+
+interface Parts {
+  readonly metrics: TenantMetrics;
+  readonly quota: QuotaGuard | undefined;
+  readonly cipher: TenantCipher | undefined;
+  readonly audit: AuditLogger;
+  readonly clients: Clients;
+  readonly sink: ReturnType<typeof metricsSink>;
+  readonly logger: TenancyLogger;
+}
+
+function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger }: Parts): Tenancy {
+  const caches: TenantCache<unknown>[] = [];
+  return {
+    metrics,
+    quota,
+    cipher,
+    audit,
+    redis: clients.redis,
+    pool: clients.pool,
+    cache<V>(cacheOptions: TenantCacheOptions<V>): TenantCache<V> {
+      const cache = new TenantCache<V>({ metrics: sink, logger, ...cacheOptions });
+      caches.push(cache as TenantCache<unknown>);
+      return cache;
+    },
+    async close(): Promise<void> {
+      for (const cache of caches) cache.close();
+      await quota?.close();
+      await audit.close();
+      await clients.close();
+    },
+  };
+}
+
+/** The value of `result`, or undefined with its error recorded against `variable`. */
+function collect<T>(result: Result<T, { readonly message: string }>, variable: string, problems: ConfigProblem[]): T | undefined {
+  if (result.isOk()) return result.value;
+  problems.push({ variable, reason: result.error.message });
+  return undefined;
+}
+
+function invalidConfig(problems: readonly ConfigProblem[]): ConfigError {
+  return {
+    type: "InvalidConfig",
+    message: `cannot set up tenancy: ${problems.map((p) => `${p.variable}: ${p.reason}`).join("; ")}`,
+    retryable: false,
+    problems,
+  };
+}
+
