@@ -162,12 +162,13 @@ export class CacheCore<V> {
 
   /**
    * Drops the stale entry of `key`, then, if the new entry would take the
-   * workspace past its cap, expired entries kept for stale-while-revalidate
-   * before lru-cache evicts any fresh one.
+   * workspace past its cap (net of the entry it replaces), expired entries
+   * kept for stale-while-revalidate go before lru-cache evicts any fresh one.
    */
   #roomFromStale(p: Partition<V>, key: string, size: number): void {
     this.#dropStale(p, key);
-    while (p.bytes + size > p.cap && this.budget.popStale(p));
+    const replaced = p.lru.info(key)?.size ?? 0;
+    while (p.bytes - replaced + size > p.cap && this.budget.popStale(p));
   }
 
   /** Deletes a key's entry (a stale one too); true if there was one. */

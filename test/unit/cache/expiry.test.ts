@@ -208,6 +208,25 @@ describe("bookkeeping", () => {
     expect(cache.stats()).toMatchObject({ bytes: 30, entries: 3, evictions: 1 });
   });
 
+  it("replacing a key near the cap keeps stale entries the replacement does not need the room of", () => {
+    const clock = new ManualClock();
+    const sizeOf = (v: string) => v.length;
+    const cache = new TenantCache<string>({ maxBytes: 100, floorBytes: 0, ttlMs: 100, ttlJitter: 0, graceMs: 1_000, clock, sizeOf });
+    const a = cache.workspace(wsId(1))._unsafeUnwrap();
+    a.set("y", "y".repeat(30));
+    clock.advance(50);
+    a.set("x", "x".repeat(60));
+    clock.advance(60); // "y" expired: stale, still 30 bytes; 90 bytes held
+    a.get("x");
+    a.set("x", "z".repeat(20)); // a smaller replacement: nothing needs to go
+    expect(cache.stats()).toMatchObject({ bytes: 50, entries: 2, evictions: 0 });
+    a.set("x", "w".repeat(70)); // the same 70-byte total as the cap allows: still nothing
+    expect(cache.stats()).toMatchObject({ bytes: 100, entries: 2, evictions: 0 });
+    a.set("x", "v".repeat(71)); // one byte too many: now the stale entry goes, and only it
+    expect(a.get("x")._unsafeUnwrap()).toBe("v".repeat(71));
+    expect(cache.stats()).toMatchObject({ bytes: 71, entries: 1, evictions: 1 });
+  });
+
   it("delete and set drop a stale entry: no stale value after an invalidation", async () => {
     const clock = new ManualClock();
     const cache = new TenantCache<string>({ maxBytes: 1e6, ttlMs: 100, ttlJitter: 0, graceMs: 1_000, clock });
