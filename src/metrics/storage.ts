@@ -7,7 +7,7 @@ import type { MetricDescriptor } from "./types.js";
  * zeroed when a slot's workspace is retired, so a new occupant starts clean.
  */
 export class Column {
-  data = new Float64Array(0);
+  data: Float64Array = new Float64Array(0);
 }
 
 /**
@@ -16,7 +16,7 @@ export class Column {
  */
 export class ScalarStore implements SlotListener {
   readonly descriptor: MetricDescriptor;
-  values = new Float64Array(0);
+  values: Float64Array = new Float64Array(0);
   /** Space-Saving overestimate per slot; allocated on the first replacement only. */
   errors: Float64Array | undefined;
   /** Sum of workspaces retired for idleness, so totals stay exact. Gauges forget instead. */
@@ -74,9 +74,9 @@ export class HistogramStore implements SlotListener {
   readonly descriptor: MetricDescriptor;
   readonly boundaries: Float64Array;
   readonly buckets: number;
-  counts = new Uint32Array(0);
-  count = new Float64Array(0);
-  sum = new Float64Array(0);
+  counts: Uint32Array = new Uint32Array(0);
+  count: Float64Array = new Float64Array(0);
+  sum: Float64Array = new Float64Array(0);
   errors: Float64Array | undefined;
   readonly retiredCounts: Float64Array;
   retiredCount = 0;

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Pool } from "pg";
+import type { Pool, PoolConfig } from "pg";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigProblem } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
@@ -7,8 +7,38 @@ import type { QuotaStore } from "../quota/store.js";
 import { MemoryQuotaStore } from "../quota/stores/memory.js";
 import { RedisQuotaStore } from "../quota/stores/redis.js";
 
-/** How long `close()` lets Redis answer QUIT before dropping the connection. */
-const QUIT_WAIT_MS = 1_000;
+/** How long closing waits for Redis to answer QUIT, and for the pool's clients to finish. */
+export const CLOSE_WAIT_MS = 1_000;
+
+/**
+ * The pool's defaults where `pg` has none: without them a Postgres that
+ * accepts connections but never answers hangs start-up (`migrate`), every
+ * store call and `close()` forever.
+ */
+export const POOL_DEFAULTS = { connectionTimeoutMillis: 10_000, query_timeout: 30_000 } as const;
+
+/** The optional peers a configuration needs, loaded (`undefined`: not needed). */
+export interface Peers {
+  readonly ioredis: typeof import("ioredis") | undefined;
+  readonly pg: typeof import("pg") | undefined;
+}
+
+/**
+ * Imports the optional peers the URLs that are set need, and only those: a
+ * setup without Redis or Postgres needs neither installed. A URL set without
+ * its peer is a problem, reported with the others.
+ */
+export async function loadPeers(config: TenancyConfig, problems: ConfigProblem[]): Promise<Peers> {
+  const ioredis = config.redisUrl === undefined ? undefined : await optionalPeer(() => import("ioredis"));
+  if (config.redisUrl !== undefined && ioredis === undefined) {
+    problems.push({ variable: "TENANCY_REDIS_URL", reason: "is set but the optional peer ioredis is not installed (npm install ioredis)" });
+  }
+  const pg = config.databaseUrl === undefined ? undefined : await optionalPeer(() => import("pg"));
+  if (config.databaseUrl !== undefined && pg === undefined) {
+    problems.push({ variable: "TENANCY_DATABASE_URL", reason: "is set but the optional peer pg is not installed (npm install pg)" });
+  }
+  return { ioredis, pg };
+}
 
 /** The connections createTenancy opened (none for an unset URL), and how to close them. */
 export interface Clients {
@@ -19,56 +49,47 @@ export interface Clients {
   close(): Promise<void>;
 }
 
-/**
- * Opens a Redis client and a `pg` Pool for the URLs that are set. The
- * optional peers are imported only then, so a setup without Redis or Postgres
- * needs neither installed; a URL set without its peer is a problem reported
- * with the others. Neither connection is awaited (see createTenancy).
- */
-export async function openClients(config: TenancyConfig, logger: TenancyLogger, problems: ConfigProblem[]): Promise<Clients> {
-  const redis = config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, logger, problems);
-  const pool = config.databaseUrl === undefined ? undefined : await openPool(config.databaseUrl, logger, problems);
+/** Opens a Redis client and a `pg` Pool for the URLs that are set; neither is awaited (see createTenancy). */
+export function openClients(config: TenancyConfig, peers: Peers, logger: TenancyLogger, poolOptions: Omit<PoolConfig, "connectionString">): Clients {
+  let redis: Redis | undefined;
+  if (config.redisUrl !== undefined && peers.ioredis !== undefined) {
+    // Commands are not replayed after a reconnect: a quota decision sent before a
+    // disconnect must fail within its timeout, not apply twice.
+    redis = new peers.ioredis.Redis(config.redisUrl, { autoResendUnfulfilledCommands: false });
+    // Without a listener ioredis reports each connection error on stderr; the stores already turn them into Errs.
+    redis.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy redis connection error"));
+  }
+  let pool: Pool | undefined;
+  if (config.databaseUrl !== undefined && peers.pg !== undefined) {
+    pool = new peers.pg.default.Pool({ ...POOL_DEFAULTS, ...poolOptions, connectionString: config.databaseUrl });
+    // An idle client's error is emitted on the pool; unhandled, it would crash the process.
+    pool.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy postgres idle client error"));
+  }
   return {
     redis,
     pool,
     quotaStore: (timeoutMs) => (redis === undefined ? new MemoryQuotaStore() : new RedisQuotaStore({ client: redis, timeoutMs })),
     async close(): Promise<void> {
-      if (redis !== undefined && redis.status !== "end") {
-        const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
-        // QUIT lets replies in flight arrive; a Redis that is down gets a bounded wait, then the socket is dropped.
-        await within(redis.quit().catch(() => undefined), QUIT_WAIT_MS);
-        redis.disconnect();
-        await within(ended, QUIT_WAIT_MS);
-      }
-      if (pool !== undefined && !pool.ended) await pool.end();
+      if (redis !== undefined) await closeRedis(redis);
+      if (pool !== undefined && !pool.ended) await within(pool.end(), CLOSE_WAIT_MS);
     },
   };
 }
 
-async function openRedis(url: string, logger: TenancyLogger, problems: ConfigProblem[]): Promise<Redis | undefined> {
-  const ioredis = await optionalPeer(() => import("ioredis"));
-  if (ioredis === undefined) {
-    problems.push({ variable: "TENANCY_REDIS_URL", reason: "is set but the optional peer ioredis is not installed (npm install ioredis)" });
-    return undefined;
+/**
+ * QUIT when connected, so replies in flight still arrive (bounded); when
+ * Redis is down, one disconnect, which stops the reconnection attempts.
+ */
+async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === "end") return;
+  if (redis.status !== "ready") {
+    redis.disconnect();
+    return;
   }
-  // Commands are not replayed after a reconnect: a quota decision sent before a
-  // disconnect must fail within its timeout, not apply twice.
-  const client = new ioredis.Redis(url, { autoResendUnfulfilledCommands: false });
-  // Without a listener ioredis reports each connection error on stderr; the stores already turn them into Errs.
-  client.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy redis connection error"));
-  return client;
-}
-
-async function openPool(url: string, logger: TenancyLogger, problems: ConfigProblem[]): Promise<Pool | undefined> {
-  const pg = await optionalPeer(() => import("pg"));
-  if (pg === undefined) {
-    problems.push({ variable: "TENANCY_DATABASE_URL", reason: "is set but the optional peer pg is not installed (npm install pg)" });
-    return undefined;
-  }
-  const pool = new pg.default.Pool({ connectionString: url });
-  // An idle client's error is emitted on the pool; unhandled, it would crash the process.
-  pool.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy postgres idle client error"));
-  return pool;
+  const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+  const quit = await within(redis.quit().then(() => true, () => false), CLOSE_WAIT_MS);
+  if (quit !== true) redis.disconnect();
+  await within(ended, CLOSE_WAIT_MS);
 }
 
 async function optionalPeer<T>(load: () => Promise<T>): Promise<T | undefined> {
@@ -81,10 +102,13 @@ async function optionalPeer<T>(load: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Waits for `promise`, or `ms` at most. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+/** `promise`'s value, or undefined once `ms` have passed. */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  await Promise.race([promise, elapsed]);
-  clearTimeout(timer);
+  const elapsed = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, elapsed]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

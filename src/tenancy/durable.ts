@@ -9,6 +9,9 @@ import { CRYPTO_MIGRATION_SQL } from "../crypto/postgres/migration.js";
 import { postgresKeyStore } from "../crypto/postgres/key-store.js";
 import type { KeyStore } from "../crypto/keys/key-store.js";
 
+/** The advisory lock key taken while migrating (an arbitrary constant: "tenancyk" in ASCII). */
+const MIGRATION_LOCK = "8387231245790312811";
+
 /** The Postgres-backed stores, or none (the primitives' memory defaults) without a pool. */
 export interface DurableStores {
   readonly audit: AuditStore | undefined;
@@ -24,7 +27,11 @@ export async function durableStores(pool: Pool | undefined, migrate: boolean): P
   if (pool === undefined) return ok({ audit: undefined, keys: undefined });
   const sql = toSqlClient(pool)!;
   if (migrate) {
-    const created = await sqlResult("create the audit and key store tables", () => sql.exec(`${AUDIT_MIGRATION_SQL}\n${CRYPTO_MIGRATION_SQL}`));
+    // Replicas starting together would race their `create … if not exists` (a unique violation in
+    // pg_type): the statements run as one implicit transaction, serialised by this lock.
+    const created = await sqlResult("create the audit and key store tables", () =>
+      sql.exec(`select pg_advisory_xact_lock(${MIGRATION_LOCK});\n${AUDIT_MIGRATION_SQL}\n${CRYPTO_MIGRATION_SQL}`),
+    );
     if (created.isErr()) return err(created.error);
   }
   return ok({ audit: new PostgresAuditStore(sql), keys: postgresKeyStore(pool) });

@@ -1,5 +1,4 @@
 import { err, ok, type Result } from "neverthrow";
-import type { Pool } from "pg";
 import type { Redis } from "ioredis";
 import { AuditLogger } from "../audit/logger.js";
 import { parseSigningKey } from "../audit/signing.js";
@@ -8,6 +7,7 @@ import { TenantCache } from "../cache/tenant-cache.js";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigError, ConfigProblem } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
+import type { PgPoolLike } from "../core/postgres/sql-client.js";
 import { silentLogger, type TenancyLogger } from "../core/logger.js";
 import { parseRootKeys } from "../crypto/keys/root-keys.js";
 import { TenantCipher } from "../crypto/tenant-cipher.js";
@@ -16,7 +16,7 @@ import { metricsSink } from "../metrics/sink.js";
 import { TenantMetrics } from "../metrics/tenant-metrics.js";
 import { QuotaGuard } from "../quota/guard.js";
 import { policiesFromEnv } from "../quota/policy.js";
-import { openClients, type Clients } from "./clients.js";
+import { loadPeers, openClients, within, type Clients } from "./clients.js";
 import { durableStores } from "./durable.js";
 
 /** Options of `createTenancy` that env variables do not carry. */
@@ -29,6 +29,30 @@ export interface TenancyOptions {
    * (`AUDIT_MIGRATION_SQL`, `CRYPTO_MIGRATION_SQL`). @default false
    */
   readonly migrate?: boolean;
+  /**
+   * Settings of the `pg` Pool besides its URL.
+   * @default { connectionTimeoutMillis: 10_000, query_timeout: 30_000 }
+   */
+  readonly pool?: TenancyPoolOptions;
+  /**
+   * How long `close()` waits for the audit log's last batch and the return of
+   * quota leases before it closes the connections anyway. @default 5000
+   */
+  readonly closeTimeoutMs?: number;
+}
+
+/** The `pg` PoolConfig settings createTenancy passes on (typed here so this module's types need no @types/pg). */
+export interface TenancyPoolOptions {
+  readonly max?: number;
+  readonly connectionTimeoutMillis?: number;
+  readonly idleTimeoutMillis?: number;
+  /** Client-side limit on any one query (ms). */
+  readonly query_timeout?: number;
+  /** Server-side `statement_timeout` (ms). */
+  readonly statement_timeout?: number;
+  readonly application_name?: string;
+  /** As pg's `ssl`: `true` or a `tls.ConnectionOptions`. */
+  readonly ssl?: boolean | object;
 }
 
 /** Every primitive, wired from one `TenancyConfig`. */
@@ -50,15 +74,19 @@ export interface Tenancy {
   readonly audit: AuditLogger;
   /** The Redis client opened for `TENANCY_REDIS_URL`, to share (e.g. for a `RedisTenantCache`). */
   readonly redis: Redis | undefined;
-  /** The `pg` Pool opened for `TENANCY_DATABASE_URL`, to share (e.g. with `withWorkspace`). */
-  readonly pool: Pool | undefined;
+  /**
+   * The `pg` Pool opened for `TENANCY_DATABASE_URL`, to share: it takes
+   * tenancykit's Postgres helpers as it is (`withWorkspace`, `checkTenancy`),
+   * and is a real `pg.Pool` for drizzle (`drizzle(tenancy.pool as pg.Pool)`).
+   */
+  readonly pool: PgPoolLike | undefined;
   /**
    * A TenantCache reporting into `metrics` with this tenancy's logger. A cache
    * holds one kind of value, so make one per kind; pass `redis` to a
    * `RedisTenantCache` for a shared tier.
    */
   cache<V>(options: TenantCacheOptions<V>): TenantCache<V>;
-  /** Flushes the audit log, returns quota leases, and closes the clients it opened. */
+  /** Flushes the audit log and returns quota leases (within `closeTimeoutMs`), then closes the clients it opened. */
   close(): Promise<void>;
 }
 
@@ -70,9 +98,9 @@ export interface Tenancy {
  * decisions as configured instead of failing the start.
  *
  * Every bad value (plans, root keys, signing key, a missing optional peer) is
- * reported at once as `InvalidConfig`; a failed `migrate` is `StoreUnavailable`
- * or `StoreFailed`.
- * On any Err, whatever was opened is closed again.
+ * reported at once as `InvalidConfig`, before any connection is opened. A
+ * failed `migrate` is `StoreUnavailable` or `StoreFailed`, and closes what
+ * was opened.
  *
  * @example
  * const config = loadConfig(process.env);
@@ -91,11 +119,9 @@ export async function createTenancy(
   const plans = config.quotaPlans === undefined ? undefined : collect(policiesFromEnv(config.quotaPlans), "TENANCY_QUOTA_PLANS", problems);
   const signer = config.auditSigningKey === undefined ? undefined : collect(parseSigningKey(config.auditSigningKey), "TENANCY_AUDIT_SIGNING_KEY", problems);
   const rootKeys = config.rootKeys === undefined ? undefined : collect(parseRootKeys(config.rootKeys), "TENANCY_ROOT_KEYS", problems);
-  const clients = await openClients(config, logger, problems);
-  if (problems.length > 0) {
-    await clients.close();
-    return err(invalidConfig(problems));
-  }
+  const peers = await loadPeers(config, problems);
+  if (problems.length > 0) return err(invalidConfig(problems));
+  const clients = openClients(config, peers, logger, options.pool ?? {});
   const stores = await durableStores(clients.pool, options.migrate === true);
   if (stores.isErr()) {
     await clients.close();
@@ -107,7 +133,7 @@ export async function createTenancy(
   const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
   const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
   const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
-  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger }));
+  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs: options.closeTimeoutMs ?? 5_000 }));
 }
 
 interface Parts {
@@ -118,9 +144,10 @@ interface Parts {
   readonly clients: Clients;
   readonly sink: ReturnType<typeof metricsSink>;
   readonly logger: TenancyLogger;
+  readonly closeTimeoutMs: number;
 }
 
-function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger }: Parts): Tenancy {
+function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs }: Parts): Tenancy {
   const caches: TenantCache<unknown>[] = [];
   return {
     metrics,
@@ -135,10 +162,14 @@ function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger }: Par
       return cache;
     },
     async close(): Promise<void> {
-      for (const cache of caches) cache.close();
-      await quota?.close();
-      await audit.close();
-      await clients.close();
+      try {
+        for (const cache of caches) cache.close();
+        // Leases go back to Redis and the last audit batch commits before the connections close,
+        // within a bound: an append still waiting then fails (its caller sees it), it is never lost silently.
+        await within(Promise.all([quota?.close(), audit.close()]), closeTimeoutMs);
+      } finally {
+        await clients.close();
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -49,6 +49,14 @@ describe("the packed package", () => {
   it("installs into a CommonJS TypeScript 5.6 consumer with neverthrow 6.2.1, requires every subpath, and type-checks", async () => {
     const consumer = join(work, "consumer");
     cpSync(join(root, "test/fixtures/cjs-consumer"), consumer, { recursive: true });
+    // Every subpath's declarations, checked under TS 5.6 with skipLibCheck off: a type only newer
+    // TypeScript emits (e.g. `Float64Array<ArrayBuffer>`) must not break an older consumer. Entries
+    // whose declarations reference drizzle-orm are left out: drizzle's own declarations need skipLibCheck.
+    const typeImports = subpaths
+      .filter((s) => !readFileSync(join(root, declarationsOf(s)), "utf8").includes("drizzle-orm"))
+      .map((s, i) => `import type * as Subpath${i} from ${JSON.stringify(s === "." ? "tenancykit" : `tenancykit/${s.slice(2)}`)};\nexport type Uses${i} = typeof Subpath${i};`);
+    expect(typeImports.length).toBeGreaterThanOrEqual(10);
+    appendFileSync(join(consumer, "consumer.ts"), `\n${typeImports.join("\n")}\n`);
     await exec(
       "npm",
       [
@@ -130,3 +138,9 @@ describe("the packed package", () => {
     expect(stdout.trim()).toBe("ok");
   });
 });
+
+/** The CommonJS declarations file of an exports subpath, relative to the package root. */
+function declarationsOf(subpath: string): string {
+  const entry = pkg.exports[subpath] as { require: { types: string } };
+  return entry.require.types;
+}

@@ -1,6 +1,13 @@
 import { bigint, customType, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
-const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+/**
+ * A bytea column's value. Named so the emitted declarations say `Bytes`:
+ * spelled out, TypeScript 5.7+ writes `Uint8Array<ArrayBufferLike>`, which
+ * TypeScript 5.6 (Dittofeed's) rejects as not generic.
+ */
+export type Bytes = Uint8Array;
+
+const bytea = customType<{ data: Bytes; driverData: Bytes }>({ dataType: () => "bytea" });
 
 /**
  * Wrapped data keys, one row per workspace and key version. Add it to your

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -7,6 +7,7 @@ import { loadConfig } from "../../../src/core/config.js";
 import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
 import { createTenancy, type Tenancy } from "../../../src/tenancy/index.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
+import { startRedis } from "../../support/redis-server.js";
 
 const servers = inject("servers");
 const PLANS = JSON.stringify({ plans: { free: { messages: { kind: "period", period: "month", limit: 3 } } }, defaultPlan: "free" });
@@ -74,35 +75,97 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
     }
     expect(a.redis!.status).toBe("end");
     expect(a.pool!.totalCount).toBe(0);
-    expect(a.pool!.ended).toBe(true);
   });
 
-  it("a Redis that is down at start-up does not fail the start: decisions come back degraded (the quota tests bound how fast), and close() returns", async () => {
-    const port = await closedPort();
+  it("a Redis that is down at start-up does not fail the start: decisions come back degraded, and close() stops the reconnections", async () => {
+    const refusing = await tcpServer((socket) => socket.destroy()); // accepts, then drops: ioredis keeps reconnecting
     const { TENANCY_DATABASE_URL: _unused, ...withoutDatabase } = env;
-    const tenancy = (await createTenancy(loadConfig({ ...withoutDatabase, TENANCY_REDIS_URL: `redis://127.0.0.1:${port}`, TENANCY_REDIS_TIMEOUT_MS: "100" })._unsafeUnwrap()))._unsafeUnwrap();
+    const tenancy = (await createTenancy(loadConfig({ ...withoutDatabase, TENANCY_REDIS_URL: `redis://127.0.0.1:${refusing.port}`, TENANCY_REDIS_TIMEOUT_MS: "100" })._unsafeUnwrap()))._unsafeUnwrap();
     try {
+      for (let waited = 0; refusing.connections() < 2 && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(refusing.connections()).toBeGreaterThanOrEqual(2); // dropped once, reconnecting
       const decision = (await tenancy.quota!.consume({ workspaceId: randomUUID(), limit: "messages" }))._unsafeUnwrap();
       expect(decision.degraded).toBe(true);
     } finally {
       await tenancy.close();
     }
+    const attempts = refusing.connections();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // ioredis retries within 50-300 ms at this point
+    expect(refusing.connections()).toBe(attempts);
+    await refusing.close();
   });
 
-  it("a Postgres that cannot be reached fails `migrate` with a typed Err, and closes what it opened", async () => {
-    const unreachable = { ...env, TENANCY_DATABASE_URL: `${servers.postgresUrl.replace(/\/[^/]*$/, "")}/tk_no_such_database` };
-    const result = await createTenancy(loadConfig(unreachable)._unsafeUnwrap(), { migrate: true });
+  it("replicas starting together with migrate: true all start (the migration is serialised)", async () => {
+    const fresh = await createTestDatabase(servers.postgresUrl, "tk_tenancy_race");
+    try {
+      const config = loadConfig({ ...env, TENANCY_DATABASE_URL: fresh.url })._unsafeUnwrap();
+      const started = await Promise.all(Array.from({ length: 4 }, () => createTenancy(config, { migrate: true })));
+      const errors = started.filter((r) => r.isErr()).map((r) => r._unsafeUnwrapErr().message);
+      for (const r of started) if (r.isOk()) await r.value.close();
+      expect(errors).toEqual([]);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it("a Postgres that never answers fails `migrate` within the pool's connection timeout, and closes the Redis client it opened", async () => {
+    const silent = await tcpServer(() => undefined); // accepts and never answers
+    const ownRedis = await startRedis(); // its own server, so no other test's clients are counted
+    try {
+      const result = await createTenancy(
+        loadConfig({ ...env, TENANCY_REDIS_URL: ownRedis.url, TENANCY_DATABASE_URL: `postgres://postgres@127.0.0.1:${silent.port}/postgres` })._unsafeUnwrap(),
+        { migrate: true, pool: { connectionTimeoutMillis: 300 } },
+      );
+      expect(result.isErr()).toBe(true);
+      expect(result._unsafeUnwrapErr()).toMatchObject({ type: "StoreUnavailable" });
+      expect(silent.connections()).toBeGreaterThan(0);
+      expect(await clientsOtherThanMe(ownRedis.url)).toBe(0);
+    } finally {
+      await silent.close();
+      await ownRedis.stop();
+    }
+  });
+
+  it("a database that does not exist fails `migrate` with a typed Err naming it", async () => {
+    const missing = { ...env, TENANCY_DATABASE_URL: `${servers.postgresUrl.replace(/\/[^/]*$/, "")}/tk_no_such_database` };
+    const result = await createTenancy(loadConfig(missing)._unsafeUnwrap(), { migrate: true });
     expect(result.isErr()).toBe(true);
-    expect(["StoreUnavailable", "StoreFailed"]).toContain(result._unsafeUnwrapErr().type);
-    expect(result._unsafeUnwrapErr().message).toMatch(/tk_no_such_database|does not exist/);
+    expect(result._unsafeUnwrapErr().message).toMatch(/tk_no_such_database/);
   });
 });
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
+/** Clients connected to the Redis at `url` besides the one asking, once the server has seen closed ones go (1 s at most). */
+async function clientsOtherThanMe(url: string): Promise<number> {
+  const probe = new Redis(url);
+  try {
+    let others = Infinity;
+    for (let attempt = 0; attempt < 20 && others !== 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      others = ((await probe.client("LIST")) as string).trim().split("\n").length - 1;
+    }
+    return others;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A loopback TCP server that hands each connection to `onConnection` and counts them. */
+async function tcpServer(onConnection: (socket: Socket) => void): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    count++;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    onConnection(socket);
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => count,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/core/config.js";
 import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
@@ -58,13 +59,32 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
   });
 
   it("reports every bad value at once, as InvalidConfig, before opening anything", async () => {
-    const bad = config({ TENANCY_QUOTA_PLANS: '{"plans":{}}', TENANCY_ROOT_KEYS: "k1:notbase64", TENANCY_AUDIT_SIGNING_KEY: "short" });
-    const result = await createTenancy(bad);
-    expect(result.isErr()).toBe(true);
-    const error = result._unsafeUnwrapErr();
-    expect(error.type).toBe("InvalidConfig");
-    const variables = error.type === "InvalidConfig" ? error.problems.map((p) => p.variable) : [];
-    expect(variables.sort()).toEqual(["TENANCY_AUDIT_SIGNING_KEY", "TENANCY_QUOTA_PLANS", "TENANCY_ROOT_KEYS"]);
-    expect(error.message).toMatch(/TENANCY_ROOT_KEYS/);
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const { port } = listener.address() as { port: number };
+    try {
+      const bad = config({
+        TENANCY_QUOTA_PLANS: '{"plans":{}}',
+        TENANCY_ROOT_KEYS: "k1:notbase64",
+        TENANCY_AUDIT_SIGNING_KEY: "short",
+        TENANCY_REDIS_URL: `redis://127.0.0.1:${port}`,
+        TENANCY_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      });
+      const result = await createTenancy(bad, { migrate: true });
+      expect(result.isErr()).toBe(true);
+      const error = result._unsafeUnwrapErr();
+      expect(error.type).toBe("InvalidConfig");
+      const variables = error.type === "InvalidConfig" ? error.problems.map((p) => p.variable) : [];
+      expect(variables.sort()).toEqual(["TENANCY_AUDIT_SIGNING_KEY", "TENANCY_QUOTA_PLANS", "TENANCY_ROOT_KEYS"]);
+      expect(error.message).toMatch(/TENANCY_ROOT_KEYS/);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // an opened ioredis client would have connected by now
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
   });
 });
