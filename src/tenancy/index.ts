@@ -100,7 +100,7 @@ export interface Tenancy {
  * Every bad value (plans, root keys, signing key, a missing optional peer) is
  * reported at once as `InvalidConfig`, before any connection is opened. A
  * failed `migrate` is `StoreUnavailable` or `StoreFailed`, and closes what
- * was opened.
+ * was opened. A bad `closeTimeoutMs` (a programmer's error) throws a TypeError.
  *
  * @example
  * const config = loadConfig(process.env);
@@ -113,6 +113,8 @@ export async function createTenancy(
   config: TenancyConfig,
   options: TenancyOptions = {},
 ): Promise<Result<Tenancy, ConfigError | SqlError>> {
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+  if (!Number.isFinite(closeTimeoutMs) || closeTimeoutMs < 0) throw new TypeError(`createTenancy: closeTimeoutMs must be a finite number ≥ 0, got ${String(closeTimeoutMs)}`);
   const logger = options.logger ?? silentLogger;
   // Every value is checked before anything is opened, and every problem reported together.
   const problems: ConfigProblem[] = [];
@@ -133,7 +135,7 @@ export async function createTenancy(
   const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
   const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
   const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
-  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs: options.closeTimeoutMs ?? 5_000 }));
+  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs }));
 }
 
 interface Parts {

@@ -87,4 +87,9 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
       await new Promise<void>((resolve) => listener.close(() => resolve()));
     }
   });
+
+  it("refuses a closeTimeoutMs that is not a finite number ≥ 0 (a programmer's error) with a TypeError", async () => {
+    await expect(createTenancy(config({}), { closeTimeoutMs: Number.NaN })).rejects.toThrow(TypeError);
+    await expect(createTenancy(config({}), { closeTimeoutMs: -1 })).rejects.toThrow(/closeTimeoutMs/);
+  });
 });
