@@ -181,7 +181,7 @@ if failed == -1 and mode ~= 'check' then
     end
   end
   local x = h[nf]
-${expiryLua("KEYS[1]")}
+${expiryLua("KEYS[1]", "#W")}
 end
 
 local out = { failed == -1 and 1 or 0, failed, failed == -1 and granted or 0, now, found }
