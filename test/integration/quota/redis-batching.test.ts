@@ -77,6 +77,30 @@ describe("strict decisions batched while the store is busy (real Redis)", () => 
     }
   });
 
+  it("in one batch, a decision with many fields and writes leaves nothing in the smaller decisions' hashes after it", async () => {
+    const client = redis();
+    // The batch script reuses its field and write tables across decisions: only each decision's own entries may be sent.
+    const wide: Plan = {
+      ...PLAN,
+      window: { kind: "rate", algorithm: "slidingWindow", limit: 50, periodMs: 60_000 },
+      daily: { kind: "period", period: "day", limit: 50 },
+    };
+    const guard = new QuotaGuard({ store: new RedisQuotaStore({ client, timeoutMs: 5_000 }), breakerMs: 0, policies: { plans: { p: wide }, defaultPlan: "p" } });
+    const [big, small1, small2] = [randomUUID(), randomUUID(), randomUUID()];
+    const first = guard.consume({ workspaceId: randomUUID(), limit: "credits" }); // in flight: the next three leave as one batch
+    const decided = await Promise.all([
+      guard.consume({ workspaceId: big, limits: [{ limit: "window" }, { limit: "daily" }, { limit: "ingest" }, { limit: "credits" }] }),
+      guard.consume({ workspaceId: small1, limit: "credits" }),
+      guard.consume({ workspaceId: small2, limit: "ingest" }),
+    ]);
+    (await first)._unsafeUnwrap();
+    decided.forEach((d) => expect(d._unsafeUnwrap()).toMatchObject({ allowed: true, degraded: false }));
+    const fields = async (workspaceId: string) => Object.keys(await client.hgetall(`tk:{${workspaceId}}:quota:state`)).sort();
+    expect(await fields(big)).toEqual([":credits#e", ":credits#u", ":daily#e", ":daily#u", ":ingest#g", ":window#c", ":window#p", ":window#w", "x"]);
+    expect(await fields(small1)).toEqual([":credits#e", ":credits#u", "x"]);
+    expect(await fields(small2)).toEqual([":ingest#g", "x"]);
+  });
+
   it("decisions whose wait used up the timeout are failed unsent and consume nothing", async () => {
     const client = redis();
     let applied = 0;
