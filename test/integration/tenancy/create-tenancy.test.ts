@@ -3,7 +3,9 @@ import { createServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ok } from "neverthrow";
 import { loadConfig } from "../../../src/core/config.js";
+import { withWorkspace } from "../../../src/postgres/with-workspace.js";
 import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
 import { createTenancy, type Tenancy } from "../../../src/tenancy/index.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
@@ -59,6 +61,9 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
       const page = (await b.audit.query({ workspaceId }))._unsafeUnwrap();
       expect(page.entries.map((e) => e.action)).toEqual(["journey.updated"]);
       expect((await b.audit.verify({ workspaceId }))._unsafeUnwrap().ok).toBe(true);
+      // The pool is shared as it is with tenancykit's Postgres helpers.
+      const scoped = await withWorkspace(a.pool!, workspaceId, async (tx) => ok((await tx.query<{ ws: string }>("select current_setting('tenancy.workspace_id') as ws")).rows[0]!.ws));
+      expect(scoped._unsafeUnwrap()).toBe(workspaceId);
       const direct = new pg.Client({ connectionString: database.url });
       await direct.connect();
       try {
