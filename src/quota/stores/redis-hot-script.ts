@@ -20,9 +20,10 @@ import { slidingAvailableLua, slidingStateLua, tatStringLua } from "./redis-layo
  * One decision, in Lua that expects `now`, the decoded shape `p`, the
  * owner `c` (redis-layout.ts `hotArgs`) and two scratch tables `F0`, `W0`
  * (fields to read, and field/value pairs to write), which a batch reuses for
- * all its decisions: their entries are counted (`nf`, `wn`), never `#`-measured,
- * because entries of an earlier decision remain past them. `p` is `[check, nf, suffix…, owned…,
- * then per item kind, limit, cost, a, b]`; fields per item: GCRA 1 (TAT),
+ * all its decisions: their entries are counted (`nf`, `wn`), never
+ * `#`-measured, because entries of an earlier decision remain past them.
+ * `p` is `[check, nf, suffix…, owned…, then per item kind, limit, cost, a,
+ * b]`; fields per item: GCRA 1 (TAT),
  * period 2 (end, used), sliding 3 (window, current, previous), then "x".
  * Returns: failed (0-based, -1 when allowed), now, then per item remaining, resetAt, retryAfterMs.
  */
