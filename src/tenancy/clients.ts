@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Pool, PoolConfig } from "pg";
+import type { PgPoolLike } from "../core/postgres/sql-client.js";
+import type { RedisClient } from "../core/redis/runner.js";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigProblem } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
@@ -17,6 +19,14 @@ export const CLOSE_WAIT_MS = 1_000;
  */
 export const POOL_DEFAULTS = { connectionTimeoutMillis: 10_000, query_timeout: 30_000 } as const;
 
+/** Connections the caller already has, to use instead of opening new ones (never closed here). */
+export interface OwnClients {
+  /** An ioredis `Redis` or `Cluster`, created with `autoResendUnfulfilledCommands: false`. */
+  readonly redis?: RedisClient;
+  /** A `pg` Pool (or anything `withWorkspace` takes that has `connect`, `query` and `totalCount`). */
+  readonly pool?: PgPoolLike;
+}
+
 /** The optional peers a configuration needs, loaded (`undefined`: not needed). */
 export interface Peers {
   readonly ioredis: typeof import("ioredis") | undefined;
@@ -28,7 +38,14 @@ export interface Peers {
  * setup without Redis or Postgres needs neither installed. A URL set without
  * its peer is a problem, reported with the others.
  */
-export async function loadPeers(config: TenancyConfig, problems: ConfigProblem[]): Promise<Peers> {
+export async function loadPeers(config: TenancyConfig, own: OwnClients, problems: ConfigProblem[]): Promise<Peers> {
+  // A URL and a client of one's own for the same server: which one is meant cannot be guessed.
+  if (config.redisUrl !== undefined && own.redis !== undefined) {
+    problems.push({ variable: "TENANCY_REDIS_URL", reason: "is set and a Redis client was passed in `clients.redis`: keep one" });
+  }
+  if (config.databaseUrl !== undefined && own.pool !== undefined) {
+    problems.push({ variable: "TENANCY_DATABASE_URL", reason: "is set and a pool was passed in `clients.pool`: keep one" });
+  }
   const ioredis = config.redisUrl === undefined ? undefined : await optionalPeer(() => import("ioredis"));
   if (config.redisUrl !== undefined && ioredis === undefined) {
     problems.push({ variable: "TENANCY_REDIS_URL", reason: "is set but the optional peer ioredis is not installed (npm install ioredis)" });
@@ -40,17 +57,21 @@ export async function loadPeers(config: TenancyConfig, problems: ConfigProblem[]
   return { ioredis, pg };
 }
 
-/** The connections createTenancy opened (none for an unset URL), and how to close them. */
+/** The connections in use (opened here for a URL, or the caller's own), and how to close the ones opened here. */
 export interface Clients {
-  readonly redis: Redis | undefined;
-  readonly pool: Pool | undefined;
+  readonly redis: RedisClient | undefined;
+  readonly pool: PgPoolLike | undefined;
   /** The quota store: on `redis` when it is open, else in memory. */
   quotaStore(timeoutMs: number): QuotaStore;
   close(): Promise<void>;
 }
 
-/** Opens a Redis client and a `pg` Pool for the URLs that are set; neither is awaited (see createTenancy). */
-export function openClients(config: TenancyConfig, peers: Peers, logger: TenancyLogger, poolOptions: Omit<PoolConfig, "connectionString">): Clients {
+/**
+ * Opens a Redis client and a `pg` Pool for the URLs that are set (neither is
+ * awaited, see createTenancy), or uses the caller's own, which `close()`
+ * leaves open.
+ */
+export function openClients(config: TenancyConfig, own: OwnClients, peers: Peers, logger: TenancyLogger, poolOptions: Omit<PoolConfig, "connectionString">): Clients {
   let redis: Redis | undefined;
   if (config.redisUrl !== undefined && peers.ioredis !== undefined) {
     // Commands are not replayed after a reconnect: a quota decision sent before a
@@ -65,10 +86,11 @@ export function openClients(config: TenancyConfig, peers: Peers, logger: Tenancy
     // An idle client's error is emitted on the pool; unhandled, it would crash the process.
     pool.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy postgres idle client error"));
   }
+  const redisInUse: RedisClient | undefined = redis ?? own.redis;
   return {
-    redis,
-    pool,
-    quotaStore: (timeoutMs) => (redis === undefined ? new MemoryQuotaStore() : new RedisQuotaStore({ client: redis, timeoutMs })),
+    redis: redisInUse,
+    pool: pool ?? own.pool,
+    quotaStore: (timeoutMs) => (redisInUse === undefined ? new MemoryQuotaStore() : new RedisQuotaStore({ client: redisInUse, timeoutMs })),
     async close(): Promise<void> {
       if (redis !== undefined) await closeRedis(redis);
       if (pool !== undefined && !pool.ended) await within(pool.end(), CLOSE_WAIT_MS);

@@ -1,10 +1,9 @@
 import { err, ok, type Result } from "neverthrow";
-import type { Pool } from "pg";
 import { AUDIT_MIGRATION_SQL } from "../audit/postgres/migration.js";
 import { PostgresAuditStore } from "../audit/postgres/store.js";
 import type { AuditStore } from "../audit/store.js";
 import { sqlResult, type SqlError } from "../core/postgres/result.js";
-import { toSqlClient } from "../core/postgres/sql-client.js";
+import { toSqlClient, type PgPoolLike } from "../core/postgres/sql-client.js";
 import { CRYPTO_MIGRATION_SQL } from "../crypto/postgres/migration.js";
 import { postgresKeyStore } from "../crypto/postgres/key-store.js";
 import type { KeyStore } from "../crypto/keys/key-store.js";
@@ -23,7 +22,7 @@ export interface DurableStores {
  * `migrate` is set. These modules are imported directly, not through their
  * subpath entries, which also export drizzle tables: no drizzle-orm needed.
  */
-export async function durableStores(pool: Pool | undefined, migrate: boolean): Promise<Result<DurableStores, SqlError>> {
+export async function durableStores(pool: PgPoolLike | undefined, migrate: boolean): Promise<Result<DurableStores, SqlError>> {
   if (pool === undefined) return ok({ audit: undefined, keys: undefined });
   const sql = toSqlClient(pool)!;
   if (migrate) {

@@ -1,5 +1,4 @@
 import { err, ok, type Result } from "neverthrow";
-import type { Redis } from "ioredis";
 import { AuditLogger } from "../audit/logger.js";
 import { parseSigningKey } from "../audit/signing.js";
 import type { TenantCacheOptions } from "../cache/options.js";
@@ -8,6 +7,7 @@ import type { TenancyConfig } from "../core/config.js";
 import type { ConfigError, ConfigProblem } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
+import type { RedisClient } from "../core/redis/runner.js";
 import { silentLogger, type TenancyLogger } from "../core/logger.js";
 import { parseRootKeys } from "../crypto/keys/root-keys.js";
 import { TenantCipher } from "../crypto/tenant-cipher.js";
@@ -16,7 +16,7 @@ import { metricsSink } from "../metrics/sink.js";
 import { TenantMetrics } from "../metrics/tenant-metrics.js";
 import { QuotaGuard } from "../quota/guard.js";
 import { policiesFromEnv } from "../quota/policy.js";
-import { loadPeers, openClients, within, type Clients } from "./clients.js";
+import { loadPeers, openClients, within, type Clients, type OwnClients } from "./clients.js";
 import { durableStores } from "./durable.js";
 
 /** Options of `createTenancy` that env variables do not carry. */
@@ -39,6 +39,12 @@ export interface TenancyOptions {
    * quota leases before it closes the connections anyway. @default 5000
    */
   readonly closeTimeoutMs?: number;
+  /**
+   * Connections you already have, used instead of opening new ones for the
+   * URLs (leave the matching `TENANCY_*_URL` unset); `close()` leaves them
+   * open. A Redis Cluster is passed this way.
+   */
+  readonly clients?: OwnClients;
 }
 
 /** The `pg` PoolConfig settings createTenancy passes on (typed here so this module's types need no @types/pg). */
@@ -72,12 +78,12 @@ export interface Tenancy {
   readonly cipher: TenantCipher | undefined;
   /** The audit log in Postgres when `TENANCY_DATABASE_URL` is set, else in memory; signed checkpoints when `TENANCY_AUDIT_SIGNING_KEY` is set. */
   readonly audit: AuditLogger;
-  /** The Redis client opened for `TENANCY_REDIS_URL`, to share (e.g. for a `RedisTenantCache`). */
-  readonly redis: Redis | undefined;
+  /** The Redis client in use: opened for `TENANCY_REDIS_URL`, or yours (`clients.redis`). */
+  readonly redis: RedisClient | undefined;
   /**
-   * The `pg` Pool opened for `TENANCY_DATABASE_URL`, to share: it takes
-   * tenancykit's Postgres helpers as it is (`withWorkspace`, `checkTenancy`),
-   * and is a real `pg.Pool` for drizzle (`drizzle(tenancy.pool as pg.Pool)`).
+   * The `pg` Pool in use (opened for `TENANCY_DATABASE_URL`, or yours), to
+   * share: tenancykit's Postgres helpers take it as it is (`withWorkspace`,
+   * `checkTenancy`); for drizzle, `drizzle(tenancy.pool as pg.Pool)`.
    */
   readonly pool: PgPoolLike | undefined;
   /**
@@ -121,9 +127,10 @@ export async function createTenancy(
   const plans = config.quotaPlans === undefined ? undefined : collect(policiesFromEnv(config.quotaPlans), "TENANCY_QUOTA_PLANS", problems);
   const signer = config.auditSigningKey === undefined ? undefined : collect(parseSigningKey(config.auditSigningKey), "TENANCY_AUDIT_SIGNING_KEY", problems);
   const rootKeys = config.rootKeys === undefined ? undefined : collect(parseRootKeys(config.rootKeys), "TENANCY_ROOT_KEYS", problems);
-  const peers = await loadPeers(config, problems);
+  const own = options.clients ?? {};
+  const peers = await loadPeers(config, own, problems);
   if (problems.length > 0) return err(invalidConfig(problems));
-  const clients = openClients(config, peers, logger, options.pool ?? {});
+  const clients = openClients(config, own, peers, logger, options.pool ?? {});
   const stores = await durableStores(clients.pool, options.migrate === true);
   if (stores.isErr()) {
     await clients.close();
@@ -192,3 +199,4 @@ function invalidConfig(problems: readonly ConfigProblem[]): ConfigError {
   };
 }
 
+export type { OwnClients } from "./clients.js";

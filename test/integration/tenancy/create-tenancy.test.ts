@@ -10,6 +10,7 @@ import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
 import { createTenancy, type Tenancy } from "../../../src/tenancy/index.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
 import { startRedis } from "../../support/redis-server.js";
+import { clusterClient, whenReady } from "../../support/redis-clients.js";
 
 const servers = inject("servers");
 const PLANS = JSON.stringify({ plans: { free: { messages: { kind: "period", period: "month", limit: 3 } } }, defaultPlan: "free" });
@@ -80,6 +81,32 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
     }
     expect(a.redis!.status).toBe("end");
     expect(a.pool!.totalCount).toBe(0);
+  });
+
+  it("uses connections of one's own (a Redis Cluster, a pg Pool) and leaves them open at close()", async () => {
+    const cluster = clusterClient();
+    const pool = new pg.Pool({ connectionString: database.url, max: 3 });
+    await whenReady(cluster);
+    const { TENANCY_REDIS_URL: _r, TENANCY_DATABASE_URL: _d, ...rest } = env;
+    const tenancy = (await createTenancy(loadConfig(rest)._unsafeUnwrap(), { clients: { redis: cluster, pool }, migrate: true }))._unsafeUnwrap();
+    const workspaceId = randomUUID();
+    try {
+      expect(tenancy.redis).toBe(cluster);
+      expect(tenancy.pool).toBe(pool);
+      const allowed: boolean[] = [];
+      for (let i = 0; i < 4; i++) allowed.push((await tenancy.quota!.consume({ workspaceId, limit: "messages" }))._unsafeUnwrap().allowed);
+      expect(allowed).toEqual([true, true, true, false]);
+      expect(await cluster.exists(`tk:{${workspaceId}}:quota:state`)).toBe(1);
+      (await tenancy.audit.append({ workspaceId, actor: { type: "member", id: "m1" }, action: "journey.updated" }))._unsafeUnwrap();
+      const { rows } = await pool.query<{ n: string }>("select count(*) as n from audit_entry where workspace_id = $1", [workspaceId]);
+      expect(Number(rows[0]!.n)).toBe(1);
+    } finally {
+      await tenancy.close();
+    }
+    expect(await cluster.ping()).toBe("PONG");
+    expect((await pool.query<{ one: number }>("select 1 as one")).rows[0]!.one).toBe(1);
+    cluster.disconnect();
+    await pool.end();
   });
 
   it("a Redis that is down at start-up does not fail the start: decisions come back degraded, and close() stops the reconnections", async () => {

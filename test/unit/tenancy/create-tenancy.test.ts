@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
+import { Redis } from "ioredis";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/core/config.js";
 import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
@@ -91,5 +93,18 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
   it("refuses a closeTimeoutMs that is not a finite number ≥ 0 (a programmer's error) with a TypeError", async () => {
     await expect(createTenancy(config({}), { closeTimeoutMs: Number.NaN })).rejects.toThrow(TypeError);
     await expect(createTenancy(config({}), { closeTimeoutMs: -1 })).rejects.toThrow(/closeTimeoutMs/);
+  });
+
+  it("refuses a URL and a client of one's own for the same server, before using either", async () => {
+    const redis = new Redis({ lazyConnect: true });
+    const pool = new pg.Pool();
+    const both = config({ TENANCY_REDIS_URL: "redis://127.0.0.1:1", TENANCY_DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres" });
+    const result = await createTenancy(both, { clients: { redis, pool } });
+    const error = result._unsafeUnwrapErr();
+    expect(error.type === "InvalidConfig" && error.problems.map((p) => p.variable).sort()).toEqual(["TENANCY_DATABASE_URL", "TENANCY_REDIS_URL"]);
+    expect(error.message).toMatch(/keep one/);
+    expect(redis.status).toBe("wait"); // never connected
+    expect(pool.totalCount).toBe(0);
+    await pool.end();
   });
 });
