@@ -3,8 +3,9 @@ import { AuditLogger } from "../audit/logger.js";
 import { parseSigningKey } from "../audit/signing.js";
 import type { TenantCacheOptions } from "../cache/options.js";
 import { TenantCache } from "../cache/tenant-cache.js";
+import { RedisTenantCache, type RedisTenantCacheOptions } from "../cache/redis/redis-cache.js";
 import type { TenancyConfig } from "../core/config.js";
-import type { ConfigError, ConfigProblem } from "../core/errors.js";
+import type { ConfigError, ConfigProblem, StoreUnavailableError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
 import type { RedisClient } from "../core/redis/runner.js";
@@ -61,6 +62,9 @@ export interface TenancyPoolOptions {
   readonly ssl?: boolean | object;
 }
 
+/** A RedisTenantCache's options, less the connections `sharedCache` provides. */
+export type SharedCacheOptions<V> = Omit<RedisTenantCacheOptions<V>, "client" | "subscriber">;
+
 /** Every primitive, wired from one `TenancyConfig`. */
 export interface Tenancy {
   /** Per-workspace usage; the other primitives report into it. */
@@ -92,6 +96,14 @@ export interface Tenancy {
    * `RedisTenantCache` for a shared tier.
    */
   cache<V>(options: TenantCacheOptions<V>): TenantCache<V>;
+  /**
+   * A started RedisTenantCache on `redis` (values shared by every process,
+   * invalidations over pub/sub), with a subscriber connection of its own that
+   * `close()` closes; `timeoutMs` defaults to `TENANCY_REDIS_TIMEOUT_MS`.
+   * An `InvalidConfig` Err without Redis; `StoreUnavailable` if the
+   * subscription cannot start.
+   */
+  sharedCache<V>(options: SharedCacheOptions<V>): Promise<Result<RedisTenantCache<V>, ConfigError | StoreUnavailableError>>;
   /** Flushes the audit log and returns quota leases (within `closeTimeoutMs`), then closes the clients it opened. */
   close(): Promise<void>;
 }
@@ -142,7 +154,7 @@ export async function createTenancy(
   const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
   const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
   const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
-  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs }));
+  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs, redisTimeoutMs: config.redisTimeoutMs }));
 }
 
 interface Parts {
@@ -154,10 +166,12 @@ interface Parts {
   readonly sink: ReturnType<typeof metricsSink>;
   readonly logger: TenancyLogger;
   readonly closeTimeoutMs: number;
+  readonly redisTimeoutMs: number;
 }
 
-function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs }: Parts): Tenancy {
+function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs, redisTimeoutMs }: Parts): Tenancy {
   const caches: TenantCache<unknown>[] = [];
+  const sharedCaches: { readonly cache: RedisTenantCache<unknown>; readonly subscriber: RedisClient }[] = [];
   return {
     metrics,
     quota,
@@ -170,9 +184,36 @@ function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, close
       caches.push(cache as TenantCache<unknown>);
       return cache;
     },
+    async sharedCache<V>(cacheOptions: SharedCacheOptions<V>): Promise<Result<RedisTenantCache<V>, ConfigError | StoreUnavailableError>> {
+      const client = clients.redis;
+      if (client === undefined) {
+        return err(invalidConfig([{ variable: "TENANCY_REDIS_URL", reason: "is not set (nor `clients.redis` passed): a shared cache needs Redis" }]));
+      }
+      const subscriber = client.duplicate();
+      subscriber.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy shared cache subscriber error"));
+      let cache: RedisTenantCache<V>;
+      try {
+        cache = new RedisTenantCache<V>({ metrics: sink, logger, timeoutMs: redisTimeoutMs, ...cacheOptions, client, subscriber });
+      } catch (thrown) {
+        subscriber.disconnect(); // bad options are the caller's error: thrown, with nothing left open
+        throw thrown;
+      }
+      const started = await cache.start();
+      if (started.isErr()) {
+        await cache.close();
+        subscriber.disconnect();
+        return err(started.error);
+      }
+      sharedCaches.push({ cache: cache as RedisTenantCache<unknown>, subscriber });
+      return ok(cache);
+    },
     async close(): Promise<void> {
       try {
         for (const cache of caches) cache.close();
+        for (const { cache, subscriber } of sharedCaches) {
+          await within(cache.close(), closeTimeoutMs);
+          subscriber.disconnect();
+        }
         // Leases go back to Redis and the last audit batch commits before the connections close,
         // within a bound: an append still waiting then fails (its caller sees it), it is never lost silently.
         await within(Promise.all([quota?.close(), audit.close()]), closeTimeoutMs);

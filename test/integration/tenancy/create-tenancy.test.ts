@@ -109,6 +109,37 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
     await pool.end();
   });
 
+  it("shared caches of two instances see each other's values and invalidations, and close() closes their subscriber connections", async () => {
+    const ownRedis = await startRedis(); // its own server, so only this test's connections are counted
+    const { TENANCY_DATABASE_URL: _d, ...rest } = env;
+    const config = loadConfig({ ...rest, TENANCY_REDIS_URL: ownRedis.url })._unsafeUnwrap();
+    const [a, b] = [(await createTenancy(config))._unsafeUnwrap(), (await createTenancy(config))._unsafeUnwrap()];
+    try {
+      const [ca, cb] = [
+        (await a.sharedCache<string>({ maxBytes: 1_000_000, acknowledged: true }))._unsafeUnwrap(),
+        (await b.sharedCache<string>({ maxBytes: 1_000_000, acknowledged: true }))._unsafeUnwrap(),
+      ];
+      const workspaceId = randomUUID();
+      (await ca.set({ workspaceId, key: "write-key", value: "ws-secret-1" }))._unsafeUnwrap();
+      expect((await cb.get({ workspaceId, key: "write-key" }))._unsafeUnwrap()).toBe("ws-secret-1"); // from Redis, now also in b's memory
+      (await ca.delete({ workspaceId, key: "write-key" }))._unsafeUnwrap(); // acknowledged: b has dropped its copy
+      expect((await cb.get({ workspaceId, key: "write-key" }))._unsafeUnwrap()).toBeUndefined();
+      expect(await clientsOtherThanMe(ownRedis.url)).toBe(4); // two command clients, two subscribers
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    expect(await clientsOtherThanMe(ownRedis.url)).toBe(0);
+    await ownRedis.stop();
+  });
+
+  it("sharedCache without Redis is an InvalidConfig Err", async () => {
+    const tenancy = (await createTenancy(loadConfig({})._unsafeUnwrap()))._unsafeUnwrap();
+    const shared = await tenancy.sharedCache<string>({ maxBytes: 1_000 });
+    expect(shared._unsafeUnwrapErr()).toMatchObject({ type: "InvalidConfig", message: expect.stringMatching(/TENANCY_REDIS_URL/) });
+    await tenancy.close();
+  });
+
   it("a Redis that is down at start-up does not fail the start: decisions come back degraded, and close() stops the reconnections", async () => {
     const refusing = await tcpServer((socket) => socket.destroy()); // accepts, then drops: ioredis keeps reconnecting
     const { TENANCY_DATABASE_URL: _unused, ...withoutDatabase } = env;
