@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Pool, PoolConfig } from "pg";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
-import type { RedisClient } from "../core/redis/runner.js";
+import { replaysCommands, type RedisClient } from "../core/redis/runner.js";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigProblem } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
@@ -45,6 +45,14 @@ export async function loadPeers(config: TenancyConfig, own: OwnClients, problems
   }
   if (config.databaseUrl !== undefined && own.pool !== undefined) {
     problems.push({ variable: "TENANCY_DATABASE_URL", reason: "is set and a pool was passed in `clients.pool`: keep one" });
+  }
+  if (own.redis !== undefined && replaysCommands(own.redis)) {
+    problems.push({
+      variable: "clients.redis",
+      reason:
+        "re-sends in-flight commands after a reconnect (a quota consumption could apply twice); create it with " +
+        "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } })",
+    });
   }
   const ioredis = config.redisUrl === undefined ? undefined : await optionalPeer(() => import("ioredis"));
   if (config.redisUrl !== undefined && ioredis === undefined) {
@@ -90,7 +98,9 @@ export function openClients(config: TenancyConfig, own: OwnClients, peers: Peers
   return {
     redis: redisInUse,
     pool: pool ?? own.pool,
-    quotaStore: (timeoutMs) => (redisInUse === undefined ? new MemoryQuotaStore() : new RedisQuotaStore({ client: redisInUse, timeoutMs })),
+    // A slow reply makes the store reset a connection it believes stuck; never the caller's own, which others share.
+    quotaStore: (timeoutMs) =>
+      redisInUse === undefined ? new MemoryQuotaStore() : new RedisQuotaStore({ client: redisInUse, timeoutMs, reconnectOnTimeout: redis !== undefined }),
     async close(): Promise<void> {
       if (redis !== undefined) await closeRedis(redis);
       if (pool !== undefined && !pool.ended) await within(pool.end(), CLOSE_WAIT_MS);

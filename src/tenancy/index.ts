@@ -3,7 +3,7 @@ import { AuditLogger } from "../audit/logger.js";
 import { parseSigningKey } from "../audit/signing.js";
 import type { TenantCacheOptions } from "../cache/options.js";
 import { TenantCache } from "../cache/tenant-cache.js";
-import { RedisTenantCache, type RedisTenantCacheOptions } from "../cache/redis/redis-cache.js";
+import type { RedisTenantCache } from "../cache/redis/redis-cache.js";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigError, ConfigProblem, StoreUnavailableError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
@@ -19,6 +19,8 @@ import { QuotaGuard } from "../quota/guard.js";
 import { policiesFromEnv } from "../quota/policy.js";
 import { loadPeers, openClients, within, type Clients, type OwnClients } from "./clients.js";
 import { durableStores } from "./durable.js";
+import { collect, invalidConfig } from "./problems.js";
+import { SharedCaches, type SharedCacheOptions } from "./shared-caches.js";
 
 /** Options of `createTenancy` that env variables do not carry. */
 export interface TenancyOptions {
@@ -31,7 +33,7 @@ export interface TenancyOptions {
    */
   readonly migrate?: boolean;
   /**
-   * Settings of the `pg` Pool besides its URL.
+   * Settings of the `pg` Pool opened for `TENANCY_DATABASE_URL` (not of `clients.pool`).
    * @default { connectionTimeoutMillis: 10_000, query_timeout: 30_000 }
    */
   readonly pool?: TenancyPoolOptions;
@@ -62,25 +64,23 @@ export interface TenancyPoolOptions {
   readonly ssl?: boolean | object;
 }
 
-/** A RedisTenantCache's options, less the connections `sharedCache` provides. */
-export type SharedCacheOptions<V> = Omit<RedisTenantCacheOptions<V>, "client" | "subscriber">;
-
 /** Every primitive, wired from one `TenancyConfig`. */
 export interface Tenancy {
   /** Per-workspace usage; the other primitives report into it. */
   readonly metrics: TenantMetrics;
   /**
-   * Quotas on Redis when `TENANCY_REDIS_URL` is set, else in memory; undefined
-   * when `TENANCY_QUOTA_PLANS` is unset (no plans, nothing to enforce).
+   * Quotas on Redis when there is one (`TENANCY_REDIS_URL` or `clients.redis`),
+   * else in memory; undefined when `TENANCY_QUOTA_PLANS` is unset (no plans,
+   * nothing to enforce).
    */
   readonly quota: QuotaGuard | undefined;
   /**
-   * Envelope encryption with its data keys in Postgres when
-   * `TENANCY_DATABASE_URL` is set, else in memory; undefined when
+   * Envelope encryption with its data keys in Postgres when there is one
+   * (`TENANCY_DATABASE_URL` or `clients.pool`), else in memory; undefined when
    * `TENANCY_ROOT_KEYS` is unset (never a made-up key that a restart would lose).
    */
   readonly cipher: TenantCipher | undefined;
-  /** The audit log in Postgres when `TENANCY_DATABASE_URL` is set, else in memory; signed checkpoints when `TENANCY_AUDIT_SIGNING_KEY` is set. */
+  /** The audit log in Postgres when there is one, else in memory; signed checkpoints when `TENANCY_AUDIT_SIGNING_KEY` is set. */
   readonly audit: AuditLogger;
   /** The Redis client in use: opened for `TENANCY_REDIS_URL`, or yours (`clients.redis`). */
   readonly redis: RedisClient | undefined;
@@ -101,7 +101,7 @@ export interface Tenancy {
    * invalidations over pub/sub), with a subscriber connection of its own that
    * `close()` closes; `timeoutMs` defaults to `TENANCY_REDIS_TIMEOUT_MS`.
    * An `InvalidConfig` Err without Redis; `StoreUnavailable` if the
-   * subscription cannot start.
+   * subscription does not start within 2 s, or the tenancy is closed.
    */
   sharedCache<V>(options: SharedCacheOptions<V>): Promise<Result<RedisTenantCache<V>, ConfigError | StoreUnavailableError>>;
   /** Flushes the audit log and returns quota leases (within `closeTimeoutMs`), then closes the clients it opened. */
@@ -140,6 +140,9 @@ export async function createTenancy(
   const signer = config.auditSigningKey === undefined ? undefined : collect(parseSigningKey(config.auditSigningKey), "TENANCY_AUDIT_SIGNING_KEY", problems);
   const rootKeys = config.rootKeys === undefined ? undefined : collect(parseRootKeys(config.rootKeys), "TENANCY_ROOT_KEYS", problems);
   const own = options.clients ?? {};
+  if (options.pool !== undefined && own.pool !== undefined) {
+    problems.push({ variable: "pool", reason: "settings apply only to a pool opened for TENANCY_DATABASE_URL, not to `clients.pool`" });
+  }
   const peers = await loadPeers(config, own, problems);
   if (problems.length > 0) return err(invalidConfig(problems));
   const clients = openClients(config, own, peers, logger, options.pool ?? {});
@@ -149,12 +152,19 @@ export async function createTenancy(
     return err(stores.error);
   }
   const { audit: auditStore, keys } = stores.value;
-  const metrics = new TenantMetrics(metricsOptionsFromConfig(config));
-  const sink = metricsSink(metrics);
-  const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
-  const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
-  const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
-  return ok(tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs, redisTimeoutMs: config.redisTimeoutMs }));
+  try {
+    const metrics = new TenantMetrics(metricsOptionsFromConfig(config));
+    const sink = metricsSink(metrics);
+    const quota = plans === undefined ? undefined : new QuotaGuard({ policies: plans, store: clients.quotaStore(config.redisTimeoutMs), metrics: sink, logger });
+    const cipher = rootKeys === undefined ? undefined : new TenantCipher({ rootKeys, ...(keys ? { store: keys } : {}), metrics: sink });
+    const audit = new AuditLogger({ ...(auditStore ? { store: auditStore } : {}), ...(signer ? { signer } : {}), metrics: sink });
+    const shared = new SharedCaches(clients.redis, { metrics: sink, logger, timeoutMs: config.redisTimeoutMs });
+    return ok(tenancyOf({ metrics, quota, cipher, audit, clients, shared, sink, logger, closeTimeoutMs }));
+  } catch (thrown) {
+    // A constructor refusing its options is a programmer's error, thrown; nothing opened stays open.
+    await clients.close();
+    throw thrown;
+  }
 }
 
 interface Parts {
@@ -165,13 +175,12 @@ interface Parts {
   readonly clients: Clients;
   readonly sink: ReturnType<typeof metricsSink>;
   readonly logger: TenancyLogger;
+  readonly shared: SharedCaches;
   readonly closeTimeoutMs: number;
-  readonly redisTimeoutMs: number;
 }
 
-function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, closeTimeoutMs, redisTimeoutMs }: Parts): Tenancy {
+function tenancyOf({ metrics, quota, cipher, audit, clients, shared, sink, logger, closeTimeoutMs }: Parts): Tenancy {
   const caches: TenantCache<unknown>[] = [];
-  const sharedCaches: { readonly cache: RedisTenantCache<unknown>; readonly subscriber: RedisClient }[] = [];
   return {
     metrics,
     quota,
@@ -184,39 +193,14 @@ function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, close
       caches.push(cache as TenantCache<unknown>);
       return cache;
     },
-    async sharedCache<V>(cacheOptions: SharedCacheOptions<V>): Promise<Result<RedisTenantCache<V>, ConfigError | StoreUnavailableError>> {
-      const client = clients.redis;
-      if (client === undefined) {
-        return err(invalidConfig([{ variable: "TENANCY_REDIS_URL", reason: "is not set (nor `clients.redis` passed): a shared cache needs Redis" }]));
-      }
-      const subscriber = client.duplicate();
-      subscriber.on("error", (error: unknown) => logger.warn({ err: error }, "tenancy shared cache subscriber error"));
-      let cache: RedisTenantCache<V>;
-      try {
-        cache = new RedisTenantCache<V>({ metrics: sink, logger, timeoutMs: redisTimeoutMs, ...cacheOptions, client, subscriber });
-      } catch (thrown) {
-        subscriber.disconnect(); // bad options are the caller's error: thrown, with nothing left open
-        throw thrown;
-      }
-      const started = await cache.start();
-      if (started.isErr()) {
-        await cache.close();
-        subscriber.disconnect();
-        return err(started.error);
-      }
-      sharedCaches.push({ cache: cache as RedisTenantCache<unknown>, subscriber });
-      return ok(cache);
-    },
+    sharedCache: (cacheOptions) => shared.create(cacheOptions),
     async close(): Promise<void> {
       try {
         for (const cache of caches) cache.close();
-        for (const { cache, subscriber } of sharedCaches) {
-          await within(cache.close(), closeTimeoutMs);
-          subscriber.disconnect();
-        }
-        // Leases go back to Redis and the last audit batch commits before the connections close,
-        // within a bound: an append still waiting then fails (its caller sees it), it is never lost silently.
-        await within(Promise.all([quota?.close(), audit.close()]), closeTimeoutMs);
+        // Leases go back to Redis, the last audit batch commits and the shared caches say goodbye before
+        // the connections close, all within one bound: an append still waiting then fails (its caller
+        // sees it), it is never lost silently.
+        await within(Promise.all([quota?.close(), audit.close(), shared.closeAll()]), closeTimeoutMs);
       } finally {
         await clients.close();
       }
@@ -224,20 +208,5 @@ function tenancyOf({ metrics, quota, cipher, audit, clients, sink, logger, close
   };
 }
 
-/** The value of `result`, or undefined with its error recorded against `variable`. */
-function collect<T>(result: Result<T, { readonly message: string }>, variable: string, problems: ConfigProblem[]): T | undefined {
-  if (result.isOk()) return result.value;
-  problems.push({ variable, reason: result.error.message });
-  return undefined;
-}
-
-function invalidConfig(problems: readonly ConfigProblem[]): ConfigError {
-  return {
-    type: "InvalidConfig",
-    message: `cannot set up tenancy: ${problems.map((p) => `${p.variable}: ${p.reason}`).join("; ")}`,
-    retryable: false,
-    problems,
-  };
-}
-
 export type { OwnClients } from "./clients.js";
+export type { SharedCacheOptions } from "./shared-caches.js";

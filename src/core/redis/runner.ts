@@ -170,7 +170,7 @@ class PendingCall<T> implements Deadline {
   }
 }
 
-function replaysCommands(client: RedisClient): boolean {
+export function replaysCommands(client: RedisClient): boolean {
   const options = client.options as {
     autoResendUnfulfilledCommands?: boolean;
     redisOptions?: { autoResendUnfulfilledCommands?: boolean };

@@ -133,6 +133,49 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
     await ownRedis.stop();
   });
 
+  it("sharedCache after close() is an Err and opens nothing; on a client of one's own without an offline queue it still starts", async () => {
+    const ownRedis = await startRedis();
+    const { TENANCY_DATABASE_URL: _d, ...rest } = env;
+    try {
+      const tenancy = (await createTenancy(loadConfig({ ...rest, TENANCY_REDIS_URL: ownRedis.url })._unsafeUnwrap()))._unsafeUnwrap();
+      await tenancy.close();
+      expect((await tenancy.sharedCache<string>({ maxBytes: 1_000 }))._unsafeUnwrapErr()).toMatchObject({ type: "StoreUnavailable" });
+      expect(await clientsOtherThanMe(ownRedis.url)).toBe(0);
+
+      const mine = new Redis(ownRedis.url, { autoResendUnfulfilledCommands: false, enableOfflineQueue: false });
+      mine.on("error", () => undefined); // the server stops at the end of the test
+      await whenReady(mine);
+      const { TENANCY_REDIS_URL: _r, ...noUrls } = rest;
+      const withMine = (await createTenancy(loadConfig(noUrls)._unsafeUnwrap(), { clients: { redis: mine } }))._unsafeUnwrap();
+      const shared = (await withMine.sharedCache<string>({ maxBytes: 1_000 }))._unsafeUnwrap();
+      const workspaceId = randomUUID();
+      (await shared.set({ workspaceId, key: "k", value: "v" }))._unsafeUnwrap();
+      expect((await shared.get({ workspaceId, key: "k" }))._unsafeUnwrap()).toBe("v");
+      await withMine.close();
+      expect(await mine.ping()).toBe("PONG"); // the caller's client stays open
+      mine.disconnect();
+      expect(await clientsOtherThanMe(ownRedis.url)).toBe(0);
+    } finally {
+      await ownRedis.stop();
+    }
+  });
+
+  it("sharedCache while Redis is down fails with StoreUnavailable and leaves no subscriber reconnecting", async () => {
+    const refusing = await tcpServer((socket) => socket.destroy());
+    const { TENANCY_DATABASE_URL: _d, ...rest } = env;
+    const tenancy = (await createTenancy(loadConfig({ ...rest, TENANCY_REDIS_URL: `redis://127.0.0.1:${refusing.port}` })._unsafeUnwrap()))._unsafeUnwrap();
+    try {
+      const shared = await tenancy.sharedCache<string>({ maxBytes: 1_000 });
+      expect(shared._unsafeUnwrapErr()).toMatchObject({ type: "StoreUnavailable" });
+    } finally {
+      await tenancy.close();
+    }
+    const attempts = refusing.connections();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // ioredis would retry within this
+    expect(refusing.connections()).toBe(attempts);
+    await refusing.close();
+  });
+
   it("sharedCache without Redis is an InvalidConfig Err", async () => {
     const tenancy = (await createTenancy(loadConfig({})._unsafeUnwrap()))._unsafeUnwrap();
     const shared = await tenancy.sharedCache<string>({ maxBytes: 1_000 });

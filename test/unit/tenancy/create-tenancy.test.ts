@@ -95,16 +95,64 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
     await expect(createTenancy(config({}), { closeTimeoutMs: -1 })).rejects.toThrow(/closeTimeoutMs/);
   });
 
-  it("refuses a URL and a client of one's own for the same server, before using either", async () => {
-    const redis = new Redis({ lazyConnect: true });
+  it("refuses a URL and a client of one's own for the same server, before opening anything", async () => {
+    const listener = await countingServer();
+    const redis = new Redis({ lazyConnect: true, autoResendUnfulfilledCommands: false });
     const pool = new pg.Pool();
-    const both = config({ TENANCY_REDIS_URL: "redis://127.0.0.1:1", TENANCY_DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres" });
-    const result = await createTenancy(both, { clients: { redis, pool } });
-    const error = result._unsafeUnwrapErr();
-    expect(error.type === "InvalidConfig" && error.problems.map((p) => p.variable).sort()).toEqual(["TENANCY_DATABASE_URL", "TENANCY_REDIS_URL"]);
-    expect(error.message).toMatch(/keep one/);
-    expect(redis.status).toBe("wait"); // never connected
-    expect(pool.totalCount).toBe(0);
-    await pool.end();
+    try {
+      const both = config({ TENANCY_QUOTA_PLANS: PLANS, TENANCY_REDIS_URL: listener.url("redis"), TENANCY_DATABASE_URL: listener.url("postgres") });
+      const error = (await createTenancy(both, { clients: { redis, pool }, migrate: true }))._unsafeUnwrapErr();
+      expect(error.type === "InvalidConfig" && error.problems.map((p) => p.variable).sort()).toEqual(["TENANCY_DATABASE_URL", "TENANCY_REDIS_URL"]);
+      expect(error.message).toMatch(/keep one/);
+      await listener.settle();
+      expect(listener.connections()).toBe(0);
+      expect(redis.status).toBe("wait"); // never connected
+      expect(pool.totalCount).toBe(0);
+    } finally {
+      await pool.end();
+      await listener.close();
+    }
+  });
+
+  it("refuses a Redis client of one's own that re-sends commands after a reconnect, before opening anything", async () => {
+    const listener = await countingServer();
+    const redis = new Redis({ lazyConnect: true }); // ioredis' default: autoResendUnfulfilledCommands true
+    try {
+      const env = { TENANCY_QUOTA_PLANS: PLANS, TENANCY_DATABASE_URL: listener.url("postgres") };
+      const error = (await createTenancy(config(env), { clients: { redis }, migrate: true }))._unsafeUnwrapErr();
+      expect(error.type === "InvalidConfig" && error.problems).toEqual([{ variable: "clients.redis", reason: expect.stringMatching(/autoResendUnfulfilledCommands: false/) }]);
+      await listener.settle();
+      expect(listener.connections()).toBe(0);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("refuses pool settings given together with a pool of one's own (they would not apply)", async () => {
+    const pool = new pg.Pool();
+    try {
+      const error = (await createTenancy(config({}), { clients: { pool }, pool: { max: 5 } }))._unsafeUnwrapErr();
+      expect(error.type === "InvalidConfig" && error.problems.map((p) => p.variable)).toEqual(["pool"]);
+    } finally {
+      await pool.end();
+    }
   });
 });
+
+/** A loopback TCP server that counts (and drops) connections, standing in for Redis and Postgres. */
+async function countingServer() {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: (scheme: "redis" | "postgres") => (scheme === "redis" ? `redis://127.0.0.1:${port}` : `postgres://postgres@127.0.0.1:${port}/postgres`),
+    connections: () => count,
+    /** Gives a client opened by mistake the time to connect (ioredis and pg connect within milliseconds on loopback). */
+    settle: () => new Promise((resolve) => setTimeout(resolve, 200)),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
