@@ -61,20 +61,14 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
   });
 
   it("reports every bad value at once, as InvalidConfig, before opening anything", async () => {
-    let connections = 0;
-    const listener = createServer((socket) => {
-      connections++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-    const { port } = listener.address() as { port: number };
+    const listener = await countingServer();
     try {
       const bad = config({
         TENANCY_QUOTA_PLANS: '{"plans":{}}',
         TENANCY_ROOT_KEYS: "k1:notbase64",
         TENANCY_AUDIT_SIGNING_KEY: "short",
-        TENANCY_REDIS_URL: `redis://127.0.0.1:${port}`,
-        TENANCY_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+        TENANCY_REDIS_URL: listener.url("redis"),
+        TENANCY_DATABASE_URL: listener.url("postgres"),
       });
       const result = await createTenancy(bad, { migrate: true });
       expect(result.isErr()).toBe(true);
@@ -83,10 +77,10 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
       const variables = error.type === "InvalidConfig" ? error.problems.map((p) => p.variable) : [];
       expect(variables.sort()).toEqual(["TENANCY_AUDIT_SIGNING_KEY", "TENANCY_QUOTA_PLANS", "TENANCY_ROOT_KEYS"]);
       expect(error.message).toMatch(/TENANCY_ROOT_KEYS/);
-      await new Promise((resolve) => setTimeout(resolve, 200)); // an opened ioredis client would have connected by now
-      expect(connections).toBe(0);
+      await listener.settle();
+      expect(listener.connections()).toBe(0);
     } finally {
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      await listener.close();
     }
   });
 
