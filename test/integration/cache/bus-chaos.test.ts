@@ -86,14 +86,20 @@ describe("bus chaos: delayed, duplicated, dropped and reordered invalidations", 
     await writer.cache.set({ workspaceId: w, key: "k", value: "old", acknowledged: true });
     expect((await reader.cache.get({ workspaceId: w, key: "k" }))._unsafeUnwrap()).toBe("old");
     let dropped = false;
+    let droppedSeq = Infinity;
     readerChaos.settings.dropIf = (m) => {
-      if (m.t === "d" && m.k === "k" && !dropped) return (dropped = true);
+      if (m.t === "d" && m.k === "k" && !dropped) {
+        droppedSeq = m.s ?? Infinity;
+        return (dropped = true);
+      }
       return false;
     };
     let heartbeatAt = 0;
+    // The writer's first heartbeat sent after the lost message (its sequence number covers it): a
+    // heartbeat still delayed from the previous test's chaos can arrive later, and does not count.
     const firstHeartbeat = new Promise<void>((resolve) => {
       readerChaos.onDelivered = (m) => {
-        if (dropped && m.n === writer.cache.nodeId && m.t === "h" && heartbeatAt === 0) {
+        if (dropped && m.n === writer.cache.nodeId && m.t === "h" && (m.s ?? -1) >= droppedSeq && heartbeatAt === 0) {
           heartbeatAt = Date.now();
           resolve();
         }

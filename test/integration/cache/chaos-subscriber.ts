@@ -1,13 +1,21 @@
 import type { Redis } from "ioredis";
 import type { BusSubscriber } from "../../../src/cache/redis.js";
 
+/** What the tests read of a bus message: sender, type, sequence number (heartbeats carry the sender's last), key. */
+export interface BusWireMessage {
+  readonly n: string;
+  readonly t: string;
+  readonly s?: number;
+  readonly k?: string;
+}
+
 export interface ChaosSettings {
   drop: number;
   duplicate: number;
   /** Max random delay per message (ms); random delays also reorder. */
   maxDelayMs: number;
   /** Drops every message this returns true for (targeted, silent loss). */
-  dropIf?: ((message: { n: string; t: string; k?: string }) => boolean) | undefined;
+  dropIf?: ((message: BusWireMessage) => boolean) | undefined;
 }
 
 /**
@@ -20,7 +28,7 @@ export class ChaosSubscriber implements BusSubscriber {
   readonly stats = { delivered: 0, dropped: 0, duplicated: 0, delayed: 0 };
   readonly #listeners = new Map<(...args: unknown[]) => void, (...args: unknown[]) => void>();
   /** Called after each delivered message (tests wait on specific deliveries). */
-  onDelivered: (message: { n: string; t: string; k?: string }) => void = () => undefined;
+  onDelivered: (message: BusWireMessage) => void = () => undefined;
 
   constructor(
     readonly inner: Redis,
@@ -52,7 +60,7 @@ export class ChaosSubscriber implements BusSubscriber {
   }
 
   #deliver(listener: (...args: unknown[]) => void, channel: unknown, text: unknown): void {
-    const message = JSON.parse(String(text)) as { n: string; t: string; k?: string };
+    const message = JSON.parse(String(text)) as BusWireMessage;
     const s = this.settings;
     if (s.dropIf?.(message) || this.random() < s.drop) {
       this.stats.dropped++;
