@@ -11,6 +11,7 @@ import { createTenancy, type Tenancy } from "../../../src/tenancy/index.js";
 import { createTestDatabase } from "../../support/postgres-server.js";
 import { startRedis } from "../../support/redis-server.js";
 import { clusterClient, whenReady } from "../../support/redis-clients.js";
+import { startTcpProxy } from "../../support/tcp-proxy.js";
 
 const servers = inject("servers");
 const PLANS = JSON.stringify({ plans: { free: { messages: { kind: "period", period: "month", limit: 3 } } }, defaultPlan: "free" });
@@ -174,6 +175,37 @@ describe("createTenancy with TENANCY_REDIS_URL and TENANCY_DATABASE_URL (real Re
     await new Promise((resolve) => setTimeout(resolve, 1_500)); // ioredis would retry within this
     expect(refusing.connections()).toBe(attempts);
     await refusing.close();
+  });
+
+  it("after a timed-out decision the quota store resets a connection it opened, never a client of one's own", async () => {
+    const redisPort = Number(new URL(servers.redisUrl).port);
+    const { TENANCY_DATABASE_URL: _d, TENANCY_REDIS_URL: _r, ...rest } = env;
+    const resets = async (own: boolean): Promise<number> => {
+      const proxy = await startTcpProxy(redisPort);
+      const url = `redis://127.0.0.1:${proxy.port}`;
+      const mine = own ? new Redis(url, { autoResendUnfulfilledCommands: false }) : undefined;
+      mine?.on("error", () => undefined);
+      const config = loadConfig({ ...rest, TENANCY_REDIS_TIMEOUT_MS: "100", ...(own ? {} : { TENANCY_REDIS_URL: url }) })._unsafeUnwrap();
+      const tenancy = (await createTenancy(config, own ? { clients: { redis: mine! } } : {}))._unsafeUnwrap();
+      const client = tenancy.redis!;
+      let closes = 0;
+      client.on("close", () => closes++);
+      try {
+        const workspaceId = randomUUID();
+        await whenReady(client);
+        expect((await tenancy.quota!.consume({ workspaceId, limit: "messages" }))._unsafeUnwrap().degraded).toBe(false);
+        proxy.blackhole(true); // the path goes dead: no reply, no FIN
+        expect((await tenancy.quota!.consume({ workspaceId, limit: "messages" }))._unsafeUnwrap().degraded).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return closes;
+      } finally {
+        await tenancy.close();
+        mine?.disconnect();
+        await proxy.close();
+      }
+    };
+    expect(await resets(false)).toBeGreaterThan(0); // its own connection: reset, so a dead path cannot keep it stuck
+    expect(await resets(true)).toBe(0); // the caller's: left alone (others share it)
   });
 
   it("sharedCache without Redis is an InvalidConfig Err", async () => {
