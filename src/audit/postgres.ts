@@ -4,13 +4,11 @@
  */
 import { err, ok, type Result } from "neverthrow";
 import { invalidInput, type InvalidInputError } from "../core/errors.js";
-import { sqlResult, type SqlError } from "../core/postgres/result.js";
 import { toSqlClient, type PostgresSource } from "../core/postgres/sql-client.js";
-import { AUDIT_MIGRATION_SQL } from "./postgres/migration.js";
 import { PostgresAuditStore } from "./postgres/store.js";
 
 export { PostgresAuditStore } from "./postgres/store.js";
-export { AUDIT_MIGRATION_SQL } from "./postgres/migration.js";
+export { AUDIT_MIGRATION_SQL, migrateAuditTables } from "./postgres/migration.js";
 export { auditCheckpoint, auditEntry, auditHead, auditIdempotency, auditPrune } from "./postgres/schema.js";
 
 /**
@@ -24,11 +22,4 @@ export function postgresAuditStore(source: PostgresSource): Result<PostgresAudit
   const sql = toSqlClient(source);
   if (sql === undefined) return err(invalidInput("expected a pg Pool, a drizzle database or a PGlite instance"));
   return ok(new PostgresAuditStore(sql));
-}
-
-/** Creates the audit tables (idempotent). Prefer adding AUDIT_MIGRATION_SQL to your own migrations. */
-export async function migrateAuditTables(source: PostgresSource): Promise<Result<void, SqlError | InvalidInputError>> {
-  const sql = toSqlClient(source);
-  if (sql === undefined) return err(invalidInput("expected a pg Pool, a drizzle database or a PGlite instance"));
-  return sqlResult("audit migration", () => sql.exec(AUDIT_MIGRATION_SQL));
 }

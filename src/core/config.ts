@@ -8,7 +8,7 @@ import {
   variable,
   type ConfigVariable,
 } from "./config-parsers.js";
-import type { ConfigError, ConfigProblem } from "./errors.js";
+import { configError, type ConfigError, type ConfigProblem } from "./errors.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -113,12 +113,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     }
   }
   if (problems.length > 0) {
-    return err({
-      type: "InvalidConfig",
-      message: `invalid tenancy configuration: ${problems.map((p) => `${p.variable} ${p.reason}`).join("; ")}`,
-      retryable: false,
-      problems,
-    });
+    return err(configError(problems));
   }
   return ok(config as TenancyConfig);
 }

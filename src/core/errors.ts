@@ -88,3 +88,13 @@ export function describeThrown(thrown: unknown): string {
     return String(thrown);
   }
 }
+
+/** The `InvalidConfig` error listing every problem (loadConfig's, and createTenancy's). */
+export function configError(problems: readonly ConfigProblem[]): ConfigError {
+  return {
+    type: "InvalidConfig",
+    message: `invalid tenancy configuration: ${problems.map((p) => `${p.variable} ${p.reason}`).join("; ")}`,
+    retryable: false,
+    problems,
+  };
+}

@@ -7,6 +7,7 @@ import { CLAIM_FLUSH_SQL, METRICS_MIGRATION_SQL, UPSERT_USAGE_SQL } from "./flus
 import { grown, type SlotListener } from "./slots.js";
 import { HistogramStore } from "./storage.js";
 import type { TenantMetrics } from "./tenant-metrics.js";
+import { underMigrationLock } from "../core/postgres/migration-lock.js";
 
 export interface UsageFlusherOptions {
   /** A `pg` Pool, a drizzle database or PGlite (the user's own client). */
@@ -83,7 +84,7 @@ export class UsageFlusher implements SlotListener {
   async migrate(): Promise<Result<void, SqlError | InvalidInputError>> {
     const client = this.#client;
     if (!client) return err(invalidInput("db is not a pg Pool, drizzle database or PGlite"));
-    return sqlResult("create metrics usage tables", () => client.exec(METRICS_MIGRATION_SQL));
+    return sqlResult("create metrics usage tables", () => client.exec(underMigrationLock(METRICS_MIGRATION_SQL)));
   }
 
   /** Writes usage since the last successful flush; retries a failed batch first. */

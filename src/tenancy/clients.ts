@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Pool, PoolConfig } from "pg";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
-import { replaysCommands, type RedisClient } from "../core/redis/runner.js";
+import { REPLAY_PROBLEM, replaysCommands, type RedisClient } from "../core/redis/runner.js";
 import type { TenancyConfig } from "../core/config.js";
 import type { ConfigProblem } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
@@ -47,12 +47,7 @@ export async function loadPeers(config: TenancyConfig, own: OwnClients, problems
     problems.push({ variable: "TENANCY_DATABASE_URL", reason: "is set and a pool was passed in `clients.pool`: keep one" });
   }
   if (own.redis !== undefined && replaysCommands(own.redis)) {
-    problems.push({
-      variable: "clients.redis",
-      reason:
-        "re-sends in-flight commands after a reconnect (a quota consumption could apply twice); create it with " +
-        "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } })",
-    });
+    problems.push({ variable: "clients.redis", reason: REPLAY_PROBLEM });
   }
   const ioredis = config.redisUrl === undefined ? undefined : await optionalPeer(() => import("ioredis"));
   if (config.redisUrl !== undefined && ioredis === undefined) {

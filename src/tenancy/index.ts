@@ -5,7 +5,7 @@ import type { TenantCacheOptions } from "../cache/options.js";
 import { TenantCache } from "../cache/tenant-cache.js";
 import type { RedisTenantCache } from "../cache/redis/redis-cache.js";
 import type { TenancyConfig } from "../core/config.js";
-import type { ConfigError, ConfigProblem, StoreUnavailableError } from "../core/errors.js";
+import { configError, type ConfigError, type ConfigProblem, type StoreUnavailableError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
 import type { RedisClient } from "../core/redis/runner.js";
@@ -19,7 +19,6 @@ import { QuotaGuard } from "../quota/guard.js";
 import { policiesFromEnv } from "../quota/policy.js";
 import { loadPeers, openClients, within, type Clients, type OwnClients } from "./clients.js";
 import { durableStores } from "./durable.js";
-import { collect, invalidConfig } from "./problems.js";
 import { SharedCaches, type SharedCacheOptions } from "./shared-caches.js";
 
 /** Options of `createTenancy` that env variables do not carry. */
@@ -144,7 +143,7 @@ export async function createTenancy(
     problems.push({ variable: "pool", reason: "settings apply only to a pool opened for TENANCY_DATABASE_URL, not to `clients.pool`" });
   }
   const peers = await loadPeers(config, own, problems);
-  if (problems.length > 0) return err(invalidConfig(problems));
+  if (problems.length > 0) return err(configError(problems));
   const clients = openClients(config, own, peers, logger, options.pool ?? {});
   const stores = await durableStores(clients.pool, options.migrate === true);
   if (stores.isErr()) {
@@ -206,6 +205,13 @@ function tenancyOf({ metrics, quota, cipher, audit, clients, shared, sink, logge
       }
     },
   };
+}
+
+/** The value of `result`, or undefined with its error recorded against `variable`. */
+function collect<T>(result: Result<T, { readonly message: string }>, variable: string, problems: ConfigProblem[]): T | undefined {
+  if (result.isOk()) return result.value;
+  problems.push({ variable, reason: result.error.message });
+  return undefined;
 }
 
 export type { OwnClients } from "./clients.js";

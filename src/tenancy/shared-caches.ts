@@ -1,12 +1,11 @@
 import type { Cluster, Redis } from "ioredis";
 import { err, ok, type Result } from "neverthrow";
 import { RedisTenantCache, type RedisTenantCacheOptions } from "../cache/redis/redis-cache.js";
-import { storeUnavailable, type ConfigError, type StoreUnavailableError } from "../core/errors.js";
+import { configError, storeUnavailable, type ConfigError, type StoreUnavailableError } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
 import type { TenantMetricsSink } from "../core/metrics-sink.js";
 import { isCluster, type RedisClient } from "../core/redis/runner.js";
 import { within } from "./clients.js";
-import { invalidConfig } from "./problems.js";
 
 /** How long a shared cache waits for its subscription to start, or to close after a failed start. */
 export const SUBSCRIBE_WAIT_MS = 2_000;
@@ -36,7 +35,7 @@ export class SharedCaches {
   async create<V>(options: SharedCacheOptions<V>): Promise<Result<RedisTenantCache<V>, ConfigError | StoreUnavailableError>> {
     const client = this.client;
     if (client === undefined) {
-      return err(invalidConfig([{ variable: "TENANCY_REDIS_URL", reason: "is not set (nor `clients.redis` passed): a shared cache needs Redis" }]));
+      return err(configError([{ variable: "TENANCY_REDIS_URL", reason: "is not set (nor `clients.redis` passed): a shared cache needs Redis" }]));
     }
     if (this.#closed) return err(storeUnavailable("the tenancy is closed: no new shared cache"));
     const subscriber = subscriberFor(client);

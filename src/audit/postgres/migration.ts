@@ -9,6 +9,11 @@
  * the earlier versions it replaces.
  * Every statement is idempotent, so applying it twice is harmless.
  */
+import { err, type Result } from "neverthrow";
+import { invalidInput, type InvalidInputError } from "../../core/errors.js";
+import { underMigrationLock } from "../../core/postgres/migration-lock.js";
+import { sqlResult, type SqlError } from "../../core/postgres/result.js";
+import { toSqlClient, type PostgresSource, type SqlClient } from "../../core/postgres/sql-client.js";
 import { APPEND_FUNCTION_SQL, PREVIOUS_APPEND_FUNCTION } from "./append-function.js";
 
 export const AUDIT_MIGRATION_SQL = `
@@ -69,3 +74,15 @@ drop function if exists audit_append_batch(uuid[], text[], text[], text[], text[
 -- The version before check_only (a different signature, so create or replace would keep both).
 drop function if exists ${PREVIOUS_APPEND_FUNCTION};
 ${APPEND_FUNCTION_SQL}`;
+
+/** Creates the audit tables (idempotent; safe for replicas starting together). Prefer adding AUDIT_MIGRATION_SQL to your own migrations. */
+export async function migrateAuditTables(source: PostgresSource): Promise<Result<void, SqlError | InvalidInputError>> {
+  const sql = toSqlClient(source);
+  if (sql === undefined) return err(invalidInput("expected a pg Pool, a drizzle database or a PGlite instance"));
+  return migrateAudit(sql);
+}
+
+/** migrateAuditTables on a client already resolved. */
+export function migrateAudit(sql: SqlClient): Promise<Result<void, SqlError>> {
+  return sqlResult("audit migration", () => sql.exec(underMigrationLock(AUDIT_MIGRATION_SQL)));
+}

@@ -48,11 +48,7 @@ export class RedisRunner {
     const timeoutMs = options.timeoutMs ?? 50;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
     if (!options.acceptCommandReplay && replaysCommands(client)) {
-      problems.push(
-        "the ioredis client re-sends in-flight commands after a reconnect; create it with " +
-          "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } }) " +
-          "or pass acceptCommandReplay: true",
-      );
+      problems.push(`the ioredis client ${REPLAY_PROBLEM} or pass acceptCommandReplay: true`);
     }
     if (problems.length > 0) throw new TypeError(`RedisRunner: ${problems.join("; ")}`);
     this.client = client;
@@ -169,6 +165,11 @@ class PendingCall<T> implements Deadline {
     this.#resolve(err(storeUnavailable(`redis did not answer ${this.#what} within ${this.#timeoutMs} ms`)));
   }
 }
+
+/** What is wrong with a client for which `replaysCommands` is true, and how to create it instead. */
+export const REPLAY_PROBLEM =
+  "re-sends in-flight commands after a reconnect; create it with " +
+  "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } })";
 
 export function replaysCommands(client: RedisClient): boolean {
   const options = client.options as {

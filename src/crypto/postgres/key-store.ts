@@ -3,6 +3,7 @@ import { storeFailed, storeUnavailable } from "../../core/errors.js";
 import { sqlResult, toSqlClient, type PostgresSource, type SqlClient, type SqlExecutor } from "../../core/postgres/index.js";
 import type { DataKeyRecord, KeyState, KeyStore, KeyStoreError, KeyTombstone } from "../keys/key-store.js";
 import { CRYPTO_MIGRATION_SQL } from "./migration.js";
+import { underMigrationLock } from "../../core/postgres/migration-lock.js";
 
 interface KeyRow {
   workspace_id: string;
@@ -58,7 +59,7 @@ async function sqlRun<T>(what: string, fn: () => Promise<T>): Promise<Result<T, 
 export async function migrateKeyStore(source: PostgresSource): Promise<Result<void, KeyStoreError>> {
   const client = toSqlClient(source);
   if (client === undefined) return err(storeFailed("migrateKeyStore: not a pg Pool, drizzle database or PGlite"));
-  return sqlResult("create key store tables", () => client.exec(CRYPTO_MIGRATION_SQL));
+  return sqlResult("create key store tables", () => client.exec(underMigrationLock(CRYPTO_MIGRATION_SQL)));
 }
 
 /**

@@ -15,6 +15,7 @@ import {
 } from "../store.js";
 import { MemoryQuotaStore } from "./memory.js";
 import { QUOTA_MIGRATION_SQL } from "./postgres-schema.js";
+import { underMigrationLock } from "../../core/postgres/migration-lock.js";
 
 export interface PostgresQuotaStoreOptions {
   /** A `pg` Pool, a drizzle database, or PGlite. */
@@ -49,7 +50,7 @@ export class PostgresQuotaStore implements QuotaStore {
 
   /** Creates the quota tables if missing (or apply QUOTA_MIGRATION_SQL with your migrations). */
   async migrate(): Promise<Result<void, QuotaStoreError>> {
-    return sqlResult("create quota tables", () => this.#sql.exec(QUOTA_MIGRATION_SQL));
+    return sqlResult("create quota tables", () => this.#sql.exec(underMigrationLock(QUOTA_MIGRATION_SQL)));
   }
 
   key(root: string, workspaceId: string, limit: string): string {

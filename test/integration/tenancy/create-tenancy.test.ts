@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -12,6 +11,7 @@ import { createTestDatabase } from "../../support/postgres-server.js";
 import { startRedis } from "../../support/redis-server.js";
 import { clusterClient, whenReady } from "../../support/redis-clients.js";
 import { startTcpProxy } from "../../support/tcp-proxy.js";
+import { tcpServer } from "../../support/tcp-server.js";
 
 const servers = inject("servers");
 const PLANS = JSON.stringify({ plans: { free: { messages: { kind: "period", period: "month", limit: 3 } } }, defaultPlan: "free" });
@@ -285,25 +285,4 @@ async function clientsOtherThanMe(url: string): Promise<number> {
   } finally {
     probe.disconnect();
   }
-}
-
-/** A loopback TCP server that hands each connection to `onConnection` and counts them. */
-async function tcpServer(onConnection: (socket: Socket) => void): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
-  let count = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    count++;
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    onConnection(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    connections: () => count,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/core/config.js";
 import { generateRootKeyEntry } from "../../../src/crypto/root-key-gen.js";
 import { createTenancy } from "../../../src/tenancy/index.js";
+import { tcpServer } from "../../support/tcp-server.js";
 
 const PLANS = JSON.stringify({ plans: { free: { messages: { kind: "period", period: "month", limit: 2 } } }, defaultPlan: "free" });
 const SEED = Buffer.alloc(32, 7).toString("base64");
@@ -133,20 +133,14 @@ describe("createTenancy on the embedded defaults (no URLs)", () => {
   });
 });
 
-/** A loopback TCP server that counts (and drops) connections, standing in for Redis and Postgres. */
+/** A TCP server that counts (and drops) connections, standing in for Redis and Postgres. */
 async function countingServer() {
-  let count = 0;
-  const server = createServer((socket) => {
-    count++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
+  const server = await tcpServer((socket) => socket.destroy());
   return {
-    url: (scheme: "redis" | "postgres") => (scheme === "redis" ? `redis://127.0.0.1:${port}` : `postgres://postgres@127.0.0.1:${port}/postgres`),
-    connections: () => count,
+    ...server,
+    url: (scheme: "redis" | "postgres") =>
+      scheme === "redis" ? `redis://127.0.0.1:${server.port}` : `postgres://postgres@127.0.0.1:${server.port}/postgres`,
     /** Gives a client opened by mistake the time to connect (ioredis and pg connect within milliseconds on loopback). */
     settle: () => new Promise((resolve) => setTimeout(resolve, 200)),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
