@@ -7,7 +7,7 @@ import { parseSigningKey } from "./signing.js";
  * Creates an AuditLogger (memory store unless `store` is given).
  *
  * @example
- * const audit = createAuditLogger({ store: postgresAuditStore(db()), signer });
+ * const audit = createAuditLogger({ store: postgresAuditStore(db())._unsafeUnwrap(), signer });
  * await audit.append({ workspaceId, actor: { type: "member", id: memberId }, action: "journey.updated",
  *   targets: [{ type: "journey", id: journeyId }] });
  */

@@ -2,6 +2,7 @@ import { err, ok, type Result } from "neverthrow";
 import { invalidInput, storeUnavailable } from "../core/errors.js";
 import { toSqlError } from "../core/postgres/result.js";
 import {
+  baseSource,
   toSqlClient,
   type PgPoolClientLike,
   type PostgresSource,
@@ -147,8 +148,8 @@ export async function withWorkspace<T, E>(
 ): Promise<Result<T, E | PostgresTenancyError>> {
   const context = scopedContext(workspaceId, options);
   if (context.isErr()) return err(context.error);
-  const source = "$client" in db ? db.$client : db;
-  if (isPgPool(source)) {
+  const source = baseSource(db);
+  if (source !== undefined && isPgPool(source)) {
     let client: PgPoolClientLike;
     try {
       client = await source.connect();
@@ -157,7 +158,7 @@ export async function withWorkspace<T, E>(
     }
     return runScopedOnClient(client, context.value, fn);
   }
-  const sql = toSqlClient(source);
+  const sql = source === undefined ? undefined : toSqlClient(source);
   if (sql === undefined) return err(invalidInput("withWorkspace: db is not a pg Pool, drizzle database or PGlite"));
   return runScopedOnSqlClient(sql, context.value, fn);
 }

@@ -7,7 +7,7 @@ export interface TestServers {
   readonly postgresUrl: string;
   readonly redisUrl: string;
   readonly clusterNodes: readonly { host: string; port: number }[];
-  /** PgBouncer (transaction pooling) in front of the same Postgres; `pgbouncerUrl(db, user)` builds a URL. */
+  /** PgBouncer (transaction pooling) in front of the same Postgres; `pgbouncerUrl(servers, database, user)` builds a URL. */
   readonly pgbouncerPort: number;
 }
 

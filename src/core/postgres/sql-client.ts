@@ -44,14 +44,18 @@ export interface PGliteLike {
   readonly waitReady: Promise<void>;
 }
 
-/** A drizzle database: its `$client` is the Pool or PGlite it was built on. */
-export interface DrizzleLike {
-  readonly $client: PgPoolLike | PGliteLike;
-}
+/**
+ * A drizzle database. `drizzle(client)` declares the Pool or PGlite it was
+ * built on as `$client`; drizzle's own database types (`NodePgDatabase<Schema>`,
+ * which is how Dittofeed types its `db()`) leave it out, although drizzle-orm
+ * sets it at run time since 0.33. So a database typed either way is accepted
+ * (the second by drizzle's `_.session`), and `$client` is looked up when it is used.
+ */
+export type DrizzleLike = { readonly $client: PgPoolLike | PGliteLike } | { readonly _: { readonly session: object } };
 
 export type PostgresSource = PgPoolLike | PGliteLike | DrizzleLike | SqlClient;
 
-function isSqlClient(source: PostgresSource): source is SqlClient {
+function isSqlClient(source: object): source is SqlClient {
   return "kind" in source && (source.kind === "pg" || source.kind === "pglite") && "exec" in source;
 }
 
@@ -69,11 +73,20 @@ export function isPgPool(source: object): source is PgPoolLike {
  * an unrecognised object so callers can report it in their own error type.
  */
 export function toSqlClient(source: PostgresSource): SqlClient | undefined {
-  if (isSqlClient(source)) return source;
-  if ("$client" in source) return toSqlClient(source.$client);
-  if (isPGlite(source)) return fromPGlite(source);
-  if (isPgPool(source)) return fromPgPool(source);
-  return undefined;
+  const base = baseSource(source);
+  if (base === undefined || isSqlClient(base)) return base;
+  return isPGlite(base) ? fromPGlite(base) : fromPgPool(base);
+}
+
+/**
+ * The source without its drizzle wrapper: a drizzle database's `$client` (read
+ * at run time, whatever the database's declared type), else the source itself;
+ * undefined when it is none of a Pool, PGlite or SqlClient.
+ */
+export function baseSource(source: PostgresSource): SqlClient | PGliteLike | PgPoolLike | undefined {
+  const base: unknown = "$client" in source ? source.$client : source;
+  if (typeof base !== "object" || base === null) return undefined;
+  return isSqlClient(base) || isPGlite(base) || isPgPool(base) ? base : undefined;
 }
 
 function fromPgPool(pool: PgPoolLike): SqlClient {
