@@ -17,7 +17,13 @@ const MAX_DEPTH = 32;
  */
 export function canonicalJson(value: unknown): Result<string, NotSerializableError> {
   const state: WriteState = { out: "", path: [], open: [] };
-  const problem = write(value, state, 0);
+  let problem: string | undefined;
+  try {
+    problem = write(value, state, 0);
+  } catch (thrown) {
+    // Reading the value ran caller code that threw (a getter, a Proxy trap): it cannot be serialised.
+    problem = ` could not be read (${thrown instanceof Error ? thrown.message : "it threw"})`;
+  }
   if (problem !== undefined) return err(tenancyError("NotSerializable", `${formatPath(state.path)}${problem}`));
   return ok(state.out);
 }

@@ -16,7 +16,7 @@ import { signPrune, type Checkpoint, type PruneRecord } from "./records.js";
 import type { AuditPublicKeys, AuditSigner } from "./signing.js";
 import type { AuditStore, BatchOutcome } from "./store.js";
 import { pooledRandom } from "./random-pool.js";
-import { DEFAULT_LIMITS, prepareEvent, type AuditLimits } from "./validate.js";
+import { DEFAULT_LIMITS, prepareEvent, timeOf, type AuditLimits } from "./validate.js";
 import { verifyChain, type VerifyReport } from "./verify.js";
 
 export interface AuditLoggerOptions {
@@ -151,8 +151,9 @@ export class AuditLogger {
   }
 
   /** Signs and stores a checkpoint of the workspace's current head now. */
-  async checkpoint({ workspaceId }: { workspaceId: string }): Promise<Result<Checkpoint | undefined, AuditError>> {
-    const id = parseWorkspaceId(workspaceId);
+  async checkpoint(input: { workspaceId: string }): Promise<Result<Checkpoint | undefined, AuditError>> {
+    if (!isObject(input)) return notAnObject("checkpoint");
+    const id = parseWorkspaceId(input.workspaceId);
     if (id.isErr()) return err(id.error);
     if (this.#checkpointer === undefined) return err(tenancyError("SigningKeyMissing", "no signing key: set TENANCY_AUDIT_SIGNING_KEY"));
     await this.flush();
@@ -160,14 +161,16 @@ export class AuditLogger {
   }
 
   /** Signed checkpoints of a workspace (to export for external anchoring). */
-  async checkpoints({ workspaceId }: { workspaceId: string }): Promise<Result<Checkpoint[], AuditError>> {
-    const id = parseWorkspaceId(workspaceId);
+  async checkpoints(input: { workspaceId: string }): Promise<Result<Checkpoint[], AuditError>> {
+    if (!isObject(input)) return notAnObject("checkpoints");
+    const id = parseWorkspaceId(input.workspaceId);
     if (id.isErr()) return err(id.error);
     return this.store.checkpoints(id.value);
   }
 
   /** Recomputes the chain over [from, to]; reports the first bad seq and the kind of damage. */
   async verify(options: { workspaceId: string; from?: number; to?: number }): Promise<Result<VerifyReport, AuditError>> {
+    if (!isObject(options)) return notAnObject("verify");
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
     for (const bound of [options.from, options.to]) {
@@ -178,18 +181,20 @@ export class AuditLogger {
 
   /** One page of a workspace's entries, filtered, keyset-paginated on seq. */
   async query(options: QueryOptions): Promise<Result<QueryPage, AuditError>> {
+    if (!isObject(options)) return notAnObject("query");
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) return err(invalidInput("limit must be 1..1000"));
     let afterSeq: number | undefined;
     if (options.cursor !== undefined) {
+      if (typeof options.cursor !== "string" || !/^[0-9]{1,15}$/.test(options.cursor)) return err(invalidInput("bad cursor"));
       afterSeq = Number(options.cursor);
-      if (!/^[0-9]{1,15}$/.test(options.cursor) || !Number.isSafeInteger(afterSeq)) return err(invalidInput("bad cursor"));
     }
-    const toMs = (d: Date | number | undefined) => (d === undefined ? undefined : d instanceof Date ? d.getTime() : d);
-    const sinceMs = toMs(options.since);
-    const untilMs = toMs(options.until);
+    const filters = [options.actor?.type, options.actor?.id, options.action, options.target?.type, options.target?.id];
+    if (filters.some((f) => f !== undefined && typeof f !== "string")) return err(invalidInput("actor, action and target filters must be strings"));
+    const sinceMs = options.since === undefined ? undefined : timeOf(options.since);
+    const untilMs = options.until === undefined ? undefined : timeOf(options.until);
     if ((sinceMs !== undefined && !Number.isFinite(sinceMs)) || (untilMs !== undefined && !Number.isFinite(untilMs))) {
       return err(invalidInput("since/until must be valid dates"));
     }
@@ -220,6 +225,7 @@ export class AuditLogger {
     from?: number;
     to?: number;
   }): Promise<Result<ExportManifest, AuditError>> {
+    if (!isObject(options)) return notAnObject("exportLog");
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
     if (options.format !== "ndjson" && options.format !== "csv") return err(invalidInput('format must be "ndjson" or "csv"'));
@@ -235,19 +241,24 @@ export class AuditLogger {
 
   /** Erases personal values (and salts) of matching entries; the chain still verifies. */
   async erase(options: { workspaceId: string; seqs?: readonly number[]; actorId?: string }): Promise<Result<number, AuditError>> {
+    if (!isObject(options)) return notAnObject("erase");
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
     if (options.seqs === undefined && options.actorId === undefined) return err(invalidInput("erase needs seqs or actorId"));
-    if (options.seqs !== undefined && !options.seqs.every((s) => Number.isSafeInteger(s) && s > 0)) return err(invalidInput("seqs must be positive integers"));
+    if (options.seqs !== undefined && (!Array.isArray(options.seqs) || !options.seqs.every((s) => Number.isSafeInteger(s) && s > 0))) {
+      return err(invalidInput("seqs must be an array of positive integers"));
+    }
     const match = { ...(options.seqs ? { seqs: options.seqs } : {}), ...(options.actorId !== undefined ? { actorId: options.actorId } : {}) };
     return this.store.erase(id.value, match);
   }
 
   /** Drops whole months before `before`, leaving a signed prune record per workspace. */
-  async prune({ before }: { before: Date | number }): Promise<Result<PruneRecord[], AuditError>> {
+  async prune(input: { before: Date | number }): Promise<Result<PruneRecord[], AuditError>> {
+    if (!isObject(input)) return notAnObject("prune");
+    const { before } = input;
     const signer = this.#options.signer;
     if (signer === undefined) return err(tenancyError("SigningKeyMissing", "pruning needs a signing key for its records"));
-    const beforeMs = before instanceof Date ? before.getTime() : before;
+    const beforeMs = timeOf(before);
     if (!Number.isFinite(beforeMs)) return err(invalidInput("before must be a valid date"));
     await this.flush();
     const prunedAt = new Date(this.#clock.now()).toISOString();
@@ -265,6 +276,13 @@ export class AuditLogger {
     await this.flush();
     await this.#checkpointer?.close();
   }
+}
+
+const isObject = (value: unknown): value is object => typeof value === "object" && value !== null;
+
+/** The answer to a call whose one argument is not an object (there are no fields to read). */
+function notAnObject(call: string): Result<never, AuditError> {
+  return err(invalidInput(`${call} expects one object argument`));
 }
 
 function receipt(workspaceId: string, o: BatchOutcome): AppendReceipt {

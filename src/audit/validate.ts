@@ -1,6 +1,6 @@
 import { err, ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
-import { tenancyError } from "../core/errors.js";
+import { describeThrown, tenancyError } from "../core/errors.js";
 import type { RandomSource } from "../core/random.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
 import { canonicalJson, isWellFormed, type JsonValue } from "./canonical.js";
@@ -73,6 +73,26 @@ export function prepareEvent(
   clock: Clock,
   random: RandomSource,
 ): Result<PreparedEvent, AuditError> {
+  try {
+    return prepare(input, limits, clock, random);
+  } catch (thrown) {
+    // Reading the event ran caller code that threw (a getter, a Proxy trap): nothing was written.
+    return err(invalid([`the event could not be read (${describeThrown(thrown)})`]));
+  }
+}
+
+/** Milliseconds of a Date or a number; NaN for anything else, an object that only claims to be a Date included. */
+export function timeOf(value: unknown): number {
+  if (typeof value === "number") return value;
+  if (!(value instanceof Date)) return Number.NaN;
+  try {
+    return value.getTime();
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function prepare(input: unknown, limits: AuditLimits, clock: Clock, random: RandomSource): Result<PreparedEvent, AuditError> {
   if (!isRecord(input)) return err(invalid(["the event must be an object"]));
   const workspace = parseWorkspaceId(input.workspaceId);
   if (workspace.isErr()) return err(workspace.error);
@@ -140,7 +160,7 @@ export function prepareEvent(
   let occurredAtMs = clock.now();
   if (input.occurredAt !== undefined) {
     const o = input.occurredAt;
-    const ms = o instanceof Date ? o.getTime() : typeof o === "number" ? o : typeof o === "string" ? Date.parse(o) : NaN;
+    const ms = typeof o === "string" ? Date.parse(o) : timeOf(o);
     if (!Number.isFinite(ms) || ms < 0 || ms > 253402300799999) problems.push("occurredAt must be a valid date");
     else occurredAtMs = Math.trunc(ms);
   }

@@ -1,5 +1,6 @@
 import type { LRUCache } from "lru-cache";
 import { err, ok, type Result } from "neverthrow";
+import { describeValue } from "../core/errors.js";
 import type { TenancyLogger } from "../core/logger.js";
 import { silentLogger } from "../core/logger.js";
 import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js";
@@ -118,7 +119,7 @@ export class CacheCore<V> {
         return invalidSize(`sizeOf threw for key ${JSON.stringify(key)}`, workspaceId, thrown);
       }
       if (typeof size !== "number" || !Number.isFinite(size) || size < 0) {
-        return invalidSize(`sizeOf returned ${String(size)} for key ${JSON.stringify(key)}; expected a finite number ≥ 0`, workspaceId);
+        return invalidSize(`sizeOf returned ${describeValue(size)} for key ${JSON.stringify(key)}; expected a finite number ≥ 0`, workspaceId);
       }
     }
     size = size < 1 ? 1 : Math.ceil(size);

@@ -1,5 +1,7 @@
 import {
+  describeValue,
   tenancyError,
+  type InvalidInputError,
   type InvalidWorkspaceIdError,
   type StoreFailedError,
   type StoreUnavailableError,
@@ -24,6 +26,7 @@ export type InvalidationNotAcknowledgedError = TenancyErrorBase<"InvalidationNot
 /** Every error TenantCache returns. */
 export type CacheError =
   | InvalidWorkspaceIdError
+  | InvalidInputError
   | InvalidKeyError
   | InvalidSizeError
   | EntryTooLargeError
@@ -36,6 +39,15 @@ export type CacheError =
 export function invalidKey(key: unknown, reason: string, workspaceId?: string): InvalidKeyError {
   const shown = typeof key === "string" ? JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key) : typeof key;
   return tenancyError("InvalidKey", `invalid cache key ${shown}: ${reason}`, { workspaceId });
+}
+
+/**
+ * The per-call `ttlMs` of a set when it is not a finite number ≥ 0 (0: no
+ * expiry). NaN or a negative number would otherwise read as "never expires".
+ */
+export function ttlProblem(ttlMs: unknown, workspaceId: string): InvalidInputError | undefined {
+  if (ttlMs === undefined || (typeof ttlMs === "number" && Number.isFinite(ttlMs) && ttlMs >= 0)) return undefined;
+  return tenancyError("InvalidInput", `ttlMs must be a finite number ≥ 0 (0: no expiry), got ${describeValue(ttlMs)}`, { workspaceId });
 }
 
 export function invalidSize(message: string, workspaceId: string, cause?: unknown): InvalidSizeError {

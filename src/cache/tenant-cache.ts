@@ -2,12 +2,19 @@ import { err, ok, type Result } from "neverthrow";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import type { InvalidWorkspaceIdError } from "../core/errors.js";
 import { ClockedCacheCore, makeCore, MISS, type CacheCore, type SetOptions } from "./core.js";
-import { invalidKey, type CacheError } from "./errors.js";
+import { invalidKey, ttlProblem, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
 import { detachedPartition, type Partition } from "./partition.js";
 import { collectStats, type CacheStats } from "./stats.js";
 import { ClockedWorkspaceCache, OK_VOID, WorkspaceCache } from "./workspace-cache.js";
+
+/**
+ * What a missing (null or undefined) argument reads as: no workspace id and no
+ * key, so the call is an InvalidWorkspaceId Err rather than a TypeError from
+ * destructuring null.
+ */
+const NO_PARAMS = {} as CacheKeyParams;
 
 /** Identifies one entry in the object-form API (Dittofeed's call style). */
 export interface CacheKeyParams {
@@ -54,7 +61,8 @@ export class TenantCache<V> {
     return ok(core instanceof ClockedCacheCore ? new ClockedWorkspaceCache(core, id.value) : new WorkspaceCache(core, id.value));
   }
 
-  get({ workspaceId, key }: CacheKeyParams): Result<V | undefined, CacheError> {
+  get(params: CacheKeyParams): Result<V | undefined, CacheError> {
+    const { workspaceId, key } = params ?? NO_PARAMS;
     // Fast path: the partition of the last workspace read this way, while it
     // is live (a live partition is the one its id maps to), else the map of
     // partitions, keyed by normalised ids only, so finding the raw string
@@ -71,10 +79,13 @@ export class TenantCache<V> {
     return this.getSlow(workspaceId, key);
   }
 
-  set({ workspaceId, key, value, ttlMs }: CacheKeyParams & { readonly value: V } & SetOptions): Result<void, CacheError> {
+  set(params: CacheKeyParams & { readonly value: V } & SetOptions): Result<void, CacheError> {
+    const { workspaceId, key, value, ttlMs } = params ?? (NO_PARAMS as typeof params);
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
+    const badTtl = ttlProblem(ttlMs, id.value);
+    if (badTtl !== undefined) return err(badTtl);
     const core = this.core;
     const size = core.measure(core.partitions.get(id.value), id.value, key, value);
     if (typeof size !== "number") return err(size);
@@ -82,7 +93,8 @@ export class TenantCache<V> {
     return OK_VOID;
   }
 
-  delete({ workspaceId, key }: CacheKeyParams): Result<boolean, CacheError> {
+  delete(params: CacheKeyParams): Result<boolean, CacheError> {
+    const { workspaceId, key } = params ?? NO_PARAMS;
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
@@ -90,10 +102,8 @@ export class TenantCache<V> {
     return ok(p === undefined ? false : this.core.remove(p, key));
   }
 
-  getOrLoad(
-    { workspaceId, key }: CacheKeyParams,
-    loader: Loader<V>,
-  ): Promise<Result<V | undefined, CacheError>> {
+  getOrLoad(params: CacheKeyParams, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
+    const { workspaceId, key } = params ?? NO_PARAMS;
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return Promise.resolve(err(id.error));
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) {
@@ -103,8 +113,8 @@ export class TenantCache<V> {
   }
 
   /** Drops every entry of one workspace in O(1), whatever it holds. */
-  clear({ workspaceId }: { readonly workspaceId: string }): Result<void, InvalidWorkspaceIdError> {
-    const id = parseWorkspaceId(workspaceId);
+  clear(params: { readonly workspaceId: string }): Result<void, InvalidWorkspaceIdError> {
+    const id = parseWorkspaceId((params ?? NO_PARAMS).workspaceId);
     if (id.isErr()) return err(id.error);
     this.core.clear(id.value);
     return OK_VOID;

@@ -1,7 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { MISS, type CacheCore, type SetOptions } from "./core.js";
-import { invalidKey, type CacheError } from "./errors.js";
+import { invalidKey, ttlProblem, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { Partition } from "./partition.js";
 
@@ -55,10 +55,16 @@ export class WorkspaceCache<V> {
   set(key: string, value: V, options?: SetOptions): Result<void, CacheError> {
     const core = this.core;
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
-    const p = this.#live();
-    const size = core.measure(p, this.workspaceId, key, value);
+    const ttlMs = options?.ttlMs;
+    if (ttlMs !== undefined) {
+      const bad = ttlProblem(ttlMs, this.workspaceId);
+      if (bad !== undefined) return err(bad);
+    }
+    // Measured before a cleared workspace's partition is re-created, so a refused value leaves no trace.
+    const p = this.partition;
+    const size = core.measure(p.detached ? undefined : p, this.workspaceId, key, value);
     if (typeof size !== "number") return err(size);
-    core.store(p, key, core.makeEntry(value, options?.ttlMs ?? core.options.ttlMs), size);
+    core.store(p.detached ? this.#live() : p, key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
     return OK_VOID;
   }
 

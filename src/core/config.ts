@@ -8,7 +8,7 @@ import {
   variable,
   type ConfigVariable,
 } from "./config-parsers.js";
-import { configError, type ConfigError, type ConfigProblem } from "./errors.js";
+import { configError, describeValue, type ConfigError, type ConfigProblem } from "./errors.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -94,9 +94,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
   const problems: ConfigProblem[] = [];
   const config: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(CONFIG_VARIABLES) as [string, ConfigVariable<unknown>][]) {
-    const raw = env[spec.name];
+    const raw: unknown = env[spec.name];
     if (raw === undefined || raw === "") {
       config[key] = spec.fallback;
+      continue;
+    }
+    // The parsers take strings; a value of another type (from a parsed file, a hand-built object) is a bad value.
+    if (typeof raw !== "string") {
+      problems.push({ variable: spec.name, reason: `must be a string, got ${describeValue(raw)}` });
       continue;
     }
     const parsed = spec.parse(raw);

@@ -78,6 +78,19 @@ export function storeFailed(message: string, details: ErrorDetails = {}): StoreF
   return tenancyError("StoreFailed", message, details);
 }
 
+/**
+ * A caller's value as shown in an error message; never throws. Primitives are
+ * shown as `String` shows them; objects only by kind, because `String(object)`
+ * runs the object's own toString/valueOf (which may throw) and throws outright
+ * for an object without a prototype (`Object.create(null)`).
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
+  return String(value);
+}
+
 /** A readable one-line description of anything thrown, for error messages. */
 export function describeThrown(thrown: unknown): string {
   if (thrown instanceof Error) return thrown.message;

@@ -65,7 +65,7 @@ export class BlindIndexer {
     const { workspaceId, purpose } = field.value;
     const bits = input.bits ?? 128;
     if (!Number.isInteger(bits) || bits % 8 !== 0 || bits < 32 || bits > 256) {
-      return err(tenancyError("InvalidInput", `bits must be a multiple of 8 from 32 to 256, got ${String(bits)}`, { workspaceId }));
+      return err(tenancyError("InvalidInput", `bits must be a multiple of 8 from 32 to 256, got ${typeof bits === "number" ? String(bits) : describe(bits)}`, { workspaceId }));
     }
     const version = input.keyVersion ?? 1;
     if (!Number.isInteger(version) || version < 1 || version > MAX_KEY_VERSION) {

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../core/clock.js";
 import type { TenancyConfig } from "../core/config.js";
+import { describeValue } from "../core/errors.js";
 
 /** How TenantMetrics is sized. Everything has a default. */
 export interface TenantMetricsOptions {
@@ -49,10 +50,18 @@ export function resolveOptions(options: TenantMetricsOptions): ResolvedOptions {
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-/** Metric names follow Prometheus rules so one name works in both exporters. */
+/**
+ * A valid metric name: Prometheus rules, so one name works in both exporters,
+ * and not `__proto__`, which a plain object (the usage reports' `values`)
+ * cannot hold as a key.
+ */
+export function isMetricName(name: unknown): name is string {
+  return typeof name === "string" && NAME.test(name) && name !== "__proto__";
+}
+
 export function checkMetricName(name: string, boundaries?: readonly number[]): void {
   const problems: string[] = [];
-  if (typeof name !== "string" || !NAME.test(name)) problems.push(`name ${JSON.stringify(name)} must match ${NAME.source}`);
+  if (!isMetricName(name)) problems.push(`name ${typeof name === "string" ? JSON.stringify(name) : describeValue(name)} must match ${NAME.source} and not be __proto__`);
   if (boundaries !== undefined) {
     if (boundaries.length === 0) problems.push("boundaries must not be empty");
     for (let i = 0; i < boundaries.length; i++) {

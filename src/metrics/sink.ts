@@ -1,11 +1,13 @@
 import type { TenantMetricsSink } from "../core/metrics-sink.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
+import { isMetricName } from "./options.js";
 import type { MetricStore } from "./storage.js";
 import type { TenantMetrics } from "./tenant-metrics.js";
 
 /** Most metric names the sink declares on its own; more are dropped, not declared. */
 const MAX_AUTO_METRICS = 256;
-const NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Most names it remembers per kind; past that, names it cannot use are looked up again each time, not kept. */
+const MAX_REMEMBERED = 1_024;
 
 /** The sink plus a count of what it had to drop (bad values, names or kinds). */
 export interface CountingMetricsSink extends TenantMetricsSink {
@@ -30,14 +32,15 @@ export function metricsSink(metrics: TenantMetrics): CountingMetricsSink {
     const cached = cache.get(metric);
     if (cached !== undefined) return cached;
     let store = metrics.store(metric);
-    if (!store && declared < MAX_AUTO_METRICS && NAME.test(metric)) {
+    if (!store && declared < MAX_AUTO_METRICS && isMetricName(metric)) {
       declared++;
       if (kind === "counter") metrics.counter(metric, { description: "reported through TenantMetricsSink" });
       else metrics.histogram(metric, { description: "reported through TenantMetricsSink" });
       store = metrics.store(metric);
     }
     const usable = store && store.descriptor.kind === kind ? store : null;
-    cache.set(metric, usable);
+    // A caller passing ever new bad names must not grow this without bound.
+    if (usable !== null || cache.size < MAX_REMEMBERED) cache.set(metric, usable);
     return usable;
   };
   const record = (workspaceId: WorkspaceId, metric: string, value: number, kind: "counter" | "histogram"): void => {

@@ -33,6 +33,9 @@ export interface MetricsStats {
   readonly errorBound: number;
 }
 
+/** What a missing (null or undefined) argument reads as: every field absent. */
+const NO_INPUT: Partial<RecordInput> = {};
+
 /** Idle retirement runs when this many sweep epochs passed without a recording. */
 const IDLE_EPOCHS = 4;
 
@@ -121,8 +124,8 @@ export class TenantMetrics implements SlotOwner {
   }
 
   /** Exact usage of one workspace (zeros if it was never seen or has been retired). */
-  usage({ workspaceId }: { readonly workspaceId: string }): Result<WorkspaceUsage, InvalidWorkspaceIdError> {
-    return parseWorkspaceId(workspaceId).map((id) => usageOf(id, this.slots.find(id), this.#stores));
+  usage(input: { readonly workspaceId: string }): Result<WorkspaceUsage, InvalidWorkspaceIdError> {
+    return parseWorkspaceId((input ?? NO_INPUT).workspaceId).map((id) => usageOf(id, this.slots.find(id), this.#stores));
   }
 
   /** Usage of every tracked workspace (exact unless `stats().approximate`). */
@@ -231,7 +234,8 @@ export class TenantMetrics implements SlotOwner {
   }
 
   #record(input: RecordInput, op: "add" | "set" | "observe"): Result<void, RecordError> {
-    const { workspaceId, metric, value } = input;
+    // No object: every field is missing (UnknownMetric), rather than a TypeError from destructuring null.
+    const { workspaceId, metric, value } = input ?? NO_INPUT;
     const store = this.#stores.get(metric);
     if (store === undefined) return err(unknownMetric(metric));
     const kind = store.descriptor.kind;

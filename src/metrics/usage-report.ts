@@ -55,7 +55,7 @@ export function parseUsagePlans(input: unknown): Result<UsagePlans, InvalidInput
   for (const [id, plan] of Object.entries((root.workspaces ?? {}) as Record<string, unknown>)) {
     const parsed = parseWorkspaceId(id);
     if (parsed.isErr()) problems.push(`workspaces: ${parsed.error.message}`);
-    else if (typeof plan !== "string" || !(plan in plans)) problems.push(`workspace ${id}: unknown plan ${JSON.stringify(plan)}`);
+    else if (typeof plan !== "string" || !Object.hasOwn(plans, plan)) problems.push(`workspace ${id}: unknown plan ${JSON.stringify(plan)}`);
     else workspaces[parsed.value] = plan;
   }
   if (problems.length > 0) return err(invalidInput(`invalid plans: ${problems.join("; ")}`));

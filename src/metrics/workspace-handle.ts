@@ -33,7 +33,17 @@ export class WorkspaceMetrics {
   readonly workspaceId: WorkspaceId;
   readonly #owner: SlotOwner;
   readonly #stores: ReadonlyMap<string, MetricStore>;
-  readonly #bound = new Map<string, CounterHandle | GaugeHandle | HistogramHandle>();
+  /**
+   * Bound instruments by kind, then name: a name asked for as another kind than
+   * it was declared must miss (and get a MissingInstrument), not return the
+   * instrument bound for its own kind.
+   */
+  readonly #bound: Readonly<Record<MetricKind, Map<string, CounterHandle | GaugeHandle | HistogramHandle>>> = {
+    counter: new Map(),
+    upDownCounter: new Map(),
+    gauge: new Map(),
+    histogram: new Map(),
+  };
 
   constructor(owner: SlotOwner, stores: ReadonlyMap<string, MetricStore>, workspaceId: WorkspaceId) {
     this.#owner = owner;
@@ -58,15 +68,16 @@ export class WorkspaceMetrics {
   }
 
   #get(name: string, kind: MetricKind): CounterHandle | GaugeHandle | HistogramHandle {
-    const cached = this.#bound.get(name);
+    const bound = this.#bound[kind];
+    const cached = bound.get(name);
     if (cached !== undefined) return cached;
     const store = this.#stores.get(name);
     // Unknown names are not cached: the metric may be declared later.
     if (store === undefined) return new MissingInstrument(name);
     if (store.descriptor.kind !== kind) return new MissingInstrument(name, kind, store.descriptor.kind);
-    const bound = bind(this.#owner, this.workspaceId, store);
-    this.#bound.set(name, bound);
-    return bound;
+    const instrument = bind(this.#owner, this.workspaceId, store);
+    bound.set(name, instrument);
+    return instrument;
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import { systemClock, type Clock } from "../core/clock.js";
-import { invalidInput, tenancyError } from "../core/errors.js";
+import { describeValue, invalidInput, tenancyError } from "../core/errors.js";
 import { silentLogger, type TenancyLogger } from "../core/logger.js";
 import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
@@ -94,26 +94,29 @@ export class QuotaGuard {
   }
 
   /** Turns a reservation into usage (the resource was created). `found: false` means it had expired but was counted anyway. */
-  commit({ reservation }: { readonly reservation: Reservation }): Promise<Result<{ found: boolean }, QuotaError>> {
-    return this.#settle(reservation, "commit");
+  commit(input: { readonly reservation: Reservation }): Promise<Result<{ found: boolean }, QuotaError>> {
+    return this.#settle(reservationOf(input), "commit");
   }
 
   /** Gives a reservation or lease back (the resource was not created, the work finished). */
-  release({ reservation }: { readonly reservation: Reservation }): Promise<Result<{ found: boolean }, QuotaError>> {
-    return this.#settle(reservation, "release");
+  release(input: { readonly reservation: Reservation }): Promise<Result<{ found: boolean }, QuotaError>> {
+    return this.#settle(reservationOf(input), "release");
   }
 
   /** Sets a count (or period) limit's usage to the true value, e.g. `count(*)` from Postgres. */
-  async reconcile({ workspaceId, limit, actual }: { readonly workspaceId: string; readonly limit: string; readonly actual: number }): Promise<Result<Decision, QuotaError>> {
+  async reconcile(input: { readonly workspaceId: string; readonly limit: string; readonly actual: number }): Promise<Result<Decision, QuotaError>> {
+    if (typeof input !== "object" || input === null) return notAnObject();
+    const { workspaceId, limit, actual } = input;
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
     if (typeof actual !== "number" || !Number.isSafeInteger(actual) || actual < 0) {
-      return err(invalidInput(`actual must be a non-negative integer, got ${String(actual)}`, { workspaceId: id.value }));
+      return err(invalidInput(`actual must be a non-negative integer, got ${describeValue(actual)}`, { workspaceId: id.value }));
     }
+    if (typeof limit !== "string") return err(invalidInput("limit must be a limit name", { workspaceId: id.value }));
     const bound = await this.#resolver.bind(id.value);
     if (bound.isErr()) return err(bound.error);
     const b = bound.value.limits.get(limit);
-    if (b === undefined) return err(tenancyError("UnknownLimit", `workspace has no limit named ${JSON.stringify(String(limit).slice(0, 80))}`, { workspaceId: id.value }));
+    if (b === undefined) return err(tenancyError("UnknownLimit", `workspace has no limit named ${JSON.stringify(limit.slice(0, 80))}`, { workspaceId: id.value }));
     if (b.own.kind !== KIND_COUNT && b.own.kind !== KIND_PERIOD) return err(invalidInput(`${limit}: only count and period limits can be reconciled`, { workspaceId: id.value }));
     const item: StoreItem = { ...b.unitItems[0]!, cost: actual };
     const meta: ItemMeta[] = [itemMeta(limit, "own", id.value, b.own)];
@@ -128,11 +131,12 @@ export class QuotaGuard {
     if (id.isErr()) return err(id.error);
     const wid = id.value;
     const memo: HandleMemo = { bound: undefined, generation: -1, name: undefined, limit: undefined, box: undefined };
+    // A request that is not an object is refused here: the paths below read its fields.
     return ok({
       workspaceId: wid,
-      consume: (r) => this.#fast(wid, "consume", r, memo),
-      check: (r) => this.#fast(wid, "check", r, memo),
-      reserve: (r) => this.#decide(wid, "reserve", r),
+      consume: (r) => (typeof r === "object" && r !== null ? this.#fast(wid, "consume", r, memo) : notAnObject()),
+      check: (r) => (typeof r === "object" && r !== null ? this.#fast(wid, "check", r, memo) : notAnObject()),
+      reserve: (r) => (typeof r === "object" && r !== null ? this.#decide(wid, "reserve", r) : notAnObject()),
     });
   }
 
@@ -154,7 +158,7 @@ export class QuotaGuard {
   }
 
   #entry(request: QuotaRequest, mode: StoreMode): Promise<Result<Decision, QuotaError>> {
-    if (typeof request !== "object" || request === null) return Promise.resolve(err(invalidInput("request must be an object")));
+    if (typeof request !== "object" || request === null) return notAnObject();
     const id = parseWorkspaceId(request.workspaceId);
     if (id.isErr()) return Promise.resolve(err(id.error));
     return this.#fast(id.value, mode, request);
@@ -341,6 +345,16 @@ export class QuotaGuard {
     this.#onDecision?.(workspaceId, d);
     return result;
   }
+}
+
+/** The answer to a request that is not an object. */
+function notAnObject(): Promise<Result<never, QuotaError>> {
+  return Promise.resolve(err(invalidInput("request must be an object")));
+}
+
+/** The reservation of commit/release's argument, or undefined (which #settle refuses) when there is no object to read it from. */
+function reservationOf(input: { readonly reservation: Reservation } | null | undefined): Reservation {
+  return (typeof input === "object" && input !== null ? input.reservation : undefined) as Reservation;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

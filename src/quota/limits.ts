@@ -1,3 +1,4 @@
+import { describeValue } from "../core/errors.js";
 import {
   KIND_CONCURRENCY,
   KIND_COUNT,
@@ -24,7 +25,7 @@ export function limitProblems(name: string, spec: unknown): string[] {
   const positiveInt = (field: string, optional: boolean) => {
     const v = s[field];
     if (v === undefined && optional) return;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_LIMIT) problems.push(`${at}: ${field} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_LIMIT) problems.push(`${at}: ${field} must be a positive integer, got ${describeValue(v)}`);
   };
   positiveInt("limit", false);
   if (s.shadow !== undefined && typeof s.shadow !== "boolean") problems.push(`${at}: shadow must be a boolean`);
@@ -52,7 +53,7 @@ export function limitProblems(name: string, spec: unknown): string[] {
       } else if (s.anchorDay !== undefined) problems.push(`${at}: anchorDay applies to billingMonth only`);
       break;
     default:
-      problems.push(`${at}: kind must be "count", "period", "rate" or "concurrency", got ${String(s.kind)}`);
+      problems.push(`${at}: kind must be "count", "period", "rate" or "concurrency", got ${describeValue(s.kind)}`);
   }
   return problems;
 }

@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { invalidInput, tenancyError } from "../core/errors.js";
+import { describeValue, invalidInput, tenancyError } from "../core/errors.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CompiledLimit } from "./limits.js";
 import { itemFor, itemMeta, type BoundLimit, type BoundWorkspace } from "./resolver.js";
@@ -30,7 +30,7 @@ const MAX_LIMITS_PER_CALL = 32;
 
 /** Validates one cost: a positive safe integer. */
 export function costProblem(cost: unknown): string | undefined {
-  if (typeof cost !== "number" || !Number.isFinite(cost)) return `cost must be a finite number, got ${String(cost)}`;
+  if (typeof cost !== "number" || !Number.isFinite(cost)) return `cost must be a finite number, got ${describeValue(cost)}`;
   if (!Number.isInteger(cost)) return `cost must be a whole number, got ${cost}`;
   if (cost < 1) return `cost must be at least 1, got ${cost}`;
   if (cost > Number.MAX_SAFE_INTEGER) return `cost is too large`;

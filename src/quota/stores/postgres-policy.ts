@@ -49,7 +49,7 @@ export class PostgresPolicySource implements PolicySource {
     if (row === undefined) return ok({ limits: this.#plans[this.#defaultPlan] ?? {} });
     const plan = row.plan ?? this.#defaultPlan;
     const problems: string[] = [];
-    if (!(plan in this.#plans)) problems.push(`unknown plan ${JSON.stringify(plan)}`);
+    if (!Object.hasOwn(this.#plans, plan)) problems.push(`unknown plan ${JSON.stringify(plan)}`);
     if (row.overrides !== null) problems.push(...planProblems("overrides", row.overrides));
     if (problems.length > 0) return err(tenancyError("PolicyUnavailable", `tenancy_quota_policy row is invalid: ${problems.join("; ")}`, { workspaceId }));
     return ok(
