@@ -35,7 +35,8 @@ export function parseUsagePlans(input: unknown): Result<UsagePlans, InvalidInput
   const problems: string[] = [];
   const root = input as { plans?: unknown; workspaces?: unknown } | null;
   if (typeof root !== "object" || root === null) return err(invalidInput("plans must be a JSON object { plans, workspaces }"));
-  const plans: Record<string, Record<string, number>> = {};
+  // Null-prototype maps: plan and metric names come from a file, and "__proto__" must be a key like any other.
+  const plans: Record<string, Record<string, number>> = Object.create(null) as Record<string, Record<string, number>>;
   if (typeof root.plans !== "object" || root.plans === null) problems.push("`plans` must be an object of plan → { metric: limit }");
   else {
     for (const [plan, limits] of Object.entries(root.plans as Record<string, unknown>)) {
@@ -43,7 +44,7 @@ export function parseUsagePlans(input: unknown): Result<UsagePlans, InvalidInput
         problems.push(`plan ${JSON.stringify(plan)} must map metric names to limits`);
         continue;
       }
-      plans[plan] = {};
+      plans[plan] = Object.create(null) as Record<string, number>;
       for (const [metric, limit] of Object.entries(limits as Record<string, unknown>)) {
         if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0) {
           problems.push(`plan ${JSON.stringify(plan)} metric ${JSON.stringify(metric)}: limit must be a number ≥ 0`);

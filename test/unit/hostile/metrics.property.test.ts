@@ -2,7 +2,7 @@ import fc from "fast-check";
 import type { Result } from "neverthrow";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../../src/core/index.js";
-import { TenantMetrics } from "../../../src/metrics/index.js";
+import { parseUsagePlans, TenantMetrics } from "../../../src/metrics/index.js";
 import { badId, expectErrIff, expectTypedErr, hugeString, isValidId, nonString, noThrow, str, throwingProxy, throwingToString, W, W2 } from "./hostile-values.js";
 
 const DECLARED = { sent: "counter", active: "upDownCounter", depth: "gauge", latency_ms: "histogram" } as const;
@@ -138,5 +138,13 @@ describe("regressions (counterexamples found by the properties)", () => {
     sink.add(W as never, "__proto__", 1);
     expect(sink.dropped()).toBe(1);
     expect(metrics.metrics()).toEqual([]);
+  });
+  it("usage plans file: a plan or metric named __proto__ is a name like any other (assigning it replaced the object's prototype)", () => {
+    const parsed = parseUsagePlans(JSON.parse(`{"plans": {"__proto__": {"sent": 5}, "free": {"__proto__": 3}}, "workspaces": {"${W}": "__proto__"}}`));
+    const { plans, workspaces } = parsed._unsafeUnwrap();
+    expect(Object.keys(plans)).toEqual(["__proto__", "free"]);
+    expect(plans["__proto__"]?.["sent"]).toBe(5);
+    expect(Object.keys(plans["free"] ?? {})).toEqual(["__proto__"]);
+    expect(workspaces[W]).toBe("__proto__");
   });
 });
