@@ -5,6 +5,7 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import { systemRandom, type RandomSource } from "../core/random.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { Checkpointer, DEFAULT_CHECKPOINTS, type CheckpointOptions } from "./checkpointer.js";
+import { isWellFormed } from "./canonical.js";
 import { toAuditEntry, type AuditEntry } from "./entry.js";
 import type { AuditError } from "./errors.js";
 import type { AppendReceipt, AuditEventInput, PreparedEvent, WorkspaceAuditEvent } from "./event.js";
@@ -192,10 +193,12 @@ export class AuditLogger {
       afterSeq = Number(options.cursor);
     }
     const filters = [options.actor?.type, options.actor?.id, options.action, options.target?.type, options.target?.id];
-    if (filters.some((f) => f !== undefined && typeof f !== "string")) return err(invalidInput("actor, action and target filters must be strings"));
+    if (filters.some((f) => f !== undefined && !isStorableText(f))) {
+      return err(invalidInput("actor, action and target filters must be strings without U+0000 or lone surrogates"));
+    }
     const sinceMs = options.since === undefined ? undefined : timeOf(options.since);
     const untilMs = options.until === undefined ? undefined : timeOf(options.until);
-    if ((sinceMs !== undefined && !Number.isFinite(sinceMs)) || (untilMs !== undefined && !Number.isFinite(untilMs))) {
+    if ((sinceMs !== undefined && !isTime(sinceMs)) || (untilMs !== undefined && !isTime(untilMs))) {
       return err(invalidInput("since/until must be valid dates"));
     }
     const order = options.order ?? "desc";
@@ -248,6 +251,9 @@ export class AuditLogger {
     if (options.seqs !== undefined && (!Array.isArray(options.seqs) || !options.seqs.every((s) => Number.isSafeInteger(s) && s > 0))) {
       return err(invalidInput("seqs must be an array of positive integers"));
     }
+    if (options.actorId !== undefined && !isStorableText(options.actorId)) {
+      return err(invalidInput("actorId must be a string without U+0000 or lone surrogates"));
+    }
     const match = { ...(options.seqs ? { seqs: options.seqs } : {}), ...(options.actorId !== undefined ? { actorId: options.actorId } : {}) };
     return this.store.erase(id.value, match);
   }
@@ -279,6 +285,16 @@ export class AuditLogger {
 }
 
 const isObject = (value: unknown): value is object => typeof value === "object" && value !== null;
+
+/**
+ * A filter value an entry can hold: a string with no U+0000 (which Postgres
+ * text and jsonb refuse) and no lone surrogate (which Postgres would read as
+ * U+FFFD, matching other entries). append refuses both in every field.
+ */
+const isStorableText = (value: unknown): value is string => typeof value === "string" && isWellFormed(value) && !value.includes("\u0000");
+
+/** A JavaScript Date's range (ms from the epoch); a number beyond it is no date. */
+const isTime = (ms: number): boolean => Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
 
 /** The answer to a call whose one argument is not an object (there are no fields to read). */
 function notAnObject(call: string): Result<never, AuditError> {

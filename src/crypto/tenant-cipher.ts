@@ -26,6 +26,8 @@ export interface FieldRef {
 }
 
 const FIELD_CACHE_LIMIT = 50_000;
+/** U+0000 or a lone surrogate: Postgres text refuses the first and silently stores the second as U+FFFD. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Per-workspace envelope encryption. Each workspace gets random 256-bit data
@@ -236,8 +238,10 @@ export class TenantCipher {
     if (shape !== undefined) return err(shape);
     const workspaceId = parseWorkspaceId(input.workspaceId);
     if (workspaceId.isErr()) return err(workspaceId.error);
-    if (typeof input.by !== "string" || input.by.length === 0 || input.by.length > 200) {
-      return err(tenancyError("InvalidInput", "destroy needs `by` (who asked), 1-200 characters", { workspaceId: workspaceId.value }));
+    if (typeof input.by !== "string" || input.by.length === 0 || input.by.length > 200 || UNSTORABLE.test(input.by)) {
+      return err(
+        tenancyError("InvalidInput", "destroy needs `by` (who asked), 1-200 characters, without U+0000 or lone surrogates", { workspaceId: workspaceId.value }),
+      );
     }
     const tombstone = await this.keyring.store.destroy({ workspaceId: workspaceId.value, by: input.by, at: this.#clock.now() });
     if (tombstone.isErr()) return err(tombstone.error);

@@ -11,6 +11,8 @@ import { ENTRY_COLUMNS, toStoredEntry, type EntryRow } from "./rows.js";
 import { pruneMonths } from "./prune.js";
 
 const RETRIES = 5;
+/** The latest occurredAt append accepts (9999-12-31T23:59:59.999Z); the earliest is the epoch. */
+const OCCURRED_MAX_MS = 253_402_300_799_999;
 
 /**
  * The durable AuditStore on Postgres (a `pg` Pool, drizzle or PGlite through
@@ -96,8 +98,16 @@ export class PostgresAuditStore implements AuditStore {
       if (q.actorId !== undefined) add("actor_id = ?", q.actorId);
       if (q.action !== undefined) add("action = ?", q.action);
       if (q.target !== undefined) add("targets @> ?::jsonb", JSON.stringify([q.target]));
-      if (q.sinceMs !== undefined) add("occurred_at >= ?::timestamptz", new Date(q.sinceMs).toISOString());
-      if (q.untilMs !== undefined) add("occurred_at < ?::timestamptz", new Date(q.untilMs).toISOString());
+      // Every occurred_at is within [0, OCCURRED_MAX_MS] (append checks it); a bound outside that range
+      // (a valid date Postgres may not parse, as years before 1 or after 9999) is decided here.
+      if (q.sinceMs !== undefined) {
+        if (q.sinceMs > OCCURRED_MAX_MS) where.push("false");
+        else if (q.sinceMs > 0) add("occurred_at >= ?::timestamptz", new Date(q.sinceMs).toISOString());
+      }
+      if (q.untilMs !== undefined) {
+        if (q.untilMs <= 0) where.push("false");
+        else if (q.untilMs <= OCCURRED_MAX_MS) add("occurred_at < ?::timestamptz", new Date(q.untilMs).toISOString());
+      }
       if (q.afterSeq !== undefined) add(q.order === "asc" ? "seq > ?" : "seq < ?", q.afterSeq);
       params.push(q.limit);
       const { rows } = await this.sql.query<EntryRow>(

@@ -14,6 +14,12 @@ import { jsonCodec, type CacheCodec } from "./codec.js";
 import { RedisWorkspaceCache, type InvalidateOptions } from "./redis-workspace.js";
 import { RedisTier } from "./tier.js";
 
+/**
+ * What a missing (null or undefined) argument reads as: no workspace id and no
+ * key, so the call is an InvalidWorkspaceId Err rather than a TypeError (as in TenantCache).
+ */
+const NO_PARAMS = {} as CacheKeyParams;
+
 export interface RedisTenantCacheOptions<V> extends TenantCacheOptions<V> {
   /** The user's ioredis client for commands (create it with autoResendUnfulfilledCommands: false). */
   readonly client: RedisClient;
@@ -134,23 +140,28 @@ export class RedisTenantCache<V> {
   }
 
   get(params: CacheKeyParams): Promise<Result<V | undefined, CacheError>> {
-    return this.#with(params.workspaceId, (ws) => ws.get(params.key));
+    const p = params ?? NO_PARAMS;
+    return this.#with(p.workspaceId, (ws) => ws.get(p.key));
   }
 
   getOrLoad(params: CacheKeyParams, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
-    return this.#with(params.workspaceId, (ws) => ws.getOrLoad(params.key, loader));
+    const p = params ?? NO_PARAMS;
+    return this.#with(p.workspaceId, (ws) => ws.getOrLoad(p.key, loader));
   }
 
   set(params: CacheKeyParams & { readonly value: V } & InvalidateOptions): Promise<Result<void, CacheError>> {
-    return this.#with(params.workspaceId, (ws) => ws.set(params.key, params.value, params));
+    const p = params ?? (NO_PARAMS as typeof params);
+    return this.#with(p.workspaceId, (ws) => ws.set(p.key, p.value, p));
   }
 
   delete(params: CacheKeyParams & InvalidateOptions): Promise<Result<void, CacheError>> {
-    return this.#with(params.workspaceId, (ws) => ws.delete(params.key, params));
+    const p = params ?? NO_PARAMS;
+    return this.#with(p.workspaceId, (ws) => ws.delete(p.key, p));
   }
 
   clear(params: { readonly workspaceId: string } & InvalidateOptions): Promise<Result<void, CacheError>> {
-    return this.#with(params.workspaceId, (ws) => ws.clear(params));
+    const p = params ?? NO_PARAMS;
+    return this.#with(p.workspaceId, (ws) => ws.clear(p));
   }
 
   /** Local-tier stats plus the bus and breaker state. */

@@ -9,6 +9,11 @@ import { clearScript, deleteScript, fillScript, readScript, writeScript } from "
 import type { RedisTier } from "./tier.js";
 
 const OK_VOID: Result<void, never> = ok(undefined);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+/** True for a string with a lone surrogate (the native check where the runtime has one: it is on every read's path). */
+const hasLoneSurrogate: (text: string) => boolean =
+  nativeWellFormed === undefined ? (text) => LONE_SURROGATE.test(text) : (text) => !nativeWellFormed.call(text);
 
 /** Per-call options of the Redis tier's invalidating operations. */
 export interface InvalidateOptions {
@@ -119,8 +124,9 @@ export class RedisWorkspaceCache<V> {
     return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
   }
 
-  #ackId(options: InvalidateOptions): string | undefined {
-    return (options.acknowledged ?? this.tier.acknowledged) ? this.tier.bus.newAckId() : undefined;
+  /** `options` may be null (an absent options argument): the cache's default then applies. */
+  #ackId(options: InvalidateOptions | null | undefined): string | undefined {
+    return (options?.acknowledged ?? this.tier.acknowledged) ? this.tier.bus.newAckId() : undefined;
   }
 
   async #acked(ackId: string | undefined, text: string): Promise<Result<void, CacheError>> {
@@ -157,6 +163,10 @@ export class RedisWorkspaceCache<V> {
       const value = loaded.value.value;
       const ttl = value === undefined ? core.options.negativeTtlMs : this.tier.redisTtlMs;
       if (!flight.fenced && ttl > 0) {
+        // Measured before the fill, as the local tier will measure it: a value refused here
+        // (InvalidSize, EntryTooLarge) must not reach Redis for other nodes to read either.
+        const size = core.measure(core.partitions.get(this.workspaceId), this.workspaceId, key, value);
+        if (typeof size !== "number") return err(size);
         const encoded = encodeStored(codec, value, this.workspaceId);
         if (encoded.isErr()) return err(encoded.error);
         // A failed or fenced fill is not an error for the caller: the value is still correct to return.
@@ -182,6 +192,8 @@ export class RedisWorkspaceCache<V> {
 
   #check(key: unknown): CacheError | undefined {
     if (typeof key !== "string") return invalidKey(key, "keys must be strings", this.workspaceId);
+    // A lone surrogate has no UTF-8 form: ioredis sends U+FFFD instead, so two such keys would be one Redis key.
+    if (hasLoneSurrogate(key)) return invalidKey(key, "holds a lone surrogate, which has no UTF-8 form for a Redis key", this.workspaceId);
     return this.tier.core.checkKey(key, this.workspaceId);
   }
 }

@@ -22,6 +22,9 @@ export interface PostgresQuotaStoreOptions {
   readonly db: PostgresSource;
 }
 
+/** Thrown out of a decision's transaction to roll it back (the decision itself is kept aside). */
+const ROLLBACK = new Error("quota decision writes nothing: rolled back");
+
 interface Row {
   root_workspace_id: string;
   workspace_id: string;
@@ -60,6 +63,7 @@ export class PostgresQuotaStore implements QuotaStore {
   async apply(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
     const keys = [...new Set(request.items.map((i) => i.key))].sort();
     const parts = keys.map((k) => k.split("/"));
+    let unwritten: Result<StoreOutcome, QuotaStoreError> | undefined;
     const result = await sqlResult("quota decision", () =>
       this.#sql.transaction(async (tx) => {
         await tx.query(
@@ -76,9 +80,17 @@ export class PostgresQuotaStore implements QuotaStore {
               FOR UPDATE`,
           [parts.map((p) => p[0]), parts.map((p) => p[1]), parts.map((p) => p[2])],
         );
-        return this.#decide(tx, request, rows.rows);
+        const outcome = await this.#decide(tx, request, rows.rows);
+        if (outcome.isErr() || !outcome.value.allowed || request.mode === "check") {
+          // An Err, a denial and a check write nothing: a throw rolls back even the rows
+          // inserted above for keys not stored yet.
+          unwritten = outcome;
+          throw ROLLBACK;
+        }
+        return outcome;
       }),
     );
+    if (unwritten !== undefined) return unwritten;
     if (result.isErr()) return err(result.error);
     return result.value;
   }
