@@ -3,54 +3,14 @@ import type { Result } from "neverthrow";
 import { describe, expect, it } from "vitest";
 import { estimateSize, TenantCache } from "../../../src/cache/index.js";
 import { ManualClock } from "../../../src/core/index.js";
-import { expectErrIff, expectTypedErr, hostile, hugeString, isProxy, nonString, noProto, noThrow, str, W } from "./hostile-values.js";
+import { cacheKeys, entryFits, loaderSpecs, MAX_ENTRY, MAX_KEY, sizeOfBehaviours, type LoaderSpec } from "./cache-ops.js";
+import { expectErrIff, expectTypedErr, hostile, isProxy, noProto, noThrow, str, W } from "./hostile-values.js";
 
-const MAX_KEY = 64;
-const MAX_ENTRY = 4_096;
-
-/** How the cache's sizeOf behaves for one call: a valid size, an invalid answer, or a throw. */
-const sizeOfBehaviour: fc.Arbitrary<(value: unknown, key: string) => unknown> = fc.oneof(
-  { weight: 3, arbitrary: fc.constant(estimateSize) },
-  { weight: 3, arbitrary: fc.integer({ min: 0, max: 6_000 }).map((n) => () => n) },
-  { weight: 1, arbitrary: fc.double().map((d) => () => d) },
-  { weight: 2, arbitrary: hostile.map((v) => () => v) },
-  { weight: 2, arbitrary: hostile.map((v) => () => { throw v; }) },
-);
-const cacheKey = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom("a", "b", "", "__proto__", "constructor") },
-  { weight: 2, arbitrary: fc.string({ maxLength: MAX_KEY }) },
-  { weight: 1, arbitrary: fc.string({ minLength: MAX_KEY + 1, maxLength: 200 }) },
-  { weight: 1, arbitrary: hugeString },
-  { weight: 2, arbitrary: nonString },
-);
+const sizeOfBehaviour = sizeOfBehaviours({ maxSize: 6_000, doubles: true, hostileWeight: 2 });
+const cacheKey = cacheKeys(["a", "b", "", "__proto__", "constructor"]);
 const cacheValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined), hostile);
 const isKey = (k: unknown): k is string => typeof k === "string" && k.length <= MAX_KEY;
-
-/** What `sizeOf` makes of a value, as the docs define it: a size, or "bad" (InvalidSize, EntryTooLarge). */
-function entryFits(value: unknown, key: string, sizeOf: (v: unknown, k: string) => unknown): boolean {
-  let size: unknown;
-  if (value === undefined) size = 48 + key.length * 2;
-  else {
-    try {
-      size = sizeOf(value, key);
-    } catch {
-      return false;
-    }
-  }
-  if (typeof size !== "number" || !Number.isFinite(size) || size < 0) return false;
-  return Math.max(1, Math.ceil(size)) <= MAX_ENTRY;
-}
-
-/** A loader's behaviour: it returns a value (plainly or in a promise), throws, rejects, or is no function at all. */
-type LoaderSpec = { fails: boolean; value: unknown; loader: unknown };
-const loaderSpec: fc.Arbitrary<LoaderSpec> = fc.oneof(
-  cacheValue.map((value) => ({ fails: false, value, loader: () => value })),
-  cacheValue.map((value) => ({ fails: false, value, loader: async () => value })),
-  hostile.map((thrown) => ({ fails: true, value: undefined, loader: () => { throw thrown; } })),
-  hostile.map((thrown) => ({ fails: true, value: undefined, loader: () => Promise.reject(thrown) })),
-  fc.constant({ fails: true, value: undefined, loader: () => ({ then: () => { throw new Error("then"); } }) }),
-  hostile.filter((v) => typeof v !== "function").map((loader) => ({ fails: true, value: undefined, loader })),
-);
+const loaderSpec = loaderSpecs(cacheValue, { throwingThen: true });
 
 type CacheOp =
   | { op: "set"; handle: boolean; key: unknown; value: unknown; sizeOf: (v: unknown, k: string) => unknown }

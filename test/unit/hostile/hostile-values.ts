@@ -94,6 +94,12 @@ export function throwingProxy(): object {
 }
 export const isProxy = (v: unknown): boolean => typeof v === "object" && v !== null && proxies.has(v);
 
+/** An object with an enumerable getter that throws. */
+export function throwingGetter(): object {
+  const o = Object.defineProperty({}, "a", { enumerable: true, get: () => { throw new Error("getter"); } });
+  return Object.defineProperty(o, SHOWN_AS, { value: () => "throwingGetter()" });
+}
+
 export function cyclic(): object {
   const o: Record<string, unknown> = { a: 1 };
   o.self = o;
@@ -122,6 +128,8 @@ export const hostile: fc.Arbitrary<unknown> = fc.oneof(
 /** Hostile values that cannot be a string (a string may be a valid value where one is expected). */
 export const nonString = hostile.filter((v) => typeof v !== "string");
 export const nonStringDefined = nonString.filter((v) => v !== undefined);
+/** Hostile values minus Proxies: for containers the library must read. */
+export const hostileNoProxy = hostile.filter((v) => !isProxy(v));
 
 export const hugeString = fc.integer({ min: 100_000, max: 1_000_000 }).map((n) => "a".repeat(n));
 
