@@ -11,7 +11,7 @@ import type { HandleMemo, NearLimitEvent, QuotaGuardOptions, QuotaRequest, Works
 import { LeaseBook, type LeaseStats } from "./leases.js";
 import { fireNearLimit } from "./near-limit.js";
 import { StaticPolicySource } from "./policy.js";
-import { prepare, type ItemMeta, type PreparedRequest } from "./request.js";
+import { notAnObject, prepare, reservationOf, type ItemMeta, type PreparedRequest } from "./request.js";
 import { itemMeta, PolicyResolver, type BoundLimit, type BoundWorkspace } from "./resolver.js";
 import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type QuotaStore, type StoreItem, type StoreMode, type StoreOutcome } from "./store.js";
 import { MemoryQuotaStore } from "./stores/memory.js";
@@ -345,16 +345,6 @@ export class QuotaGuard {
     this.#onDecision?.(workspaceId, d);
     return result;
   }
-}
-
-/** The answer to a request that is not an object. */
-function notAnObject(): Promise<Result<never, QuotaError>> {
-  return Promise.resolve(err(invalidInput("request must be an object")));
-}
-
-/** The reservation of commit/release's argument, or undefined (which #settle refuses) when there is no object to read it from. */
-function reservationOf(input: { readonly reservation: Reservation } | null | undefined): Reservation {
-  return (typeof input === "object" && input !== null ? input.reservation : undefined) as Reservation;
 }
 
 export type { NearLimitEvent, QuotaGuardOptions, QuotaRequest, WorkspaceQuota } from "./guard-types.js";

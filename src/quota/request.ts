@@ -4,7 +4,17 @@ import type { WorkspaceId } from "../core/workspace-id.js";
 import type { CompiledLimit } from "./limits.js";
 import { itemFor, itemMeta, type BoundLimit, type BoundWorkspace } from "./resolver.js";
 import { KIND_CONCURRENCY, KIND_COUNT, KIND_PERIOD, type StoreItem, type StoreMode } from "./store.js";
-import type { LimitCost, QuotaError } from "./types.js";
+import type { LimitCost, QuotaError, Reservation } from "./types.js";
+
+/** The answer to a request that is not an object. */
+export function notAnObject(): Promise<Result<never, QuotaError>> {
+  return Promise.resolve(err(invalidInput("request must be an object")));
+}
+
+/** The reservation of commit/release's argument, or undefined (which the guard refuses) when there is no object to read it from. */
+export function reservationOf(input: { readonly reservation: Reservation } | null | undefined): Reservation {
+  return (typeof input === "object" && input !== null ? input.reservation : undefined) as Reservation;
+}
 
 /** What each store item stands for, to turn store answers back into named limits. */
 export interface ItemMeta {
