@@ -1,6 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import { tenancyError } from "../core/errors.js";
 import type { NotSerializableError } from "./errors.js";
+import { isWellFormed } from "../core/text.js";
 
 /** A value canonical JSON can hold. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -112,10 +113,3 @@ function write(value: unknown, state: WriteState, depth: number): string | undef
   state.open.pop();
   return undefined;
 }
-
-// A lone surrogate has no UTF-8 encoding: two different strings would hash the same.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
-/** False for strings with a lone surrogate (they have no UTF-8 form, so they cannot be hashed faithfully). */
-export const isWellFormed: (text: string) => boolean =
-  nativeWellFormed === undefined ? (text) => !LONE_SURROGATE.test(text) : (text) => nativeWellFormed.call(text);

@@ -5,7 +5,7 @@ import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js
 import { systemRandom, type RandomSource } from "../core/random.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { Checkpointer, DEFAULT_CHECKPOINTS, type CheckpointOptions } from "./checkpointer.js";
-import { isWellFormed } from "./canonical.js";
+import { isStorableText } from "../core/text.js";
 import { toAuditEntry, type AuditEntry } from "./entry.js";
 import type { AuditError } from "./errors.js";
 import type { AppendReceipt, AuditEventInput, PreparedEvent, WorkspaceAuditEvent } from "./event.js";
@@ -285,13 +285,6 @@ export class AuditLogger {
 }
 
 const isObject = (value: unknown): value is object => typeof value === "object" && value !== null;
-
-/**
- * A filter value an entry can hold: a string with no U+0000 (which Postgres
- * text and jsonb refuse) and no lone surrogate (which Postgres would read as
- * U+FFFD, matching other entries). append refuses both in every field.
- */
-const isStorableText = (value: unknown): value is string => typeof value === "string" && isWellFormed(value) && !value.includes("\u0000");
 
 /** A JavaScript Date's range (ms from the epoch); a number beyond it is no date. */
 const isTime = (ms: number): boolean => Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;

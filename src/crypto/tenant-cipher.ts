@@ -2,6 +2,7 @@ import { err, ok, type Result } from "neverthrow";
 import { systemClock, type Clock } from "../core/clock.js";
 import { tenancyError } from "../core/errors.js";
 import { noopMetricsSink, type TenantMetricsSink } from "../core/metrics-sink.js";
+import { isStorableText } from "../core/text.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { keyDestroyed, malformed, type CryptoError } from "./errors.js";
 import { FieldCore, describe, notAnObject, plaintextBytes } from "./field-cipher.js";
@@ -26,8 +27,6 @@ export interface FieldRef {
 }
 
 const FIELD_CACHE_LIMIT = 50_000;
-/** U+0000 or a lone surrogate: Postgres text refuses the first and silently stores the second as U+FFFD. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Per-workspace envelope encryption. Each workspace gets random 256-bit data
@@ -238,7 +237,7 @@ export class TenantCipher {
     if (shape !== undefined) return err(shape);
     const workspaceId = parseWorkspaceId(input.workspaceId);
     if (workspaceId.isErr()) return err(workspaceId.error);
-    if (typeof input.by !== "string" || input.by.length === 0 || input.by.length > 200 || UNSTORABLE.test(input.by)) {
+    if (!isStorableText(input.by) || input.by.length === 0 || input.by.length > 200) {
       return err(
         tenancyError("InvalidInput", "destroy needs `by` (who asked), 1-200 characters, without U+0000 or lone surrogates", { workspaceId: workspaceId.value }),
       );

@@ -1,6 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import { describeThrown } from "../../core/errors.js";
 import { redisKeyPrefix } from "../../core/redis/keys.js";
+import { isWellFormed } from "../../core/text.js";
 import type { WorkspaceId } from "../../core/workspace-id.js";
 import { invalidKey, loaderFailed, type CacheError } from "../errors.js";
 import { loadThrough, type Fetch, type Loader } from "../load.js";
@@ -9,11 +10,6 @@ import { clearScript, deleteScript, fillScript, readScript, writeScript } from "
 import type { RedisTier } from "./tier.js";
 
 const OK_VOID: Result<void, never> = ok(undefined);
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
-/** True for a string with a lone surrogate (the native check where the runtime has one: it is on every read's path). */
-const hasLoneSurrogate: (text: string) => boolean =
-  nativeWellFormed === undefined ? (text) => LONE_SURROGATE.test(text) : (text) => !nativeWellFormed.call(text);
 
 /** Per-call options of the Redis tier's invalidating operations. */
 export interface InvalidateOptions {
@@ -193,7 +189,7 @@ export class RedisWorkspaceCache<V> {
   #check(key: unknown): CacheError | undefined {
     if (typeof key !== "string") return invalidKey(key, "keys must be strings", this.workspaceId);
     // A lone surrogate has no UTF-8 form: ioredis sends U+FFFD instead, so two such keys would be one Redis key.
-    if (hasLoneSurrogate(key)) return invalidKey(key, "holds a lone surrogate, which has no UTF-8 form for a Redis key", this.workspaceId);
+    if (!isWellFormed(key)) return invalidKey(key, "holds a lone surrogate, which has no UTF-8 form for a Redis key", this.workspaceId);
     return this.tier.core.checkKey(key, this.workspaceId);
   }
 }
