@@ -27,6 +27,26 @@ export interface TenancyReport {
   readonly globalTables: readonly string[];
 }
 
+const GLOBAL_REASONS: readonly string[] = ["global", "membership", "scoped-through-parent", "deprecated"];
+/** A name Postgres can hold and compare: a string without U+0000. */
+const isName = (value: unknown): value is string => typeof value === "string" && !value.includes("\u0000");
+
+/** What is wrong with the options' shape, if anything. */
+function checkOptionsProblem(options: unknown): string | undefined {
+  if (typeof options !== "object" || options === null) return "options must be an object";
+  const { schemas, column, globalTables } = options as Record<string, unknown>;
+  if (schemas !== undefined && !(Array.isArray(schemas) && schemas.every(isName))) return "schemas must be an array of schema names";
+  if (column !== undefined && !isName(column)) return "column must be a column name";
+  if (
+    globalTables !== undefined &&
+    !(Array.isArray(globalTables) && globalTables.every((g: unknown) => typeof g === "object" && g !== null &&
+      isName((g as GlobalTable).name) && GLOBAL_REASONS.includes((g as GlobalTable).reason)))
+  ) {
+    return "globalTables must be an array of { name, reason } entries";
+  }
+  return undefined;
+}
+
 /**
  * Checks the live catalog for tenancy gaps: every tenant table has RLS
  * enabled, forced and a permissive policy per command; policies wrap their
@@ -42,6 +62,8 @@ export interface TenancyReport {
 export async function checkTenancy(db: PostgresSource, options: CheckOptions = {}): Promise<Result<TenancyReport, PostgresTenancyError>> {
   const sql = toSqlClient(db);
   if (sql === undefined) return err(invalidInput("checkTenancy: db is not a pg Pool, drizzle database or PGlite"));
+  const problem = checkOptionsProblem(options);
+  if (problem !== undefined) return err(invalidInput(`checkTenancy: ${problem}`));
   const catalog = await sqlResult("checkTenancy", () => readCatalog(sql, options.schemas ?? ["public"]));
   if (catalog.isErr()) return err(catalog.error);
   const { findings, tenant, global } = evaluateRules(catalog.value, {

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../core/config.js";
+import { describeThrown } from "../core/errors.js";
 import type { PgPoolLike } from "../core/postgres/sql-client.js";
 import { checkTenancy } from "./check.js";
 import { formatReport } from "./format-report.js";
@@ -16,17 +17,24 @@ The URL defaults to TENANCY_DATABASE_URL. Exit code 0: no findings, 2: findings,
 
 /** `tenancykit check`: loads pg only here, at run time, because only this command needs it. */
 export async function runCheckCommand(argv: readonly string[], out: (text: string) => void, errOut: (text: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      url: { type: "string" },
-      schema: { type: "string", multiple: true },
-      column: { type: "string" },
-      json: { type: "boolean", default: false },
-      migration: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        url: { type: "string" },
+        schema: { type: "string", multiple: true },
+        column: { type: "string" },
+        json: { type: "boolean", default: false },
+        migration: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (thrown) {
+    // An unknown option or a missing value: a usage error (exit 1), not a crash.
+    errOut(`tenancykit check: ${describeThrown(thrown)}\n${CHECK_USAGE}`);
+    return 1;
+  }
   if (values.help === true) {
     out(CHECK_USAGE);
     return 0;

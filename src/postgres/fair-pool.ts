@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { storeUnavailable, tenancyError } from "../core/errors.js";
+import { describeValue, invalidInput, storeUnavailable, tenancyError } from "../core/errors.js";
 import type { PgPoolClientLike, PgPoolLike, SqlExecutor } from "../core/postgres/sql-client.js";
 import { parseWorkspaceId } from "../core/workspace-id.js";
 import type { PostgresTenancyError } from "./errors.js";
@@ -42,14 +42,31 @@ export interface FairPoolMetrics {
   readonly workspaces: ReadonlyMap<string, WorkspacePoolMetrics>;
 }
 
+/** setTimeout's longest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Why `value` is no timeout in ms (a positive integer a timer can hold), if it is not. */
+function timeoutProblem(name: string, value: unknown): string | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= MAX_TIMER_MS
+    ? undefined
+    : `${name} must be an integer from 1 to ${MAX_TIMER_MS}, got ${describeValue(value)}`;
+}
+
 function validate(options: FairPoolOptions): void {
+  if (typeof options !== "object" || options === null) throw new TypeError(`FairPool: options must be an object, got ${describeValue(options)}`);
   const problems: string[] = [];
-  const positive = (name: string, value: number | undefined) => {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1)) problems.push(`${name} must be a positive integer, got ${value}`);
+  const positive = (name: string, value: unknown) => {
+    if (value !== undefined && !(typeof value === "number" && Number.isInteger(value) && value >= 1)) {
+      problems.push(`${name} must be a positive integer, got ${describeValue(value)}`);
+    }
   };
+  if (options.size === undefined) problems.push("size is required");
   positive("size", options.size);
   positive("maxPerWorkspace", options.maxPerWorkspace);
-  positive("acquireTimeoutMs", options.acquireTimeoutMs);
+  if (options.acquireTimeoutMs !== undefined) {
+    const problem = timeoutProblem("acquireTimeoutMs", options.acquireTimeoutMs);
+    if (problem !== undefined) problems.push(problem);
+  }
   positive("maxWaitingPerWorkspace", options.maxWaitingPerWorkspace);
   positive("maxTrackedWorkspaces", options.maxTrackedWorkspaces);
   if (problems.length > 0) throw new TypeError(`FairPool: ${problems.join("; ")}`);
@@ -92,7 +109,11 @@ export class FairPool {
   async acquire(workspaceId: string, options: { timeoutMs?: number } = {}): Promise<Result<FairConnection, PostgresTenancyError>> {
     const id = parseWorkspaceId(workspaceId);
     if (id.isErr()) return err(id.error);
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    if (typeof options !== "object" || options === null) return err(invalidInput("FairPool.acquire: options must be an object", { workspaceId: id.value }));
+    // null is no timeout either (not "the default"): only undefined is.
+    const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : options.timeoutMs;
+    const problem = timeoutProblem("timeoutMs", timeoutMs);
+    if (problem !== undefined) return err(invalidInput(`FairPool.acquire: ${problem}`, { workspaceId: id.value }));
     const started = this.#now();
     const permit = await this.#scheduler.acquire(id.value, timeoutMs);
     if (permit.isErr()) return err(permit.error);

@@ -54,6 +54,34 @@ export interface PolicyOptions {
   readonly prefix?: string;
 }
 
+/** Postgres' identifier limit (NAMEDATALEN - 1); longer names are silently truncated. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/** UTF-8 length of one character (a lone surrogate is sent as U+FFFD: 3 bytes). */
+function utf8Size(ch: string): number {
+  const code = ch.codePointAt(0) ?? 0;
+  return code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (const ch of text) bytes += utf8Size(ch);
+  return bytes;
+}
+
+/** The longest prefix of `text` whose UTF-8 encoding fits in `maxBytes`, cut on a character boundary. */
+function clipUtf8(text: string, maxBytes: number): string {
+  let bytes = 0;
+  let out = "";
+  for (const ch of text) {
+    const size = utf8Size(ch);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    out += ch;
+  }
+  return out;
+}
+
 /**
  * The policies for one tenant table: one per command, each with the
  * workspace expression, plus the optional explicit read grant. Writes never
@@ -61,15 +89,20 @@ export interface PolicyOptions {
  */
 export function policySpecs(column: string, options: PolicyOptions = {}): PolicySpec[] {
   const prefix = options.prefix ?? "tenancy";
+  // Postgres keeps the first 63 bytes of a name. From a 62-byte prefix on, that would cut every
+  // suffix and leave one name for all the policies (each DROP IF EXISTS then removing the policy
+  // created just before): clip the prefix instead, so each name keeps its whole suffix.
+  const long = utf8Length(prefix) > MAX_IDENTIFIER_BYTES - 2;
+  const name = (suffix: string) => `${long ? clipUtf8(prefix, MAX_IDENTIFIER_BYTES - 1 - suffix.length) : prefix}_${suffix}`;
   const own = workspaceExpression(column);
   const specs: PolicySpec[] = [
-    { name: `${prefix}_select`, command: "select", using: own },
-    { name: `${prefix}_insert`, command: "insert", withCheck: own },
-    { name: `${prefix}_update`, command: "update", using: own, withCheck: own },
-    { name: `${prefix}_delete`, command: "delete", using: own },
+    { name: name("select"), command: "select", using: own },
+    { name: name("insert"), command: "insert", withCheck: own },
+    { name: name("update"), command: "update", using: own, withCheck: own },
+    { name: name("delete"), command: "delete", using: own },
   ];
   if (options.parentRead === true) {
-    specs.push({ name: `${prefix}_read_grant`, command: "select", using: readGrantExpression(column) });
+    specs.push({ name: name("read_grant"), command: "select", using: readGrantExpression(column) });
   }
   return specs;
 }

@@ -39,6 +39,19 @@ const OWNED_SQL = `select distinct c.relname as name
     and pg_has_role(current_user, c.relowner, 'MEMBER')
   order by 1`;
 
+const isNameList = (value: unknown): boolean => Array.isArray(value) && value.every((v) => typeof v === "string" && !v.includes("\u0000"));
+
+/** What is wrong with the options' shape, if anything (a non-boolean allow flag is refused, not read as false). */
+function roleOptionsProblem(options: unknown): string | undefined {
+  if (typeof options !== "object" || options === null) return "options must be an object";
+  const o = options as Record<string, unknown>;
+  for (const name of ["columns", "schemas"]) if (o[name] !== undefined && !isNameList(o[name])) return `${name} must be an array of names`;
+  for (const name of ["allowSuperuser", "allowBypassRls", "allowOwner"]) {
+    if (o[name] !== undefined && typeof o[name] !== "boolean") return `${name} must be a boolean`;
+  }
+  return undefined;
+}
+
 /**
  * Checks, at start-up, that the connected role is one row level security
  * applies to. A superuser or a BYPASSRLS role skips every policy silently, and
@@ -56,6 +69,8 @@ export async function assertAppRole(
 ): Promise<Result<AppRoleReport, PostgresTenancyError>> {
   const sql = toSqlClient(db);
   if (sql === undefined) return err(invalidInput("assertAppRole: db is not a pg Pool, drizzle database or PGlite"));
+  const problem = roleOptionsProblem(options);
+  if (problem !== undefined) return err(invalidInput(`assertAppRole: ${problem}`));
   const columns = options.columns ?? WORKSPACE_COLUMN_CANDIDATES;
   const schemas = options.schemas ?? ["public"];
   const found = await sqlResult("assertAppRole", async () => {

@@ -36,9 +36,11 @@ export function scopedContext(
 ): Result<ScopedContext, PostgresTenancyError> {
   const id = parseWorkspaceId(workspaceId);
   if (id.isErr()) return err(id.error);
-  const extra = options.readWorkspaceIds;
-  if (extra === undefined || extra.length === 0) return ok({ workspaceId: id.value, readWorkspaces: null });
+  if (typeof options !== "object" || options === null) return err(invalidInput("withWorkspace: options must be an object"));
+  const extra: unknown = options.readWorkspaceIds;
+  if (extra === undefined) return ok({ workspaceId: id.value, readWorkspaces: null });
   if (!Array.isArray(extra)) return err(invalidInput("readWorkspaceIds must be an array of workspace ids"));
+  if (extra.length === 0) return ok({ workspaceId: id.value, readWorkspaces: null });
   const parsed: string[] = [];
   for (const raw of extra) {
     const one = parseWorkspaceId(raw);
@@ -99,6 +101,9 @@ export async function runScopedOnClient<T, E>(
     let result: Result<T, E>;
     try {
       result = await fn(guardedExecutor((text, params) => client.query(text, params === undefined ? [] : [...params]), () => open));
+      // Anything but a Result (a forgotten return) would otherwise throw below, outside this try, and
+      // hand the connection back to the pool with the transaction, and its workspace, still open.
+      if (!isResult(result)) throw new TypeError(`withWorkspace: fn must return a Result, got ${typeof result}`);
     } catch (thrown) {
       await rollback();
       return err({ ...toSqlError(thrown, "withWorkspace"), workspaceId: context.workspaceId });
@@ -119,6 +124,10 @@ export async function runScopedOnClient<T, E>(
     open = false;
     client.release(destroy);
   }
+}
+
+function isResult(value: unknown): value is Result<unknown, unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { isErr?: unknown }).isErr === "function";
 }
 
 class Rollback<E> {

@@ -84,6 +84,7 @@ export function toSqlClient(source: PostgresSource): SqlClient | undefined {
  * undefined when it is none of a Pool, PGlite or SqlClient.
  */
 export function baseSource(source: PostgresSource): SqlClient | PGliteLike | PgPoolLike | undefined {
+  if (typeof source !== "object" || source === null) return undefined;
   const base: unknown = "$client" in source ? source.$client : source;
   if (typeof base !== "object" || base === null) return undefined;
   return isSqlClient(base) || isPGlite(base) || isPgPool(base) ? base : undefined;
