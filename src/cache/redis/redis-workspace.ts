@@ -54,6 +54,10 @@ export class RedisWorkspaceCache<V> {
   getOrLoad(key: string, loader: Loader<V>): Promise<Result<V | undefined, CacheError>> {
     const bad = this.#check(key);
     if (bad !== undefined) return Promise.resolve(err(bad));
+    // Checked here: inside, no loader means a plain read (get), which would answer a miss instead.
+    if (typeof loader !== "function") {
+      return Promise.resolve(err(loaderFailed(`loader for key ${JSON.stringify(key)} is not a function`, this.workspaceId, undefined)));
+    }
     return loadThrough(this.tier.core, this.workspaceId, key, this.#fetch(key, loader));
   }
 

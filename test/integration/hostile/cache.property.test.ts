@@ -321,6 +321,20 @@ describe("regressions (counterexamples found by the properties)", () => {
     }
   });
 
+  it("cache: getOrLoad without a loader function is LoaderFailed, as on the local tier (it answered Ok, a plain read's miss)", async () => {
+    const { cache, stop } = await startCache(estimateSize);
+    try {
+      const ws = randomUUID();
+      const handle = cache.workspace(ws)._unsafeUnwrap();
+      for (const loader of [undefined, null, 1, "loader"]) {
+        expectTypedErr(await noThrow("getOrLoad", () => cache.getOrLoad({ workspaceId: ws, key: "fresh" }, loader as never)), "getOrLoad", ["LoaderFailed"]);
+        expectTypedErr(await noThrow("handle.getOrLoad", () => handle.getOrLoad("fresh", loader as never)), "handle.getOrLoad", ["LoaderFailed"]);
+      }
+    } finally {
+      await stop();
+    }
+  });
+
   it("cache: a missing argument object is InvalidWorkspaceId and null options are absent ones (they threw or rejected)", async () => {
     const { cache, stop } = await startCache(estimateSize);
     try {
