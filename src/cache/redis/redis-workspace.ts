@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { describeThrown } from "../../core/errors.js";
+import { describeThrown, describeValue, tenancyError } from "../../core/errors.js";
 import { redisKeyPrefix } from "../../core/redis/keys.js";
 import { isWellFormed } from "../../core/text.js";
 import type { WorkspaceId } from "../../core/workspace-id.js";
@@ -63,7 +63,7 @@ export class RedisWorkspaceCache<V> {
 
   /** Writes the value to Redis (bumping the key's version) and tells the other nodes to drop theirs. */
   async set(key: string, value: V, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
-    const bad = this.#check(key);
+    const bad = this.#check(key) ?? this.#checkOptions(options);
     if (bad !== undefined) return err(bad);
     const { core, codec } = this.tier;
     const size = core.measure(core.partitions.get(this.workspaceId), this.workspaceId, key, value);
@@ -80,7 +80,7 @@ export class RedisWorkspaceCache<V> {
 
   /** Deletes the key here, in Redis and (through the bus) in every other node's local tier. */
   delete(key: string, options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
-    const bad = this.#check(key);
+    const bad = this.#check(key) ?? this.#checkOptions(options);
     if (bad !== undefined) return Promise.resolve(err(bad));
     const p = this.tier.core.partitions.get(this.workspaceId);
     if (p !== undefined) this.tier.core.remove(p, key);
@@ -89,6 +89,8 @@ export class RedisWorkspaceCache<V> {
 
   /** O(1) clear of the whole workspace: one INCR of its generation, published to every node. */
   async clear(options: InvalidateOptions = {}): Promise<Result<void, CacheError>> {
+    const bad = this.#checkOptions(options);
+    if (bad !== undefined) return err(bad);
     const { core, bus, runner } = this.tier;
     core.clear(this.workspaceId);
     const ackId = this.#ackId(options);
@@ -122,6 +124,13 @@ export class RedisWorkspaceCache<V> {
       runner.runScript(deleteScript, [this.#versionKey(key)], [this.tier.versionTtlMs, bus.options.channel, text]),
     );
     return sent.then((result) => (result.isErr() ? err(result.error) : ackId === undefined ? OK_VOID : this.#acked(ackId, text)));
+  }
+
+  /** `acknowledged` must be a boolean when given (null is absent, as everywhere): any other value would be read as true or false by accident. */
+  #checkOptions(options: InvalidateOptions | null | undefined): CacheError | undefined {
+    const acknowledged: unknown = options?.acknowledged;
+    if (acknowledged === undefined || acknowledged === null || typeof acknowledged === "boolean") return undefined;
+    return tenancyError("InvalidInput", `acknowledged must be a boolean, got ${describeValue(acknowledged)}`, { workspaceId: this.workspaceId });
   }
 
   /** `options` may be null (an absent options argument): the cache's default then applies. */

@@ -335,6 +335,26 @@ describe("regressions (counterexamples found by the properties)", () => {
     }
   });
 
+  it("cache: an acknowledged option that is not a boolean is InvalidInput and changes nothing (it was read as true)", async () => {
+    const { cache, stop } = await startCache(estimateSize);
+    try {
+      const ws = randomUUID();
+      const prefix = redisKeyPrefix(parseWorkspaceId(ws)._unsafeUnwrap(), "cache");
+      expect((await cache.set({ workspaceId: ws, key: "k", value: 1 })).isOk()).toBe(true);
+      const before = await redisState(redis, `${prefix}*`);
+      for (const acknowledged of ["false", 0, 1, {}]) {
+        const options = { acknowledged } as never;
+        expectTypedErr(await noThrow("set", () => cache.set({ workspaceId: ws, key: "k", value: 2, ...(options as object) })), "set", ["InvalidInput"]);
+        expectTypedErr(await noThrow("delete", () => cache.delete({ workspaceId: ws, key: "k", ...(options as object) })), "delete", ["InvalidInput"]);
+        expectTypedErr(await noThrow("clear", () => cache.clear({ workspaceId: ws, ...(options as object) })), "clear", ["InvalidInput"]);
+      }
+      expect(await redisState(redis, `${prefix}*`)).toBe(before);
+      expect((await cache.get({ workspaceId: ws, key: "k" }))._unsafeUnwrap()).toBe(1);
+    } finally {
+      await stop();
+    }
+  });
+
   it("cache: a missing argument object is InvalidWorkspaceId and null options are absent ones (they threw or rejected)", async () => {
     const { cache, stop } = await startCache(estimateSize);
     try {
