@@ -14,7 +14,7 @@ import { ClockedWorkspaceCache, OK_VOID, WorkspaceCache } from "./workspace-cach
  * key, so the call is an InvalidWorkspaceId Err rather than a TypeError from
  * destructuring null.
  */
-const NO_PARAMS = {} as CacheKeyParams;
+export const NO_PARAMS = {} as CacheKeyParams;
 
 /** Identifies one entry in the object-form API (Dittofeed's call style). */
 export interface CacheKeyParams {

@@ -91,6 +91,11 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
+/** A caller's value in a message: a string quoted (JSON), anything else as `describeValue` shows it. */
+export function quotedValue(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : describeValue(value);
+}
+
 /** A readable one-line description of anything thrown, for error messages. */
 export function describeThrown(thrown: unknown): string {
   if (thrown instanceof Error) return thrown.message;

@@ -1,4 +1,4 @@
-import { describeValue, tenancyError, type InvalidWorkspaceIdError, type StoreFailedError, type StoreUnavailableError, type TenancyErrorBase } from "../core/errors.js";
+import { quotedValue, tenancyError, type InvalidWorkspaceIdError, type StoreFailedError, type StoreUnavailableError, type TenancyErrorBase } from "../core/errors.js";
 
 /** A metric name that was never declared, or declared as another kind. */
 export type UnknownMetricError = TenancyErrorBase<"UnknownMetric">;
@@ -12,8 +12,8 @@ export type RecordError = InvalidWorkspaceIdError | UnknownMetricError | Invalid
 export type MetricsError = RecordError | StoreUnavailableError | StoreFailedError;
 
 export function unknownMetric(name: string, wanted?: string, actual?: string): UnknownMetricError {
-  // Callers may pass anything as a name; JSON.stringify throws for a BigInt or a throwing toJSON.
-  const shown = typeof name === "string" ? JSON.stringify(name) : describeValue(name);
+  // Callers may pass anything as a name; JSON.stringify alone throws for a BigInt or a throwing toJSON.
+  const shown = quotedValue(name);
   const message =
     wanted !== undefined && actual !== undefined
       ? `metric ${shown} is a ${actual}, not a ${wanted}`

@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../core/clock.js";
 import type { TenancyConfig } from "../core/config.js";
-import { describeValue } from "../core/errors.js";
+import { quotedValue } from "../core/errors.js";
 
 /** How TenantMetrics is sized. Everything has a default. */
 export interface TenantMetricsOptions {
@@ -61,7 +61,7 @@ export function isMetricName(name: unknown): name is string {
 
 export function checkMetricName(name: string, boundaries?: readonly number[]): void {
   const problems: string[] = [];
-  if (!isMetricName(name)) problems.push(`name ${typeof name === "string" ? JSON.stringify(name) : describeValue(name)} must match ${NAME.source} and not be __proto__`);
+  if (!isMetricName(name)) problems.push(`name ${quotedValue(name)} must match ${NAME.source} and not be __proto__`);
   if (boundaries !== undefined) {
     if (boundaries.length === 0) problems.push("boundaries must not be empty");
     for (let i = 0; i < boundaries.length; i++) {

@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
-import { describeValue, tenancyError } from "../core/errors.js";
+import { quotedValue, tenancyError } from "../core/errors.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { effectiveLimits, planProblems } from "./limits.js";
 import type { Plan, PolicyUnavailableError } from "./types.js";
@@ -34,9 +34,6 @@ export interface PlansConfig {
   readonly workspaces?: Readonly<Record<string, WorkspaceAssignment>>;
 }
 
-/** A caller's value in a message: strings quoted, anything else described without running its own conversions. */
-const shown = (value: unknown): string => (typeof value === "string" ? JSON.stringify(value) : describeValue(value));
-
 /** True when `name` is one of the plans (an own property: "toString" or "__proto__" is no plan). */
 const isPlan = (plans: object, name: unknown): boolean => typeof name === "string" && Object.hasOwn(plans, name);
 
@@ -49,7 +46,7 @@ export function plansConfigProblems(config: unknown): string[] {
   if (typeof plans !== "object" || plans === null) problems.push("plans must be an object of plan name → limits");
   else for (const [name, plan] of Object.entries(plans)) problems.push(...planProblems(name, plan));
   if (typeof plans !== "object" || plans === null || !isPlan(plans, c.defaultPlan)) {
-    problems.push(`defaultPlan must name a plan, got ${shown(c.defaultPlan)}`);
+    problems.push(`defaultPlan must name a plan, got ${quotedValue(c.defaultPlan)}`);
   }
   const workspaces = c.workspaces;
   if (workspaces !== undefined) {
@@ -63,7 +60,7 @@ export function plansConfigProblems(config: unknown): string[] {
         }
         const w = a as Record<string, unknown>;
         if (w.plan !== undefined && (typeof plans !== "object" || plans === null || !isPlan(plans, w.plan))) {
-          problems.push(`workspaces.${id}.plan: unknown plan ${shown(w.plan)}`);
+          problems.push(`workspaces.${id}.plan: unknown plan ${quotedValue(w.plan)}`);
         }
         if (w.overrides !== undefined) problems.push(...planProblems(`workspaces.${id}.overrides`, w.overrides));
         if (w.parentWorkspaceId !== undefined && parseWorkspaceId(w.parentWorkspaceId).isErr()) {

@@ -7,18 +7,12 @@ import type { CacheError } from "../errors.js";
 import type { Loader } from "../load.js";
 import type { TenantCacheOptions } from "../options.js";
 import type { CacheStats } from "../stats.js";
-import { TenantCache, type CacheKeyParams } from "../tenant-cache.js";
+import { NO_PARAMS, TenantCache, type CacheKeyParams } from "../tenant-cache.js";
 import { CircuitBreaker } from "./breaker.js";
 import { InvalidationBus, type BusSubscriber } from "./bus.js";
 import { jsonCodec, type CacheCodec } from "./codec.js";
 import { RedisWorkspaceCache, type InvalidateOptions } from "./redis-workspace.js";
 import { RedisTier } from "./tier.js";
-
-/**
- * What a missing (null or undefined) argument reads as: no workspace id and no
- * key, so the call is an InvalidWorkspaceId Err rather than a TypeError (as in TenantCache).
- */
-const NO_PARAMS = {} as CacheKeyParams;
 
 export interface RedisTenantCacheOptions<V> extends TenantCacheOptions<V> {
   /** The user's ioredis client for commands (create it with autoResendUnfulfilledCommands: false). */
