@@ -74,12 +74,12 @@ export class BatchWriter {
         await attempt;
         return this.#committedPlan(plan);
       } catch (thrown) {
+        if (!isDeadlock(thrown) && !isStale(thrown)) {
+          this.#forget(plan);
+          throw thrown;
+        }
         this.#forget(plan);
-        // A deadlock victim: its rows, inserted before the head locks, met another writer's under
-        // them. Sent the same way again it would meet them again, so the batch and its workspaces
-        // go through the locked write, which inserts only once it holds the locks.
-        if (isDeadlock(thrown)) for (const w of plan.workspaces) this.#contended.add(w);
-        else if (!isStale(thrown)) throw thrown;
+        for (const w of plan.workspaces) this.#contended.add(w);
       } finally {
         this.#oneStatementWrites.delete(attempted);
       }
