@@ -28,13 +28,10 @@
  * (another process chained the same seq in the same millisecond) fails with
  * a unique violation, which the caller treats like TK409.
  *
- * With `check_only` it does steps 1 (for every workspace of the batch, so
- * that every head exists and is locked), 3 (without waiting: the caller lets
- * its earlier batches settle first, so a head behind is not one of them) and
- * 4, and returns the heads that moved and the keys that exist, writing
- * nothing but keeping the locks: after a TK409 the caller opens a
- * transaction, calls it so, re-chains on what it returned, and calls again
- * to write, which cannot be stale any more.
+ * A batch that fails so (TK409, or a unique violation when another writer
+ * chained the same seq in the same millisecond) is written again by
+ * `audit_append_locked` (locked-append-function.ts), which takes the head
+ * locks first and chains in Postgres, so it cannot be stale.
  *
  * Either way a chain never forks: an entry only commits on top of the head
  * it was hashed on, checked under that head's lock.
@@ -48,57 +45,63 @@
  * control character, so the separator cannot occur inside a value. An entry
  * takes its recorded-at from its workspace's new head (one per batch).
  */
-/** How the store calls it: the 20 packed parameters (see `planParams`), then `check_only`. */
-export const APPEND_CALL = `select kind, workspace_id::text as workspace_id, key, seq::float8 as seq, hash, recorded_at_ms::float8 as recorded_at_ms
-  from audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea, $7::bigint[],
-    $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::bigint[], $21::boolean)`;
+/** How the store calls it, with the 20 packed parameters of `planParams`. */
+export const APPEND_CALL = `select audit_append_chained($1::uuid[], $2::bigint[], $3::bytea, $4::bigint[], $5::bigint[], $6::bytea,
+  $7::bigint[], $8::int[], $9::bigint[], $10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text[], $16::text[],
+  $17::text[], $18::text[], $19::text[], $20::bigint[])`;
 
-/** SQLSTATE it raises (unless `check_only`) when the batch was chained on stale heads or keys; nothing is written. */
+/** SQLSTATE it raises when the batch was chained on stale heads or keys; nothing is written. */
 export const STALE_CHAIN = "TK409";
 
-/** Signature of the previous version (no `check_only`), dropped by the migration. */
-export const PREVIOUS_APPEND_FUNCTION =
-  "audit_append_chained(uuid[], bigint[], bytea, bigint[], bigint[], bytea, bigint[], int[], bigint[], bytea, bytea, text, text, text, text[], text[], text[], text[], text[], bigint[])";
+const ARGUMENTS_20 =
+  "uuid[], bigint[], bytea, bigint[], bigint[], bytea, bigint[], int[], bigint[], bytea, bytea, text, text, text, text[], text[], text[], text[], text[], bigint[]";
+
+/**
+ * Drops the earlier versions: the one with `check_only` (21 arguments), and
+ * the one before it, whose 20 arguments the current version has again but
+ * with another return type, which `create or replace` cannot change. The
+ * current version is never dropped: appends running meanwhile keep working.
+ */
+export const DROP_PREVIOUS_APPEND_FUNCTIONS = `
+drop function if exists audit_append_chained(${ARGUMENTS_20}, boolean);
+do $drop$ begin
+  if exists (select 1 from pg_proc where proname = 'audit_append_chained' and pronargs = 20 and prorettype <> 'void'::regtype) then
+    drop function audit_append_chained(${ARGUMENTS_20});
+  end if;
+end $drop$;
+`;
 
 export const APPEND_FUNCTION_SQL = `
 create or replace function audit_append_chained(
   h_ws uuid[], h_seq bigint[], h_hash bytea, h_ms bigint[], n_seq bigint[], n_hash bytea, n_ms bigint[],
   e_ws int[], e_seq bigint[], e_prev bytea, e_hash bytea, e_body text, e_personal text, e_targets text,
-  e_key text[], e_actor_type text[], e_actor_id text[], e_action text[], e_outcome text[], e_occurred_ms bigint[],
-  check_only boolean)
-returns table (kind text, workspace_id uuid, key text, seq bigint, hash bytea, recorded_at_ms bigint)
+  e_key text[], e_actor_type text[], e_actor_id text[], e_action text[], e_outcome text[], e_occurred_ms bigint[])
+returns void
 language plpgsql as $fn$
 declare
-  stale boolean := false;
   has_keys boolean;
   behind bigint;
   moved bigint;
   give_up timestamptz := clock_timestamp() + interval '200 milliseconds';
 begin
-  -- check_only creates every head row it does not find, not only those the caller believes new: a head row
-  -- another transaction is still creating is invisible to the lock below, which would then lock nothing, and
-  -- the write that follows could find the head moved. The insert waits for that transaction instead.
-  if check_only or 0 = any(h_seq) then
+  if 0 = any(h_seq) then
     insert into audit_head (workspace_id)
-      select x.w from unnest(h_ws, h_seq) as x(w, s) where check_only or x.s = 0 order by 1 on conflict do nothing;
+      select x.w from unnest(h_ws, h_seq) as x(w, s) where x.s = 0 order by 1 on conflict do nothing;
   end if;
-  if not check_only then
-    insert into audit_entry (workspace_id, seq, recorded_at, prev_hash, hash, body, personal, idempotency_key,
-      actor_type, actor_id, action, outcome, occurred_at, targets)
-    select h_ws[u.w], u.s, timestamptz 'epoch' + n_ms[u.w] * interval '1 millisecond',
-      substring(e_prev from u.i::int * 32 - 31 for 32), substring(e_hash from u.i::int * 32 - 31 for 32),
-      u.b, nullif(u.pe, '')::jsonb, u.k, u.at, u.ai, u.ac, u.o, timestamptz 'epoch' + u.oc * interval '1 millisecond', u.t::jsonb
-    from unnest(e_ws, e_seq, string_to_array(e_body, E'\\x1e'), string_to_array(e_personal, E'\\x1e'),
-      string_to_array(e_targets, E'\\x1e'), e_key, e_actor_type, e_actor_id, e_action, e_outcome, e_occurred_ms)
-      with ordinality as u(w, s, b, pe, t, k, at, ai, ac, o, oc, i);
-  end if;
+  insert into audit_entry (workspace_id, seq, recorded_at, prev_hash, hash, body, personal, idempotency_key,
+    actor_type, actor_id, action, outcome, occurred_at, targets)
+  select h_ws[u.w], u.s, timestamptz 'epoch' + n_ms[u.w] * interval '1 millisecond',
+    substring(e_prev from u.i::int * 32 - 31 for 32), substring(e_hash from u.i::int * 32 - 31 for 32),
+    u.b, nullif(u.pe, '')::jsonb, u.k, u.at, u.ai, u.ac, u.o, timestamptz 'epoch' + u.oc * interval '1 millisecond', u.t::jsonb
+  from unnest(e_ws, e_seq, string_to_array(e_body, E'\\x1e'), string_to_array(e_personal, E'\\x1e'),
+    string_to_array(e_targets, E'\\x1e'), e_key, e_actor_type, e_actor_id, e_action, e_outcome, e_occurred_ms)
+    with ordinality as u(w, s, b, pe, t, k, at, ai, ac, o, oc, i);
   loop
     begin
       -- Lock every head of the batch (one per workspace, always in workspace order, so concurrent batches
       -- cannot deadlock) and count, on the locked (latest) versions, the heads behind and the heads that
       -- differ from the ones this batch was chained on; a missing head row (the caller thought it
-      -- existed) counts as moved, and the caller's retry creates it.
+      -- existed) counts as moved, and the locked write that follows creates it.
       select count(*) filter (where a.seq < x.s),
           count(*) filter (where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m))
         into behind, moved
@@ -109,7 +112,7 @@ begin
       -- process's view) has not committed yet, and may not even have reached its locks. Give the locks
       -- back (rolling back this block releases them) and wait for it, for at most 200 ms (after that the
       -- predecessor failed, or the head was rewound: the batch is stale, TK409 below).
-      if behind > 0 and not check_only and clock_timestamp() < give_up then
+      if behind > 0 and clock_timestamp() < give_up then
         raise exception using errcode = 'TK425';
       end if;
       exit;
@@ -117,26 +120,11 @@ begin
       perform pg_sleep(0.00025);
     end;
   end loop;
-  stale := moved > 0;
-  if check_only and stale then
-    return query
-      select 'head'::text, x.w, null::text, coalesce(a.seq, 0), coalesce(a.hash, decode(repeat('00', 32), 'hex')),
-        coalesce(a.recorded_at_ms, 0)
-      from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i) left join audit_head a on a.workspace_id = x.w
-      where (a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m);
-  end if;
   has_keys := exists (select 1 from unnest(e_key) as k where k is not null);
-  if has_keys then
-    return query
-      select 'key'::text, i.workspace_id, i.key, i.seq, i.hash, i.recorded_at_ms
-      from audit_idempotency i join unnest(e_ws, e_key) as u(w, k) on i.workspace_id = h_ws[u.w] and i.key = u.k;
-    stale := stale or found;
-  end if;
-  if check_only then
-    return;
-  end if;
-  if stale then
-    raise exception using errcode = '${STALE_CHAIN}', message = 'audit heads moved: the batch must be re-chained under the head locks';
+  -- Idempotency keys are only ever inserted under the head lock, so this lookup is exact.
+  if moved > 0 or (has_keys and exists (select 1 from audit_idempotency i join unnest(e_ws, e_key) as u(w, k)
+      on i.workspace_id = h_ws[u.w] and i.key = u.k)) then
+    raise exception using errcode = '${STALE_CHAIN}', message = 'audit heads moved: the batch must be written under the head locks';
   end if;
   if has_keys then
     insert into audit_idempotency (workspace_id, key, seq, hash, recorded_at_ms)

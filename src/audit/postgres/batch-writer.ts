@@ -1,24 +1,27 @@
 import { sqlStateOf } from "../../core/postgres/result.js";
-import type { SqlClient, SqlExecutor } from "../../core/postgres/sql-client.js";
-import type { ChainHead, KnownKey } from "../chain.js";
+import type { SqlClient } from "../../core/postgres/sql-client.js";
+import { EMPTY_HEAD, type ChainHead, type KnownKey } from "../chain.js";
 import type { PreparedEvent } from "../event.js";
 import type { BatchOutcome } from "../store.js";
 import { APPEND_CALL, STALE_CHAIN } from "./append-function.js";
 import { planChain, planParams, type ChainPlan } from "./chain-plan.js";
+import { LOCKED_APPEND_CALL } from "./locked-append-function.js";
+import { lockedParams } from "./locked-params.js";
 
-
-/** A row `audit_append_chained(…, check_only => true)` returns: a head that moved, or a key already stored. */
-interface StaleRow {
-  kind: "head" | "key";
-  workspace_id: string;
-  key: string | null;
+/** A row `audit_append_locked` returns: an event's outcome, or a workspace's new head. */
+interface LockedRow {
+  kind: "entry" | "head";
+  i: number;
   seq: number;
   hash: Uint8Array;
   recorded_at_ms: number;
+  flag: boolean;
 }
 
 /**
- * Writes batches through `audit_append_chained`, chaining them in Node.
+ * Writes batches through `audit_append_chained` (chained in Node) or, for
+ * workspaces other processes write too, `audit_append_locked` (chained in
+ * Postgres under the head locks).
  *
  * It keeps, per workspace, the head the chain will have once every batch it
  * sent has committed, and chains the next batch on it: so a batch can be
@@ -28,110 +31,85 @@ interface StaleRow {
  * The function checks the heads under their locks (waiting for this
  * process's earlier batch when it finds a head behind); when one moved
  * (another process wrote, or an earlier batch of ours failed) or an
- * idempotency key already exists, it rolls the batch back (SQLSTATE TK409)
- * and the batch is written again in an explicit transaction that reads the
- * heads and keys under the locks, re-chains on them and writes, so it always
- * makes progress. That transaction starts once this process's earlier
- * batches have settled and its one-statement writes already sent have
- * ended, so it never holds heads one of them is waiting for.
- * A batch Postgres aborts as a deadlock victim goes that way too: its rows,
- * inserted before the locks, collided with another writer's inserted under
- * them, and locked writes insert only once they hold the locks.
- * Workspaces seen moving under another writer are written that way directly
- * until a locked write finds their head where this process left it.
+ * idempotency key already exists, it rolls the batch back (SQLSTATE TK409),
+ * and the batch is written by the locked function instead, which cannot be
+ * stale. A batch Postgres aborts as a deadlock victim goes that way too: its
+ * rows, inserted before the locks, collided with another writer's, and the
+ * locked function inserts only once it holds the locks.
+ *
+ * The batch's workspaces then stay on the locked way ("contended") until a
+ * locked write finds their heads where this process left them: under
+ * contention every chain built in Node would be stale, and trying it first
+ * cost each batch an insert, a wait for the locks and a rollback.
+ * A locked write starts once the one-statement writes already sent have
+ * ended, so it never holds heads one of them waits for.
  */
 export class BatchWriter {
   /** Per workspace: its head once every batch sent so far has committed (what the next batch chains on). */
   readonly #expected = new Map<string, ChainHead>();
-  /** Per workspace: its head after this process's last commit to it (to tell another writer's moves from ours). */
-  readonly #committed = new Map<string, ChainHead>();
+  /** Workspaces written the locked way (see above). */
   readonly #contended = new Set<string>();
-  /** Writes not settled yet, in the order they were asked for. */
-  readonly #inFlight = new Set<Promise<BatchOutcome[]>>();
   /** One-statement attempts in flight (each resolves, never rejects, when its statement ends). */
   readonly #oneStatementWrites = new Set<Promise<void>>();
+  /** Locked writes (audit_append_locked) in flight. */
+  #lockedWrites = 0;
 
   constructor(private readonly sql: SqlClient) {}
 
   /** Writes the batch; resolves after COMMIT with each event's outcome. Throws what the driver throws. */
-  write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
-    const earlier = [...this.#inFlight];
-    const written = this.#write(events, nowMs, earlier);
-    this.#inFlight.add(written);
-    const settled = (): void => void this.#inFlight.delete(written);
-    written.then(settled, settled);
-    return written;
-  }
-
-  async #write(events: readonly PreparedEvent[], nowMs: number, earlier: readonly Promise<unknown>[]): Promise<BatchOutcome[]> {
+  async write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
     if (!events.some((e) => this.#contended.has(e.workspaceId))) {
       const plan = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
       this.#claim(plan);
-      const attempt = this.#call(this.sql, plan, false);
+      const attempt = this.sql.query(APPEND_CALL, planParams(plan));
       const attempted = attempt.then(NOTHING, NOTHING);
       this.#oneStatementWrites.add(attempted);
       try {
         await attempt;
-        return this.#committedPlan(plan);
+        return [...plan.outcomes];
       } catch (thrown) {
-        if (!isDeadlock(thrown) && !isStale(thrown)) {
-          this.#forget(plan);
-          throw thrown;
-        }
         this.#forget(plan);
-        for (const w of plan.workspaces) this.#contended.add(w);
+        if (!isDeadlock(thrown) && !isStale(thrown)) throw thrown;
       } finally {
         this.#oneStatementWrites.delete(attempted);
       }
     }
-    // The locked write must not hold heads that a batch of this process waits for with rows it
-    // inserted before the locks, rows the re-chained write may collide with (a deadlock, broken
-    // only after Postgres' deadlock_timeout). So this process's earlier batches settle first, and
-    // the one-statement writes already sent (later ones too, chained on heads this batch claimed)
-    // end first: each commits or gives up by itself, within its 200 ms wait for a predecessor.
-    await Promise.allSettled(earlier);
+    // Until it has written, later batches touching any of its workspaces take the locked way too.
+    for (const e of events) this.#contended.add(e.workspaceId);
+    // The locked write must not hold heads that a one-statement write of this process waits for
+    // with rows it inserted before the locks: its own rows, inserted under them, may collide with
+    // those (a deadlock, broken only after Postgres' deadlock_timeout). So the one-statement writes
+    // already sent end first: each commits or gives up by itself, within its 200 ms wait for a
+    // predecessor. Earlier locked writes need no waiting for: they only queue on the locks.
     await Promise.all([...this.#oneStatementWrites]);
     return this.#writeLocked(events, nowMs);
   }
 
-  /** One transaction: read the heads and keys under their locks, chain on them, write. */
+  /** One statement that locks the heads, then chains and writes in Postgres (see locked-append-function.ts). */
   async #writeLocked(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
-    let claimed: ChainPlan | undefined;
+    const { workspaces, params } = lockedParams(events, nowMs, (w) => this.#expected.get(w) ?? EMPTY_HEAD);
+    this.#lockedWrites++;
+    let rows: LockedRow[];
     try {
-      const plan = await this.sql.transaction(async (tx) => {
-        const first = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
-        const stale = await this.#call(tx, first, true);
-        const moved = new Set(stale.filter((r) => r.kind === "head").map((r) => r.workspace_id));
-        // A head found where this process expected it: nobody else wrote it meanwhile.
-        for (const w of first.workspaces) if (!moved.has(w)) this.#contended.delete(w);
-        let plan = first;
-        if (stale.length > 0) {
-          const locked = new Map(first.workspaces.map((w, i) => [w, first.before[i] as ChainHead]));
-          for (const row of stale) {
-            if (row.kind !== "head") continue;
-            const head = headOf(row);
-            const ours = this.#committed.get(row.workspace_id);
-            if (ours !== undefined && !sameHead(ours, head)) this.#contended.add(row.workspace_id);
-            locked.set(row.workspace_id, head);
-          }
-          plan = planChain(events, nowMs, (w) => locked.get(w), keysOf(stale));
-        }
-        claimed = plan;
-        this.#claim(plan);
-        // Under the locks the first call took nothing can have moved: a TK409 here would be a bug, and throws.
-        await this.#call(tx, plan, false);
-        return plan;
-      });
-      return this.#committedPlan(plan);
-    } catch (thrown) {
-      if (claimed !== undefined) this.#forget(claimed);
-      throw thrown;
+      ({ rows } = await this.sql.query<LockedRow>(LOCKED_APPEND_CALL, params));
+    } finally {
+      this.#lockedWrites--;
     }
-  }
-
-  async #call(executor: SqlExecutor, plan: ChainPlan, checkOnly: boolean): Promise<StaleRow[]> {
-    const { rows } = await executor.query<StaleRow>(APPEND_CALL, [...planParams(plan), checkOnly]);
-    return rows;
+    const outcomes = new Array<BatchOutcome>(events.length);
+    for (const row of rows) {
+      const head = { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) };
+      if (row.kind === "entry") {
+        outcomes[row.i - 1] = { ...head, duplicate: row.flag };
+        continue;
+      }
+      const w = workspaces[row.i - 1] as string;
+      // Two locked writes of this process may end in either order: keep the later head.
+      if ((this.#expected.get(w)?.seq ?? -1) < head.seq) this.#expected.set(w, head);
+      // Moved: another process wrote the workspace since this one did. Left contended, too, while
+      // another locked write of this process is in flight: a one-statement write must not race it.
+      if (!row.flag && this.#lockedWrites === 0) this.#contended.delete(w);
+    }
+    return outcomes;
   }
 
   /** Later batches chain on this plan's heads while it commits. */
@@ -146,17 +124,11 @@ export class BatchWriter {
   #forget(plan: ChainPlan): void {
     plan.workspaces.forEach((w, i) => {
       if (this.#expected.get(w) === plan.after[i]) this.#expected.delete(w);
-      this.#committed.delete(w);
     });
-  }
-
-  #committedPlan(plan: ChainPlan): BatchOutcome[] {
-    plan.workspaces.forEach((w, i) => this.#committed.set(w, plan.after[i] as ChainHead));
-    return [...plan.outcomes];
   }
 }
 
-/** TK409 (chained on stale heads or keys) or a unique violation (another writer chained the same seq): re-chain under the locks. */
+/** TK409 (chained on stale heads or keys) or a unique violation (another writer chained the same seq): write it locked. */
 function isStale(thrown: unknown): boolean {
   const code = sqlStateOf(thrown);
   return code === STALE_CHAIN || code === "23505";
@@ -169,24 +141,4 @@ function isDeadlock(thrown: unknown): boolean {
   return sqlStateOf(thrown) === "40P01";
 }
 
-function headOf(row: StaleRow): ChainHead {
-  return { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) };
-}
-
-function sameHead(a: ChainHead, b: ChainHead): boolean {
-  return a.seq === b.seq && a.recordedAtMs === b.recordedAtMs && Buffer.from(a.hash).equals(b.hash);
-}
-
-type KnownKeys = ReadonlyMap<string, ReadonlyMap<string, KnownKey>>;
-const NONE: KnownKeys = new Map();
-
-function keysOf(stale: readonly StaleRow[]): KnownKeys {
-  const out = new Map<string, Map<string, KnownKey>>();
-  for (const row of stale) {
-    if (row.kind !== "key" || row.key === null) continue;
-    let keys = out.get(row.workspace_id);
-    if (keys === undefined) out.set(row.workspace_id, (keys = new Map()));
-    keys.set(row.key, { seq: Number(row.seq), hash: Buffer.from(row.hash), recordedAtMs: Number(row.recorded_at_ms) });
-  }
-  return out;
-}
+const NONE: ReadonlyMap<string, ReadonlyMap<string, KnownKey>> = new Map();

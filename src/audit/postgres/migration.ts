@@ -4,9 +4,9 @@
  * drizzle-kit cannot express: `audit_entry` is partitioned by month on
  * `recorded_at`, so retention drops whole partitions. Partitions are created
  * on demand by the store (`create table if not exists … partition of`).
- * It also creates `audit_append_chained`, the one-statement batch append, and
- * drops `audit_append_batch` and the 20-argument `audit_append_chained`,
- * the earlier versions it replaces.
+ * It also creates the batch appends, `audit_append_chained` (chained in Node)
+ * and `audit_append_locked` (chained in Postgres, under the head locks), and
+ * drops `audit_append_batch` and the earlier `audit_append_chained`s.
  * Every statement is idempotent, so applying it twice is harmless.
  */
 import { err, type Result } from "neverthrow";
@@ -14,7 +14,8 @@ import { invalidInput, type InvalidInputError } from "../../core/errors.js";
 import { underMigrationLock } from "../../core/postgres/migration-lock.js";
 import { sqlResult, type SqlError } from "../../core/postgres/result.js";
 import { toSqlClient, type PostgresSource, type SqlClient } from "../../core/postgres/sql-client.js";
-import { APPEND_FUNCTION_SQL, PREVIOUS_APPEND_FUNCTION } from "./append-function.js";
+import { APPEND_FUNCTION_SQL, DROP_PREVIOUS_APPEND_FUNCTIONS } from "./append-function.js";
+import { LOCKED_APPEND_FUNCTION_SQL } from "./locked-append-function.js";
 
 export const AUDIT_MIGRATION_SQL = `
 create table if not exists audit_head (
@@ -71,9 +72,9 @@ create table if not exists audit_prune (
 );
 -- Superseded by audit_append_chained (chains computed in Node); unused since.
 drop function if exists audit_append_batch(uuid[], text[], text[], text[], text[], text[], text[], text[], timestamptz[], text[], bigint);
--- The version before check_only (a different signature, so create or replace would keep both).
-drop function if exists ${PREVIOUS_APPEND_FUNCTION};
-${APPEND_FUNCTION_SQL}`;
+${DROP_PREVIOUS_APPEND_FUNCTIONS}
+${APPEND_FUNCTION_SQL}
+${LOCKED_APPEND_FUNCTION_SQL}`;
 
 /** Creates the audit tables (idempotent; safe for replicas starting together). Prefer adding AUDIT_MIGRATION_SQL to your own migrations. */
 export async function migrateAuditTables(source: PostgresSource): Promise<Result<void, SqlError | InvalidInputError>> {

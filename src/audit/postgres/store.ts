@@ -19,7 +19,9 @@ const OCCURRED_MAX_MS = 253_402_300_799_999;
  * `toSqlClient`). Batches are chained in Node and written by `BatchWriter`
  * through `audit_append_chained`, which checks the chain's heads under the
  * head locks (taken in workspace order, so concurrent batches cannot
- * deadlock) and writes entries, idempotency keys and heads together; it
+ * deadlock) and writes entries, idempotency keys and heads together; a batch
+ * whose heads moved, and the batches of workspaces other processes write
+ * too, go through `audit_append_locked`, which chains under the locks. It
  * resolves after COMMIT.
  * Concurrent writers in any number of processes serialise per workspace and
  * never fork a chain; different workspaces commit in parallel.

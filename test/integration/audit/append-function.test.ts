@@ -73,17 +73,17 @@ describe("audit_append_chained with two batches of one process in flight", () =>
   it("a batch that reaches the head locks before the batch it was chained on waits for that one, then commits after it", async () => {
     const workspaces = [randomUUID(), randomUUID()];
     const zero = plan(workspaces, 4, new Map());
-    await pool.query(APPEND_CALL, [...planParams(zero), false]);
+    await pool.query(APPEND_CALL, planParams(zero));
     const first = plan(workspaces, 6, after(zero));
     const second = plan(workspaces, 6, after(first));
 
     const client = await pool.connect();
     try {
       const { rows } = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
-      const sent = client.query(APPEND_CALL, [...planParams(second), false]);
+      const sent = client.query(APPEND_CALL, planParams(second));
       // The second batch found its heads behind (the first has not even been sent) and polls for it.
       await untilPolling(rows[0]?.pid as number);
-      await pool.query(APPEND_CALL, [...planParams(first), false]);
+      await pool.query(APPEND_CALL, planParams(first));
       await sent;
     } finally {
       client.release();
@@ -96,10 +96,10 @@ describe("audit_append_chained with two batches of one process in flight", () =>
   it("a batch chained ahead of heads that never come (its predecessor failed) gives up with TK409 and writes nothing", async () => {
     const workspaces = [randomUUID()];
     const zero = plan(workspaces, 3, new Map());
-    await pool.query(APPEND_CALL, [...planParams(zero), false]);
+    await pool.query(APPEND_CALL, planParams(zero));
     const lost = plan(workspaces, 2, after(zero)); // never written, as if it had rolled back
     const orphan = plan(workspaces, 2, after(lost));
-    const outcome = await pool.query(APPEND_CALL, [...planParams(orphan), false]).then(
+    const outcome = await pool.query(APPEND_CALL, planParams(orphan)).then(
       () => "committed",
       (thrown: { code?: string }) => thrown.code,
     );
@@ -110,84 +110,14 @@ describe("audit_append_chained with two batches of one process in flight", () =>
   it("a batch chained on a head that moved elsewhere fails at once with TK409 (no wait) and writes nothing", async () => {
     const workspaces = [randomUUID()];
     const zero = plan(workspaces, 3, new Map());
-    await pool.query(APPEND_CALL, [...planParams(zero), false]);
+    await pool.query(APPEND_CALL, planParams(zero));
     const forked = plan(workspaces, 2, new Map()); // chained on the empty chain: the head is ahead of it
-    const outcome = await pool.query(APPEND_CALL, [...planParams(forked), false]).then(
+    const outcome = await pool.query(APPEND_CALL, planParams(forked)).then(
       () => "committed",
       (thrown: { code?: string }) => thrown.code,
     );
     expect(outcome).toBe(STALE_CHAIN);
     expect(await seqs(workspaces[0] as string)).toEqual([1, 2, 3]);
-  });
-});
-
-describe("audit_append_chained check_only (the re-chaining path after a TK409)", () => {
-  it("on a head row another transaction is still creating, waits for it and locks it, so the write that follows commits", async () => {
-    const workspaceId = randomUUID();
-    const creating = plan([workspaceId], 3, new Map());
-    const lost = plan([workspaceId], 2, after(creating)); // never written
-    const stale = plan([workspaceId], 2, after(lost)); // what a process that lost its batches believes
-    const creator = await pool.connect();
-    const checker = await pool.connect();
-    try {
-      await creator.query("begin");
-      await creator.query(APPEND_CALL, [...planParams(creating), false]); // inserts the head row, uncommitted
-      await checker.query("begin");
-      const { rows: pid } = await checker.query<{ pid: number }>("select pg_backend_pid() as pid");
-      let settled = false;
-      const checked = checker.query<{ kind: string; seq: number }>(APPEND_CALL, [...planParams(stale), true]).finally(() => {
-        settled = true;
-      });
-      // Either the check waits on the creator's uncommitted head row, or (the bug) it has already answered.
-      for (;;) {
-        const { rows } = await pool.query<{ wait_event_type: string | null }>("select wait_event_type from pg_stat_activity where pid = $1", [pid[0]?.pid]);
-        if (settled || rows[0]?.wait_event_type === "Lock") break;
-        await new Promise((r) => setImmediate(r));
-      }
-      await creator.query("commit");
-      const heads = (await checked).rows.filter((r) => r.kind === "head");
-      expect(heads.map((r) => Number(r.seq))).toEqual([3]);
-      // Re-chained on the head the check returned (the creator's), the write cannot find it moved.
-      const rechained = plan([workspaceId], 2, after(creating));
-      await checker.query(APPEND_CALL, [...planParams(rechained), false]);
-      await checker.query("commit");
-    } finally {
-      await creator.query("rollback").catch(() => undefined);
-      await checker.query("rollback").catch(() => undefined);
-      creator.release();
-      checker.release();
-    }
-    expect(await seqs(workspaceId)).toEqual([1, 2, 3, 4, 5]);
-  });
-});
-
-describe("audit_append_chained check_only on a head behind the one the caller chained on", () => {
-  it("answers with the head as it is, without polling for a predecessor (the caller let its earlier batches settle)", async () => {
-    const workspaceId = randomUUID();
-    const zero = plan([workspaceId], 3, new Map());
-    await pool.query(APPEND_CALL, [...planParams(zero), false]);
-    const lost = plan([workspaceId], 2, after(zero)); // never written
-    const ahead = plan([workspaceId], 2, after(lost));
-    const checker = await pool.connect();
-    try {
-      await checker.query("begin");
-      const { rows: pid } = await checker.query<{ pid: number }>("select pg_backend_pid() as pid");
-      let settled = false;
-      const checked = checker.query<{ kind: string; seq: number }>(APPEND_CALL, [...planParams(ahead), true]).finally(() => {
-        settled = true;
-      });
-      const waits = new Set<string>();
-      while (!settled) {
-        const { rows } = await pool.query<{ wait_event: string | null }>("select wait_event from pg_stat_activity where pid = $1", [pid[0]?.pid]);
-        if (rows[0]?.wait_event) waits.add(rows[0].wait_event);
-      }
-      expect(waits.has("PgSleep")).toBe(false);
-      expect((await checked).rows.filter((r) => r.kind === "head").map((r) => Number(r.seq))).toEqual([3]);
-      await checker.query("commit");
-    } finally {
-      await checker.query("rollback").catch(() => undefined);
-      checker.release();
-    }
   });
 });
 

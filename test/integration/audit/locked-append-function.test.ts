@@ -1,0 +1,192 @@
+import { randomUUID } from "node:crypto";
+import fc from "fast-check";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { EMPTY_HEAD, type ChainHead, type KnownKey } from "../../../src/audit/chain.js";
+import { AuditLogger } from "../../../src/audit/logger.js";
+import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
+import { planChain } from "../../../src/audit/postgres/chain-plan.js";
+import { LOCKED_APPEND_CALL } from "../../../src/audit/postgres/locked-append-function.js";
+import { lockedParams } from "../../../src/audit/postgres/locked-params.js";
+import type { PreparedEvent } from "../../../src/audit/event.js";
+import { monthBounds, partitionName } from "../../../src/audit/store.js";
+import { DEFAULT_LIMITS, prepareEvent } from "../../../src/audit/validate.js";
+import { systemClock } from "../../../src/core/clock.js";
+import { seededRandom } from "../../../src/core/random.js";
+import { createTestDatabase } from "../../support/postgres-server.js";
+
+/*
+ * audit_append_locked: the batch append that takes the head locks first and chains in
+ * Postgres. Its chains must be the ones Node builds (verify recomputes them in Node).
+ */
+const servers = inject("servers");
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let pool: pg.Pool;
+const random = seededRandom(23);
+
+beforeAll(async () => {
+  database = await createTestDatabase(servers.postgresUrl, "tk_audit_locked");
+  pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  pool.on("error", () => undefined);
+  (await migrateAuditTables(pool))._unsafeUnwrap();
+  const { start, end } = monthBounds(Date.now());
+  await pool.query(
+    `create table if not exists ${partitionName(Date.now())} partition of audit_entry for values from ('${new Date(start).toISOString()}') to ('${new Date(end).toISOString()}')`,
+  );
+});
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+interface Row {
+  kind: "entry" | "head";
+  i: number;
+  seq: number;
+  hash: Buffer;
+  recorded_at_ms: number;
+  flag: boolean;
+}
+
+function prepared(workspaceId: string, i: number, extra: { id?: string; key?: string | null } = {}): PreparedEvent {
+  const id = extra.id ?? `m${i}`;
+  return prepareEvent(
+    {
+      workspaceId,
+      actor: { type: "member", id, display: `${id}@example.com` },
+      action: "journey.updated",
+      targets: [{ type: "journey", id }],
+      metadata: { i, id },
+      ...(extra.key ? { idempotencyKey: extra.key } : {}),
+    },
+    DEFAULT_LIMITS,
+    systemClock,
+    random,
+  )._unsafeUnwrap();
+}
+
+async function headsOf(workspaces: readonly string[]): Promise<Map<string, ChainHead>> {
+  const { rows } = await pool.query<{ w: string; seq: string; hash: Buffer; ms: string }>(
+    "select workspace_id::text as w, seq, hash, recorded_at_ms as ms from audit_head where workspace_id = any($1::uuid[])",
+    [workspaces],
+  );
+  return new Map(rows.map((r) => [r.w, { seq: Number(r.seq), hash: r.hash, recordedAtMs: Number(r.ms) }]));
+}
+
+async function keysOf(workspaces: readonly string[]): Promise<Map<string, Map<string, KnownKey>>> {
+  const { rows } = await pool.query<{ w: string; key: string; seq: string; hash: Buffer; ms: string }>(
+    "select workspace_id::text as w, key, seq, hash, recorded_at_ms as ms from audit_idempotency where workspace_id = any($1::uuid[])",
+    [workspaces],
+  );
+  const out = new Map<string, Map<string, KnownKey>>();
+  for (const r of rows) {
+    if (!out.has(r.w)) out.set(r.w, new Map());
+    out.get(r.w)?.set(r.key, { seq: Number(r.seq), hash: r.hash, recordedAtMs: Number(r.ms) });
+  }
+  return out;
+}
+
+async function locked(events: readonly PreparedEvent[], nowMs: number, believed: ReadonlyMap<string, ChainHead> = new Map()): Promise<Row[]> {
+  const { params } = lockedParams(events, nowMs, (w) => believed.get(w) ?? EMPTY_HEAD);
+  return (await pool.query<Row>(LOCKED_APPEND_CALL, params)).rows;
+}
+
+describe("audit_append_locked", () => {
+  it("chains exactly as Node does: same seqs, hashes, recorded-at and duplicates, over random batches (property)", async () => {
+    const tricky = ['a"b', "c\\d", "{e,f}", "NULL", "ü😀", "h,i", "()", "x"];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ w: fc.nat(2), id: fc.constantFrom(...tricky), key: fc.option(fc.constantFrom("k1", "k2", "k3"), { freq: 3 }) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: -5_000, max: 5_000 }),
+        async (specs, skewMs) => {
+          const workspaces = [randomUUID(), randomUUID(), randomUUID()];
+          // Some history first (a key among it), so heads and stored keys exist.
+          await locked([prepared(workspaces[0] as string, 0, { key: "k1" }), prepared(workspaces[1] as string, 1)], Date.now());
+          const events = specs.map((s, i) => prepared(workspaces[s.w] as string, i, { id: s.id, key: s.key }));
+          // Node's chain on the heads and keys as they are now, at the same clock (which may be behind a head).
+          const nowMs = Date.now() + skewMs;
+          const heads = await headsOf(workspaces);
+          const known = await keysOf(workspaces);
+          const node = planChain(events, nowMs, (w) => heads.get(w), known);
+          const rows = await locked(events, nowMs, heads);
+          const entries = rows.filter((r) => r.kind === "entry").sort((a, b) => a.i - b.i);
+          expect(entries).toHaveLength(events.length);
+          entries.forEach((row, k) => {
+            const o = node.outcomes[k];
+            expect({ seq: Number(row.seq), hash: Buffer.from(row.hash).toString("hex"), ms: Number(row.recorded_at_ms), dup: row.flag }).toEqual({
+              seq: o?.seq,
+              hash: Buffer.from(o?.hash as Uint8Array).toString("hex"),
+              ms: o?.recordedAtMs,
+              dup: o?.duplicate,
+            });
+          });
+          // The stored rows are Node's entries: body, previous hash and hash.
+          const { rows: stored } = await pool.query<{ w: string; seq: string; prev_hash: Buffer; hash: Buffer; body: string }>(
+            "select workspace_id::text as w, seq, prev_hash, hash, body from audit_entry where workspace_id = any($1::uuid[])",
+            [workspaces],
+          );
+          const byKey = new Map(stored.map((r) => [`${r.w}:${Number(r.seq)}`, r]));
+          for (const e of node.entries) {
+            const r = byKey.get(`${e.workspaceId}:${e.seq}`);
+            expect(r?.body).toBe(e.body);
+            expect(r?.prev_hash.equals(Buffer.from(e.prevHash))).toBe(true);
+            expect(r?.hash.equals(Buffer.from(e.hash))).toBe(true);
+          }
+          // The heads moved to Node's, and every workspace reports it was where the caller believed.
+          const after = await headsOf(workspaces);
+          node.workspaces.forEach((w, i) => expect(after.get(w)?.seq).toBe(node.after[i]?.seq));
+          expect(rows.filter((r) => r.kind === "head").every((r) => r.flag === false)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("waits for a head row another transaction is still creating, then chains on it", async () => {
+    const workspaceId = randomUUID();
+    const creator = await pool.connect();
+    try {
+      await creator.query("begin");
+      // Creates the head row (and two entries), uncommitted.
+      const { params } = lockedParams([prepared(workspaceId, 0), prepared(workspaceId, 1)], Date.now(), () => EMPTY_HEAD);
+      await creator.query(LOCKED_APPEND_CALL, params);
+      let settled = false;
+      const second = locked([prepared(workspaceId, 2)], Date.now()).finally(() => {
+        settled = true;
+      });
+      // Either the second waits on the creator's uncommitted head row, or (the bug) it has already answered.
+      for (;;) {
+        const { rows } = await pool.query<{ n: string }>(
+          "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%audit_append_locked%'",
+        );
+        if (settled || Number(rows[0]?.n) > 0) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(settled).toBe(false);
+      await creator.query("commit");
+      const rows = await second;
+      expect(rows.find((r) => r.kind === "entry")?.seq).toBe(3);
+      // It believed the empty chain, so it reports the head moved.
+      expect(rows.find((r) => r.kind === "head")?.flag).toBe(true);
+    } finally {
+      await creator.query("rollback").catch(() => undefined);
+      creator.release();
+    }
+    const report = await new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap() }).verify({ workspaceId });
+    expect(report._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 });
+  });
+
+  it("writes on the head as it is when the caller believed one ahead of it (a batch of its that never came), reporting it moved", async () => {
+    const workspaceId = randomUUID();
+    await locked([prepared(workspaceId, 0), prepared(workspaceId, 1)], Date.now());
+    const believedAhead = new Map([[workspaceId, { seq: 9, hash: new Uint8Array(32).fill(7), recordedAtMs: Date.now() }]]);
+    const rows = await locked([prepared(workspaceId, 2)], Date.now(), believedAhead);
+    expect(rows.find((r) => r.kind === "entry")?.seq).toBe(3);
+    expect(rows.find((r) => r.kind === "head")?.flag).toBe(true);
+    const report = await new AuditLogger({ store: postgresAuditStore(pool)._unsafeUnwrap() }).verify({ workspaceId });
+    expect(report._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 });
+  });
+});
