@@ -65,7 +65,7 @@ const ARGUMENTS_20 =
 export const DROP_PREVIOUS_APPEND_FUNCTIONS = `
 drop function if exists audit_append_chained(${ARGUMENTS_20}, boolean);
 do $drop$ begin
-  if exists (select 1 from pg_proc where proname = 'audit_append_chained' and pronargs = 20 and prorettype <> 'void'::regtype) then
+  if (select prorettype from pg_proc where oid = to_regprocedure('audit_append_chained(${ARGUMENTS_20})')) <> 'void'::regtype then
     drop function audit_append_chained(${ARGUMENTS_20});
   end if;
 end $drop$;

@@ -46,6 +46,8 @@ declare
   domain constant bytea := convert_to(E'tenancykit/audit/entry/v1\\n', 'UTF8');
   n constant int := cardinality(e_ws);
   bodies constant text[] := string_to_array(e_body, E'\\x1e');
+  found_seq bigint[];
+  found_ms bigint[];
   cur_seq bigint[];
   cur_hash bytea[];
   rec bigint[];
@@ -62,12 +64,18 @@ declare
   stored record;
 begin
   insert into audit_head (workspace_id) select x.w from unnest(h_ws) as x(w) order by 1 on conflict do nothing;
-  select array_agg(a.seq order by x.i), array_agg(a.hash order by x.i), array_agg(greatest(now_ms, a.recorded_at_ms) order by x.i),
+  select array_agg(a.seq order by x.i), array_agg(a.hash order by x.i), array_agg(a.recorded_at_ms order by x.i),
       array_agg((a.seq, a.hash, a.recorded_at_ms) is distinct from (x.s, substring(h_hash from x.i::int * 32 - 31 for 32), x.m) order by x.i)
-    into cur_seq, cur_hash, rec, moved
+    into found_seq, cur_hash, found_ms, moved
     from unnest(h_ws, h_seq, h_ms) with ordinality as x(w, s, m, i)
-    join (select h.workspace_id, h.seq, h.hash, h.recorded_at_ms from audit_head h
+    left join (select h.workspace_id, h.seq, h.hash, h.recorded_at_ms from audit_head h
       where h.workspace_id = any(h_ws) order by h.workspace_id for update) a on a.workspace_id = x.w;
+  -- Created just above unless it existed: a head missing now was deleted meanwhile, and chaining on nothing would fork.
+  if array_position(found_seq, null) is not null then
+    raise exception 'audit head of workspace % vanished while appending', h_ws[array_position(found_seq, null)];
+  end if;
+  cur_seq := found_seq;
+  select array_agg(greatest(now_ms, x.m) order by x.i) into rec from unnest(found_ms) with ordinality as x(m, i);
   for k in 1 .. n loop
     w := e_ws[k];
     if e_key[k] is not null then
@@ -110,7 +118,9 @@ begin
   return query
     select 'entry'::text, u.k::int, u.s, u.h, u.r, u.d from unnest(o_seq, o_hash, o_ms, o_dup) with ordinality as u(s, h, r, d, k)
     union all
-    select 'head'::text, x.i::int, x.s, x.h, x.r, x.m from unnest(cur_seq, cur_hash, rec, moved) with ordinality as x(s, h, r, m, i);
+    -- A workspace whose events were all duplicates keeps its head, recorded-at included.
+    select 'head'::text, x.i::int, x.s, x.h, case when x.s = x.fs then x.fm else x.r end, x.m
+    from unnest(cur_seq, cur_hash, rec, moved, found_seq, found_ms) with ordinality as x(s, h, r, m, fs, fm, i);
 end
 $fn$;
 `;
