@@ -37,19 +37,18 @@ interface LockedRow {
  * rows, inserted before the locks, collided with another writer's, and the
  * locked function inserts only once it holds the locks.
  *
- * The batch's workspaces then stay on the locked way ("contended") until
- * QUIET_LOCKED_WRITES locked writes in a row find their heads where this
- * process left them: under
- * contention every chain built in Node would be stale, and trying it first
- * cost each batch an insert, a wait for the locks and a rollback.
+ * The workspaces whose heads the locked write found moved then stay on the
+ * locked way ("contended") until QUIET_LOCKED_WRITES locked writes in a row
+ * find their heads where this process left them: under contention every chain
+ * built in Node would be stale, and trying it first cost each batch an insert,
+ * a wait for the locks and a rollback.
  * Locked writes run one at a time, and a batch touching a workspace with a
  * locked write still to end waits for it (see #queueLocked).
  */
 export class BatchWriter {
   /** Per workspace: its head once every batch sent so far has committed (what the next batch chains on). */
   readonly #expected = new Map<string, ChainHead>();
-  /** Workspaces written the locked way (see above). */
-  /** Per contended workspace, how many locked writes in a row found its head where this process left it. */
+  /** Per contended workspace, how many locked writes in a row found its head where this process left it (or SUSPECT). */
   readonly #contended = new Map<string, number>();
   /** One-statement attempts in flight (each resolves, never rejects, when its statement ends). */
   readonly #oneStatementWrites = new Set<Promise<void>>();
@@ -77,6 +76,9 @@ export class BatchWriter {
       } catch (thrown) {
         this.#forget(plan);
         if (!isDeadlock(thrown) && !isStale(thrown)) throw thrown;
+        // Until a locked write says which heads moved, its workspaces go the locked way (a deadlock
+        // victim sent the one-statement way again would meet the same rows again).
+        for (const w of plan.workspaces) if (!this.#contended.has(w)) this.#contended.set(w, SUSPECT);
       } finally {
         this.#oneStatementWrites.delete(attempted);
       }
@@ -94,10 +96,7 @@ export class BatchWriter {
    */
   #queueLocked(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
     const workspaces = [...new Set(events.map((e) => e.workspaceId))];
-    for (const w of workspaces) {
-      if (!this.#contended.has(w)) this.#contended.set(w, 0);
-      this.#lockedPending.set(w, (this.#lockedPending.get(w) ?? 0) + 1);
-    }
+    for (const w of workspaces) this.#lockedPending.set(w, (this.#lockedPending.get(w) ?? 0) + 1);
     const run = this.#lockedQueue.then(async () => {
       await Promise.all([...this.#oneStatementWrites]);
       return this.#writeLocked(events, nowMs);
@@ -128,10 +127,13 @@ export class BatchWriter {
       }
       const w = workspaces[row.i - 1] as string;
       this.#expected.set(w, head);
-      // Moved: another process wrote the workspace since this one did.
-      const quiet = row.flag ? 0 : (this.#contended.get(w) ?? 0) + 1;
-      if (quiet >= QUIET_LOCKED_WRITES) this.#contended.delete(w);
-      else this.#contended.set(w, quiet);
+      // Moved: another process wrote the workspace since this one did (or this one's belief was lost
+      // with a failed batch). A suspect that did not move only shared a failed batch with one that did.
+      const quiet = this.#contended.get(w);
+      if (row.flag) this.#contended.set(w, 0);
+      else if (quiet === undefined) continue;
+      else if (quiet === SUSPECT || quiet + 1 >= QUIET_LOCKED_WRITES) this.#contended.delete(w);
+      else this.#contended.set(w, quiet + 1);
     }
     return outcomes;
   }
@@ -143,11 +145,13 @@ export class BatchWriter {
 
   /**
    * The plan did not commit (or its outcome is unknown, e.g. the connection dropped during COMMIT):
-   * forget the heads it claimed, unless a later batch claimed them since (that one fails too, and forgets).
+   * go back to the heads it was chained on, unless a later batch claimed them since (that one fails
+   * too, and goes back). A locked write then tells whether those were still the heads (the batch
+   * failed on an idempotency key already stored) or another process had moved them.
    */
   #forget(plan: ChainPlan): void {
     plan.workspaces.forEach((w, i) => {
-      if (this.#expected.get(w) === plan.after[i]) this.#expected.delete(w);
+      if (this.#expected.get(w) === plan.after[i]) this.#expected.set(w, plan.before[i] as ChainHead);
     });
   }
 }
@@ -168,6 +172,9 @@ const NOTHING = (): void => undefined;
  * 1.8-2.9k appends/s and about 200 rollbacks a second, against 9.4-11.3k/s staying locked).
  */
 export const QUIET_LOCKED_WRITES = 8;
+
+/** A workspace of a batch that failed the one-statement way, before a locked write has seen its head. */
+const SUSPECT = -1;
 
 /** 40P01: Postgres aborted the transaction to break a lock cycle; nothing of it was written. */
 function isDeadlock(thrown: unknown): boolean {

@@ -1,7 +1,7 @@
 import { chainEvents, EMPTY_HEAD, type ChainHead, type KnownKey } from "../chain.js";
 import type { PreparedEvent, StoredEntry } from "../event.js";
 import type { BatchOutcome } from "../store.js";
-import { numbers, packHashes, personalText, rowColumns, SEPARATOR, texts } from "./row-params.js";
+import { numbers, packHashes, personalText, rowColumns, texts } from "./row-params.js";
 
 /** One batch chained in Node on assumed heads: what `audit_append_chained` is asked to write. */
 export interface ChainPlan {
@@ -80,7 +80,7 @@ export function planParams(plan: ChainPlan): unknown[] {
     prev.set(e.prevHash, 32 * i);
     hash.set(e.hash, 32 * i);
   }
-  const c = rowColumns(plan.entries, plan.workspaces);
+  const c = rowColumns(plan.entries, plan.workspaces, plan.personal);
   return [
     texts(plan.workspaces),
     numbers(plan.before.map((h) => h.seq)),
@@ -93,14 +93,6 @@ export function planParams(plan: ChainPlan): unknown[] {
     numbers(seq),
     prev,
     hash,
-    c.body,
-    plan.personal.join(SEPARATOR),
-    c.targets,
-    c.key,
-    c.actorType,
-    c.actorId,
-    c.action,
-    c.outcome,
-    c.occurred,
+    ...c.columns,
   ];
 }

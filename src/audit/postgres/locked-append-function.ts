@@ -10,7 +10,7 @@
  * head moved and rolled back, and was then re-chained in an explicit
  * transaction that kept the locks through two more round trips to Node. Four
  * processes appending to the same workspaces measured 1.3–1.6k appends/s
- * that way, against 21k/s for one; 7.9–8.2k/s this way. Here nothing can be
+ * that way, against 21k/s for one; 7.5–9.5k/s this way. Here nothing can be
  * stale: the chain is built on the heads as they are under the locks.
  *
  * The hash is `entryHash` (chain.ts) byte for byte: SHA-256 over the domain
@@ -72,7 +72,8 @@ begin
       where h.workspace_id = any(h_ws) order by h.workspace_id for update) a on a.workspace_id = x.w;
   -- Created just above unless it existed: a head missing now was deleted meanwhile, and chaining on nothing would fork.
   if array_position(found_seq, null) is not null then
-    raise exception 'audit head of workspace % vanished while appending', h_ws[array_position(found_seq, null)];
+    raise exception using errcode = 'TK410',
+      message = format('audit head of workspace %s vanished while appending', h_ws[array_position(found_seq, null)]);
   end if;
   cur_seq := found_seq;
   select array_agg(greatest(now_ms, x.m) order by x.i) into rec from unnest(found_ms) with ordinality as x(m, i);

@@ -1,6 +1,6 @@
 import type { ChainHead } from "../chain.js";
 import type { PreparedEvent } from "../event.js";
-import { numbers, packHashes, personalText, rowColumns, SEPARATOR, texts } from "./row-params.js";
+import { numbers, packHashes, personalText, rowColumns, texts } from "./row-params.js";
 
 /**
  * The parameters of `audit_append_locked` (locked-append-function.ts) for a
@@ -14,8 +14,7 @@ export function lockedParams(
 ): { workspaces: string[]; params: unknown[] } {
   const workspaces = [...new Set(events.map((e) => e.workspaceId))].sort();
   const heads = workspaces.map(believed);
-  const personal = events.map(personalText);
-  const c = rowColumns(events, workspaces);
+  const c = rowColumns(events, workspaces, events.map(personalText));
   const params = [
     texts(workspaces),
     numbers(heads.map((h) => h.seq)),
@@ -23,15 +22,7 @@ export function lockedParams(
     numbers(heads.map((h) => h.recordedAtMs)),
     nowMs,
     c.ws,
-    c.body,
-    personal.join(SEPARATOR),
-    c.targets,
-    c.key,
-    c.actorType,
-    c.actorId,
-    c.action,
-    c.outcome,
-    c.occurred,
+    ...c.columns,
   ];
   return { workspaces, params };
 }

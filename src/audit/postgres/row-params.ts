@@ -13,11 +13,13 @@ interface Row {
 }
 
 /**
- * The columns of `rows` as the batch appends take them (see append-function.ts):
- * each row's workspace as its 1-based slot in `workspaces` (sorted), the body
- * and targets as texts joined by U+001E, the rest as array literals.
+ * The columns of `rows` as both batch appends take them (see append-function.ts):
+ * each row's workspace as its 1-based slot in `workspaces` (sorted), then, in
+ * the functions' parameter order, the body, the personal column (`personal`,
+ * one JSON text per row) and the targets as texts joined by U+001E, and the
+ * rest as array literals.
  */
-export function rowColumns(rows: readonly Row[], workspaces: readonly string[]) {
+export function rowColumns(rows: readonly Row[], workspaces: readonly string[], personal: readonly string[]): { ws: string; columns: unknown[] } {
   const slot = new Map(workspaces.map((w, i) => [w, i + 1]));
   const n = rows.length;
   const ws = new Array<number>(n);
@@ -41,17 +43,18 @@ export function rowColumns(rows: readonly Row[], workspaces: readonly string[]) 
     outcome[i] = r.index.outcome;
     occurred[i] = r.index.occurredAtMs;
   }
-  return {
-    ws: numbers(ws),
-    body: body.join(SEPARATOR),
-    targets: targets.join(SEPARATOR),
-    key: texts(key),
-    actorType: texts(actorType),
-    actorId: texts(actorId),
-    action: texts(action),
-    outcome: texts(outcome),
-    occurred: numbers(occurred),
-  };
+  const columns = [
+    body.join(SEPARATOR),
+    personal.join(SEPARATOR),
+    targets.join(SEPARATOR),
+    texts(key),
+    texts(actorType),
+    texts(actorId),
+    texts(action),
+    texts(outcome),
+    numbers(occurred),
+  ];
+  return { ws: numbers(ws), columns };
 }
 
 /** An event's personal column as JSON text, "" when it has none. */

@@ -3,14 +3,13 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { EMPTY_HEAD, type ChainHead } from "../../../src/audit/chain.js";
 import { AuditLogger } from "../../../src/audit/logger.js";
-import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
+import { postgresAuditStore } from "../../../src/audit/postgres.js";
 import { APPEND_CALL, STALE_CHAIN } from "../../../src/audit/postgres/append-function.js";
 import { planChain, planParams, type ChainPlan } from "../../../src/audit/postgres/chain-plan.js";
-import { monthBounds, partitionName } from "../../../src/audit/store.js";
 import { DEFAULT_LIMITS, prepareEvent } from "../../../src/audit/validate.js";
 import { systemClock } from "../../../src/core/clock.js";
 import { seededRandom } from "../../../src/core/random.js";
-import { createTestDatabase } from "../../support/postgres-server.js";
+import { auditFunctionDatabase } from "./support/database.js";
 
 /*
  * audit_append_chained when a process keeps two batches in flight: the second is chained on
@@ -18,23 +17,15 @@ import { createTestDatabase } from "../../support/postgres-server.js";
  * two reaches Postgres first.
  */
 const servers = inject("servers");
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let database: Awaited<ReturnType<typeof auditFunctionDatabase>>;
 let pool: pg.Pool;
 const random = seededRandom(17);
 
 beforeAll(async () => {
-  database = await createTestDatabase(servers.postgresUrl, "tk_audit_fn");
-  pool = new pg.Pool({ connectionString: database.url, max: 4 });
-  pool.on("error", () => undefined);
-  (await migrateAuditTables(pool))._unsafeUnwrap();
-  // This month's partition, as the store creates it (the raw calls below write into it).
-  const { start, end } = monthBounds(Date.now());
-  await pool.query(
-    `create table if not exists ${partitionName(Date.now())} partition of audit_entry for values from ('${new Date(start).toISOString()}') to ('${new Date(end).toISOString()}')`,
-  );
+  database = await auditFunctionDatabase(servers.postgresUrl, "tk_audit_fn");
+  pool = database.pool;
 });
 afterAll(async () => {
-  await pool.end();
   await database.drop();
 });
 

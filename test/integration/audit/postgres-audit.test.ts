@@ -150,7 +150,7 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
   }
   const event = (workspaceId: string, i: number) => ({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
 
-  it("on the one-statement path, is written the locked way at once (sent the same way again, it would collide again), and its workspace stays so for a while", async () => {
+  it("on the one-statement path, is written the locked way at once (sent the same way again, it would collide again)", async () => {
     const { sql, arm, calls } = deadlocking();
     const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
     const workspaceId = randomUUID();
@@ -158,16 +158,29 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
     arm(1);
     expect((await audit.append(event(workspaceId, 1)))._unsafeUnwrap().seq).toBe(2);
     expect(calls()).toEqual(["write", "victim", "locked"]);
-    // The workspace stays on the locked path until QUIET_LOCKED_WRITES locked writes in a row find its head
-    // where this logger left it (the first, after the victim, had forgotten the head: it counts as moved).
-    for (let i = 0; i < QUIET_LOCKED_WRITES; i++) {
-      expect((await audit.append(event(workspaceId, 2 + i)))._unsafeUnwrap().seq).toBe(3 + i);
-    }
-    expect(calls().slice(3)).toEqual(Array.from({ length: QUIET_LOCKED_WRITES }, () => "locked"));
-    expect((await audit.append(event(workspaceId, 99)))._unsafeUnwrap().seq).toBe(3 + QUIET_LOCKED_WRITES);
-    expect(calls().slice(3 + QUIET_LOCKED_WRITES)).toEqual(["write"]);
-    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 + QUIET_LOCKED_WRITES });
+    // The locked write found the head where this logger left it (no other writer): back to the one-statement way.
+    expect((await audit.append(event(workspaceId, 2)))._unsafeUnwrap().seq).toBe(3);
+    expect(calls().slice(3)).toEqual(["write"]);
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 3 });
     await audit.close();
+  });
+
+  it("when another logger moved the head, keeps the workspace on the locked way until QUIET_LOCKED_WRITES locked writes find it unmoved", async () => {
+    const { sql, calls, failed } = deadlocking();
+    const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap() });
+    const other = logger();
+    const workspaceId = randomUUID();
+    (await audit.append(event(workspaceId, 0)))._unsafeUnwrap();
+    (await other.append(event(workspaceId, 1)))._unsafeUnwrap();
+    for (let i = 0; i <= QUIET_LOCKED_WRITES; i++) (await audit.append(event(workspaceId, 2 + i)))._unsafeUnwrap();
+    // The stale write, the locked write that found the head moved, then QUIET_LOCKED_WRITES quiet ones.
+    expect(calls()).toEqual(["write", "write", ...Array.from({ length: 1 + QUIET_LOCKED_WRITES }, () => "locked")]);
+    expect(failed()).toEqual(["TK409"]);
+    (await audit.append(event(workspaceId, 99)))._unsafeUnwrap();
+    expect(calls().at(-1)).toBe("write");
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: QUIET_LOCKED_WRITES + 4 });
+    await audit.close();
+    await other.close();
   });
 
   it("is not made of this process's own batches: a locked write waits for the one-statement batches already sent", async () => {
