@@ -169,7 +169,7 @@ const NOTHING = (): void => undefined;
  * its batches go the one-statement way again. With one, two processes sharing a workspace
  * flip-flopped: a locked write often found the head unmoved, the next batch went the
  * one-statement way, found it moved and rolled back (two processes on 16 shared workspaces:
- * 1.8-2.9k appends/s and about 200 rollbacks a second, against 9.4-11.3k/s staying locked).
+ * 1.8-2.9k appends/s and about 200 rollbacks a second; 8.7-13.8k/s with eight).
  */
 export const QUIET_LOCKED_WRITES = 8;
 
