@@ -53,6 +53,8 @@ export class GroupCommitter {
   #waiting: Waiting[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight = 0;
+  /** Parts of split batches committing beside the batches in flight (see #flush). */
+  #aside = 0;
   #idle: (() => void)[] = [];
   /** Flush as soon as this many wait (the first half of a split batch's callers); 0 = off. */
   #splitAt = 0;
@@ -92,8 +94,23 @@ export class GroupCommitter {
     }
     this.#splitAt = 0;
     const batch = this.#waiting.splice(0, this.options.maxRows);
+    const [first, ...aside] = this.#parts(batch);
     this.#inFlight++;
-    void this.#commit(batch);
+    void this.#commit(first as Waiting[], false);
+    // The store's other parts (workspaces it writes the slow way) commit beside the batches in flight,
+    // so they do not hold up the next batches; their callers are awaiting them, which bounds them.
+    for (const part of aside) {
+      this.#aside++;
+      void this.#commit(part, true);
+    }
+  }
+
+  /** The batch as the store would rather write it (see AuditStore.split): usually one part. */
+  #parts(batch: Waiting[]): Waiting[][] {
+    const split = this.store.split?.(batch.map((w) => w.event));
+    if (split === undefined || split.length <= 1) return [batch];
+    const of = new Map(batch.map((w) => [w.event, w]));
+    return split.map((events) => events.map((e) => of.get(e) as Waiting));
   }
 
   /** Flushes at the end of this turn of the event loop, once every resolved caller has appended again. */
@@ -106,7 +123,8 @@ export class GroupCommitter {
     });
   }
 
-  async #commit(batch: Waiting[]): Promise<void> {
+  /** Commits a batch (or an aside part of one, which counts neither as in flight nor for BatchingMode). */
+  async #commit(batch: Waiting[], aside: boolean): Promise<void> {
     const events = batch.map((w) => w.event);
     let result: Result<BatchOutcome[], SqlError>;
     try {
@@ -114,8 +132,9 @@ export class GroupCommitter {
     } catch (thrown) {
       result = err({ type: "StoreFailed", message: `audit batch failed: ${String(thrown)}`, retryable: false, cause: thrown });
     }
-    this.#inFlight--;
-    if (this.mode.completed(batch.length)) {
+    if (aside) this.#aside--;
+    else this.#inFlight--;
+    if (!aside && this.mode.completed(batch.length)) {
       // Split: the other half already waits, so it goes now, before this batch's callers run;
       // with nothing waiting or in flight, the first half of them to append again goes as soon
       // as it is ready and the rest at the end of this turn (see #flushSoon).
@@ -127,7 +146,7 @@ export class GroupCommitter {
     } finally {
       if (this.#waiting.length >= this.options.maxRows) this.#flush();
       this.#flushSoon();
-      if (this.#inFlight === 0 && this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
+      if (this.#inFlight === 0 && this.#aside === 0 && this.#waiting.length === 0) for (const done of this.#idle.splice(0)) done();
     }
   }
 
@@ -147,7 +166,7 @@ export class GroupCommitter {
 
   /** Resolves once nothing waits and nothing is committing. */
   flush(): Promise<void> {
-    if (this.#waiting.length === 0 && this.#inFlight === 0) return Promise.resolve();
+    if (this.#waiting.length === 0 && this.#inFlight === 0 && this.#aside === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#idle.push(resolve));
     this.#flush();
     return done;

@@ -42,6 +42,14 @@ export interface ReadCursor {
 export interface AuditStore {
   readonly kind: string;
   appendBatch(events: readonly PreparedEvent[], nowMs: number): Promise<Result<BatchOutcome[], SqlError>>;
+  /**
+   * Optional: splits a batch into parts better written separately, each then its own
+   * `appendBatch`, settled on its own. The first part counts as the batch in flight; the others
+   * commit beside it. The Postgres store puts the workspaces other processes are writing too in a
+   * part of their own, so the others do not wait on those locks. Every event must be in exactly
+   * one part, and the events of a workspace together, in order.
+   */
+  split?(events: readonly PreparedEvent[]): readonly (readonly PreparedEvent[])[];
   head(workspaceId: string): Promise<Result<ChainHead | undefined, SqlError>>;
   /** Entries with seq in (after, toSeq], ordered by (seq, hash), duplicates included. */
   readEntries(

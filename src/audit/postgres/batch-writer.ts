@@ -8,6 +8,14 @@ import { planChain, planParams, type ChainPlan } from "./chain-plan.js";
 import { LOCKED_APPEND_CALL } from "./locked-append-function.js";
 import { lockedParams } from "./locked-params.js";
 
+/** A batch queued for a locked write, and its caller's promise. */
+interface LockedWaiting {
+  readonly events: readonly PreparedEvent[];
+  readonly nowMs: number;
+  readonly resolve: (outcomes: BatchOutcome[]) => void;
+  readonly reject: (thrown: unknown) => void;
+}
+
 /** A row `audit_append_locked` returns: an event's outcome, or a workspace's new head. */
 interface LockedRow {
   kind: "entry" | "head";
@@ -42,34 +50,55 @@ interface LockedRow {
  * find their heads where this process left them: under contention every chain
  * built in Node would be stale, and trying it first cost each batch an insert,
  * a wait for the locks and a rollback.
- * Locked writes run one at a time, and a batch touching a workspace with a
- * locked write still to end waits for it (see #queueLocked).
+ * Locked writes run one at a time, each writing every batch queued for it
+ * (see #drainLocked); a batch for the one-statement way on a workspace with a
+ * locked write still to end waits for it; and a batch only some of whose
+ * workspaces go the locked way is written as two parts (see split).
  */
 export class BatchWriter {
   /** Per workspace: its head once every batch sent so far has committed (what the next batch chains on). */
   readonly #expected = new Map<string, ChainHead>();
   /** Per contended workspace, how many locked writes in a row found its head where this process left it (or SUSPECT). */
   readonly #contended = new Map<string, number>();
-  /** One-statement attempts in flight (each resolves, never rejects, when its statement ends). */
-  readonly #oneStatementWrites = new Set<Promise<void>>();
-  /** Locked writes run one at a time, in order: this settles when the last one queued has. */
-  #lockedQueue: Promise<void> = Promise.resolve();
-  /** Per workspace, the locked writes queued or running that touch it. */
+  /** One-statement attempts in flight, with their workspaces (each resolves, never rejects, when its statement ends). */
+  readonly #oneStatementWrites = new Map<Promise<void>, readonly string[]>();
+  /** Batches queued for a locked write, and whether #drainLocked is writing them. */
+  readonly #lockedWaiting: LockedWaiting[] = [];
+  #draining = false;
+  /** Per workspace, the locked writes queued or running that touch it, and a promise that settles after the last one. */
   readonly #lockedPending = new Map<string, number>();
+  readonly #lockedTails = new Map<string, Promise<void>>();
 
   constructor(private readonly sql: SqlClient) {}
 
+  /**
+   * The batch as two parts when only some of its workspaces go the locked way (contended, or with a
+   * locked write still to end), so that the others go the one-statement way at once instead of
+   * waiting with them (see AuditStore.split). Two processes sharing one workspace out of 101, with a
+   * tenth of the events on it: 6.4-15.3k appends/s unsplit, 16.3-24.5k/s split (16-28k/s with
+   * nothing shared).
+   */
+  split(events: readonly PreparedEvent[]): PreparedEvent[][] {
+    const locked: PreparedEvent[] = [];
+    const free: PreparedEvent[] = [];
+    for (const e of events) (this.#contended.has(e.workspaceId) || this.#lockedPending.has(e.workspaceId) ? locked : free).push(e);
+    return locked.length === 0 || free.length === 0 ? [[...events]] : [free, locked];
+  }
+
   /** Writes the batch; resolves after COMMIT with each event's outcome. Throws what the driver throws. */
   async write(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
-    // A workspace with a locked write of this process still to end: this batch could neither chain
-    // on the head that write leaves nor safely race it, so it waits for the locked writes queued.
-    while (events.some((e) => this.#lockedPending.has(e.workspaceId))) await this.#lockedQueue;
+    // A batch for the one-statement way on a workspace with a locked write of this process still to
+    // end could neither chain on the head that write leaves nor safely race it: it waits for that
+    // write. (A batch for the locked way queues behind it instead.)
+    while (!events.some((e) => this.#contended.has(e.workspaceId)) && events.some((e) => this.#lockedPending.has(e.workspaceId))) {
+      await Promise.all(events.map((e) => this.#lockedTails.get(e.workspaceId)));
+    }
     if (!events.some((e) => this.#contended.has(e.workspaceId))) {
       const plan = planChain(events, nowMs, (w) => this.#expected.get(w), NONE);
       this.#claim(plan);
       const attempt = this.sql.query(APPEND_CALL, planParams(plan));
       const attempted = attempt.then(NOTHING, NOTHING);
-      this.#oneStatementWrites.add(attempted);
+      this.#oneStatementWrites.set(attempted, plan.workspaces);
       try {
         await attempt;
         return [...plan.outcomes];
@@ -87,31 +116,56 @@ export class BatchWriter {
   }
 
   /**
-   * Queues the batch for a locked write. Locked writes run one at a time, so each believes the
-   * head the previous one left, and "moved" means another process wrote. Each starts once the
-   * one-statement writes already sent have ended: its rows, inserted under the locks, could
-   * collide with theirs, inserted before the locks they wait for (a deadlock, broken only after
-   * Postgres' deadlock_timeout); each of those commits or gives up by itself, within its 200 ms
-   * wait for a predecessor.
+   * Queues the batch for a locked write (see #drainLocked). Locked writes run one at a time, so
+   * each believes the head the previous one left, and "moved" means another process wrote.
    */
   #queueLocked(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
     const workspaces = [...new Set(events.map((e) => e.workspaceId))];
     for (const w of workspaces) this.#lockedPending.set(w, (this.#lockedPending.get(w) ?? 0) + 1);
-    const run = this.#lockedQueue.then(async () => {
-      await Promise.all([...this.#oneStatementWrites]);
-      return this.#writeLocked(events, nowMs);
-    });
-    this.#lockedQueue = run.then(NOTHING, NOTHING);
+    const run = new Promise<BatchOutcome[]>((resolve, reject) => this.#lockedWaiting.push({ events, nowMs, resolve, reject }));
+    if (!this.#draining) void this.#drainLocked();
+    const settled = run.then(NOTHING, NOTHING);
+    for (const w of workspaces) this.#lockedTails.set(w, settled);
     // Registered before the caller's own reactions, so a batch woken by it sees the counts already down.
     const ended = (): void => {
       for (const w of workspaces) {
         const left = (this.#lockedPending.get(w) ?? 1) - 1;
-        if (left === 0) this.#lockedPending.delete(w);
-        else this.#lockedPending.set(w, left);
+        if (left > 0) this.#lockedPending.set(w, left);
+        else {
+          this.#lockedPending.delete(w);
+          this.#lockedTails.delete(w);
+        }
       }
     };
     run.then(ended, ended);
     return run;
+  }
+
+  /**
+   * Writes the batches queued for a locked write, all those waiting at once in one statement (a
+   * shared workspace's events arrive in small parts, split from batches of other workspaces), until
+   * none waits. Each statement starts once the one-statement writes already sent that touch its
+   * workspaces have ended: its rows, inserted under the locks, could collide with theirs, inserted
+   * before the locks they wait for (a deadlock, broken only after Postgres' deadlock_timeout); each
+   * of those commits or gives up by itself, within its 200 ms wait for a predecessor.
+   */
+  async #drainLocked(): Promise<void> {
+    this.#draining = true;
+    while (this.#lockedWaiting.length > 0) {
+      const group = this.#lockedWaiting.splice(0);
+      const events = group.flatMap((g) => g.events);
+      const touched = new Set(events.map((e) => e.workspaceId));
+      const overlapping = [...this.#oneStatementWrites].filter(([, workspaces]) => workspaces.some((w) => touched.has(w)));
+      await Promise.all(overlapping.map(([attempted]) => attempted));
+      try {
+        const outcomes = await this.#writeLocked(events, Math.max(...group.map((g) => g.nowMs)));
+        let at = 0;
+        for (const g of group) g.resolve(outcomes.slice(at, (at += g.events.length)));
+      } catch (thrown) {
+        for (const g of group) g.reject(thrown);
+      }
+    }
+    this.#draining = false;
   }
 
   /** One statement that locks the heads, then chains and writes in Postgres (see locked-append-function.ts). */

@@ -36,6 +36,10 @@ export class PostgresAuditStore implements AuditStore {
     this.#writer = new BatchWriter(sql);
   }
 
+  split(events: readonly PreparedEvent[]): PreparedEvent[][] {
+    return this.#writer.split(events);
+  }
+
   async appendBatch(events: readonly PreparedEvent[], nowMs: number): Promise<Result<BatchOutcome[], SqlError>> {
     if (events.length === 0) {
       return sqlResult("audit partition", () => this.#partitions.ensure(nowMs)).then((r) => r.map(() => []));

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AuditLogger } from "../../../src/audit/logger.js";
 import { migrateAuditTables, postgresAuditStore } from "../../../src/audit/postgres.js";
@@ -121,9 +122,17 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
    * victims do (unsent, so unwritten); `calls()` lists every batch-append statement: "write"
    * (chained in Node), "locked" (chained in Postgres under the head locks) or "victim".
    */
-  function deadlocking(): { sql: SqlClient; arm: (victims: number) => void; calls: () => string[]; failed: () => string[] } {
+  function deadlocking(): {
+    sql: SqlClient;
+    arm: (victims: number) => void;
+    calls: () => string[];
+    failed: () => string[];
+    /** Per batch-append statement sent, its workspaces. */
+    workspaces: () => string[][];
+  } {
     const real = toSqlClient(pool) as SqlClient;
     const calls: string[] = [];
+    const sent: string[][] = [];
     const failed: string[] = [];
     let armed = 0;
     const victimOr = (executor: SqlExecutor): SqlExecutor["query"] =>
@@ -135,6 +144,7 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
           return Promise.reject(Object.assign(new Error("deadlock detected"), { code: "40P01" }));
         }
         calls.push(text === APPEND_CALL ? "write" : "locked");
+        sent.push(String(params?.[0]).match(/[0-9a-f-]{36}/g) ?? []);
         return executor.query(text, params).catch((thrown: { code?: string }) => {
           failed.push(String(thrown.code));
           throw thrown;
@@ -146,7 +156,7 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
       query: victimOr(real),
       transaction: (fn) => real.transaction((tx) => fn({ query: victimOr(tx) })),
     };
-    return { sql, arm: (victims) => void (armed = victims), calls: () => [...calls], failed: () => [...failed] };
+    return { sql, arm: (victims) => void (armed = victims), calls: () => [...calls], failed: () => [...failed], workspaces: () => [...sent] };
   }
   const event = (workspaceId: string, i: number) => ({ workspaceId, actor: { type: "system", id: "s" }, action: "job.ran", metadata: { i } });
 
@@ -246,6 +256,49 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
     expect(all.slice(-10)).toEqual(Array.from({ length: 10 }, () => "write"));
     expect((await busy.verify({ workspaceId }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 242 });
     await busy.close();
+    await other.close();
+  });
+
+  it("a contended workspace's events are written apart from the others', and the parts queued meanwhile in one locked write", async () => {
+    const { sql, calls, workspaces: sent } = deadlocking();
+    const audit = new AuditLogger({ store: postgresAuditStore(sql)._unsafeUnwrap(), batch: { lingerMs: 0 } });
+    const other = logger();
+    const shared = randomUUID();
+    const own = [randomUUID(), randomUUID(), randomUUID()];
+    (await audit.append(event(shared, 0)))._unsafeUnwrap();
+    (await other.append(event(shared, 1)))._unsafeUnwrap();
+    (await audit.append(event(shared, 2)))._unsafeUnwrap(); // stale, then locked: the head moved, so shared is contended
+    const before = calls().length;
+    // Another transaction holds the shared head, so the next locked write waits in Postgres.
+    const holder = await pool.connect();
+    await holder.query("begin");
+    await holder.query("select 1 from audit_head where workspace_id = $1 for update", [shared]);
+    const first = audit.append(event(shared, 3));
+    await sleep(20);
+    // Three batches in turn, each mixing one shared event with one of another workspace: the other
+    // workspace's event commits at once, the shared one queues behind the held locked write.
+    const queued: ReturnType<AuditLogger["append"]>[] = [];
+    for (let k = 0; k < 3; k++) {
+      queued.push(audit.append(event(shared, 10 + k)));
+      const mine = audit.append(event(own[k] as string, k));
+      const outcome = await Promise.race([mine.then((r) => (r.isOk() ? "committed" : r.error.message)), sleep(5_000).then(() => "stuck")]);
+      expect(outcome).toBe("committed");
+    }
+    await holder.query("commit");
+    holder.release();
+    (await first)._unsafeUnwrap();
+    for (const r of await Promise.all(queued)) expect(r.isOk() ? "ok" : r.error.message).toBe("ok");
+    const after = calls().slice(before);
+    const afterSent = sent().slice(before);
+    // No one-statement write touched the shared workspace, and no locked write touched the others.
+    after.forEach((kind, i) => {
+      if (kind === "write") expect(afterSent[i]).not.toContain(shared);
+      else expect(afterSent[i]).toEqual([shared]);
+    });
+    // The first locked write (held), then one for the three parts queued behind it.
+    expect(after.filter((c) => c === "locked")).toHaveLength(2);
+    expect((await audit.verify({ workspaceId: shared }))._unsafeUnwrap()).toMatchObject({ ok: true, entries: 7 });
+    await audit.close();
     await other.close();
   });
 

@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
+import { err } from "neverthrow";
 import { describe, expect, it } from "vitest";
 import { BatchingMode } from "../../../src/audit/batching-mode.js";
 import { DEFAULT_BATCH, GroupCommitter } from "../../../src/audit/group-commit.js";
 import { MemoryAuditStore } from "../../../src/audit/memory-store.js";
 import { DEFAULT_LIMITS, prepareEvent } from "../../../src/audit/validate.js";
 import type { PreparedEvent } from "../../../src/audit/event.js";
+import type { AuditStore } from "../../../src/audit/store.js";
 import { systemClock } from "../../../src/core/clock.js";
 import { seededRandom } from "../../../src/core/random.js";
 
@@ -76,6 +78,70 @@ describe("group commit with callers that await each append", () => {
     await closedLoop(committer, committed, 40, 6);
     expect(sizes).toEqual([40, ...Array.from({ length: 10 }, () => 20)]);
     expect(mostInFlight()).toBe(inFlight);
+  });
+});
+
+describe("group commit with a store that splits batches (AuditStore.split)", () => {
+  const other = randomUUID();
+  const event = (w: string, i: number): PreparedEvent =>
+    prepareEvent({ workspaceId: w, actor: { type: "member", id: `m${i}` }, action: "journey.updated", metadata: { i } }, DEFAULT_LIMITS, systemClock, random)._unsafeUnwrap();
+
+  /**
+   * A memory store that puts `other`'s events in a part of their own. That part's commits wait for
+   * `release()`, or fail when `failSlow` is set; the calls are recorded per part.
+   */
+  function splittingStore(failSlow = false) {
+    const store: AuditStore = new MemoryAuditStore();
+    const calls: string[][] = [];
+    const held: (() => void)[] = [];
+    const original = store.appendBatch.bind(store);
+    store.split = (events) => {
+      const slow = events.filter((e) => e.workspaceId === other);
+      const fast = events.filter((e) => e.workspaceId !== other);
+      return slow.length === 0 || fast.length === 0 ? [events] : [fast, slow];
+    };
+    store.appendBatch = async (events, now) => {
+      calls.push(events.map((e) => (e.workspaceId === other ? "slow" : "fast")));
+      if (events.some((e) => e.workspaceId === other)) {
+        await new Promise<void>((r) => held.push(r));
+        if (failSlow) return err({ type: "StoreFailed", message: "the slow part failed", retryable: false });
+      }
+      return original(events, now);
+    };
+    return { store, calls, release: () => held.splice(0).forEach((r) => r()) };
+  }
+
+  it("commits each part on its own: the fast part's callers resolve while the slow part still waits", async () => {
+    const { store, calls, release } = splittingStore();
+    // One batch in flight at most: the slow part must not take that place.
+    const committer = new GroupCommitter(store, { ...DEFAULT_BATCH, maxInFlight: 1 }, () => Date.now(), () => undefined, { completed: () => false });
+    const slow = committer.submit(event(other, 0));
+    const fast = [committer.submit(event(workspaceId, 1)), committer.submit(event(workspaceId, 2))];
+    const fastOutcomes = await Promise.all(fast);
+    expect(fastOutcomes.map((r) => r._unsafeUnwrap().seq).sort()).toEqual([1, 2]);
+    expect(calls).toEqual([["fast", "fast"], ["slow"]]);
+    // The slow part does not hold up the next batches either (it is not one of the batches in flight).
+    const more = await Promise.all([3, 4].map((i) => committer.submit(event(workspaceId, i))));
+    expect(more.map((r) => r._unsafeUnwrap().seq).sort()).toEqual([3, 4]);
+    let flushed = false;
+    const idle = committer.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(flushed).toBe(false); // flush (and close) wait for the slow part too
+    release();
+    expect((await slow)._unsafeUnwrap().seq).toBe(1);
+    await idle;
+  });
+
+  it("a part that fails fails only its own events", async () => {
+    const { store, release } = splittingStore(true);
+    const committer = new GroupCommitter(store, DEFAULT_BATCH, () => Date.now(), () => undefined, { completed: () => false });
+    const slow = committer.submit(event(other, 0));
+    const fast = committer.submit(event(workspaceId, 1));
+    expect((await fast).isOk()).toBe(true);
+    release();
+    const failed = await slow;
+    expect(failed.isErr() && failed.error.message).toBe("the slow part failed");
+    expect((await store.readEntries(other, undefined, 10, 10))._unsafeUnwrap()).toEqual([]);
   });
 });
 
