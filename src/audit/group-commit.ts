@@ -105,12 +105,37 @@ export class GroupCommitter {
     }
   }
 
-  /** The batch as the store would rather write it (see AuditStore.split): usually one part. */
+  /**
+   * The batch as the store would rather write it (see AuditStore.split): usually one part. A split
+   * that does not use each of the batch's events exactly once, or throws, is ignored: every caller
+   * must get exactly one outcome.
+   */
   #parts(batch: Waiting[]): Waiting[][] {
-    const split = this.store.split?.(batch.map((w) => w.event));
+    let split: readonly (readonly PreparedEvent[])[] | undefined;
+    try {
+      split = this.store.split?.(batch.map((w) => w.event));
+    } catch {
+      return [batch];
+    }
     if (split === undefined || split.length <= 1) return [batch];
-    const of = new Map(batch.map((w) => [w.event, w]));
-    return split.map((events) => events.map((e) => of.get(e) as Waiting));
+    // Each event to its callers, in order (the same event object may have been submitted twice).
+    const callers = new Map<PreparedEvent, Waiting[]>();
+    for (const w of batch) {
+      const list = callers.get(w.event);
+      if (list === undefined) callers.set(w.event, [w]);
+      else list.push(w);
+    }
+    const parts: Waiting[][] = [];
+    for (const events of split) {
+      const part: Waiting[] = [];
+      for (const e of events) {
+        const w = callers.get(e)?.shift();
+        if (w === undefined) return [batch];
+        part.push(w);
+      }
+      if (part.length > 0) parts.push(part);
+    }
+    return parts.reduce((n, p) => n + p.length, 0) === batch.length ? parts : [batch];
   }
 
   /** Flushes at the end of this turn of the event loop, once every resolved caller has appended again. */

@@ -281,7 +281,10 @@ describe("a batch Postgres aborts as a deadlock victim (SQLSTATE 40P01)", () => 
     for (let k = 0; k < 3; k++) {
       queued.push(audit.append(event(shared, 10 + k)));
       const mine = audit.append(event(own[k] as string, k));
-      const outcome = await Promise.race([mine.then((r) => (r.isOk() ? "committed" : r.error.message)), sleep(5_000).then(() => "stuck")]);
+      const timer = new AbortController();
+      const stuck = sleep(5_000, "stuck", { signal: timer.signal }).catch(() => "stuck");
+      const outcome = await Promise.race([mine.then((r) => (r.isOk() ? "committed" : r.error.message)), stuck]);
+      timer.abort();
       expect(outcome).toBe("committed");
     }
     await holder.query("commit");

@@ -132,6 +132,28 @@ describe("group commit with a store that splits batches (AuditStore.split)", () 
     await idle;
   });
 
+  it.each([
+    { what: "drops an event", split: (events: readonly PreparedEvent[]) => [[events[1] as PreparedEvent], [events[2] as PreparedEvent]] },
+    { what: "adds an event not in the batch", split: (events: readonly PreparedEvent[]) => [[...events], [event(other, 9)]] },
+    { what: "uses an event twice", split: (events: readonly PreparedEvent[]) => [[...events], [events[0] as PreparedEvent]] },
+    {
+      what: "throws",
+      split: () => {
+        throw new Error("split failed");
+      },
+    },
+  ])("a split that $what is ignored: the batch commits whole and every caller gets its outcome", async ({ split }) => {
+    const store: AuditStore = new MemoryAuditStore();
+    store.split = split;
+    const committer = new GroupCommitter(store, DEFAULT_BATCH, () => Date.now(), () => undefined, { completed: () => false });
+    const ws = randomUUID();
+    const outcomes = await Promise.all([0, 1, 2].map((i) => committer.submit(event(ws, i))));
+    expect(outcomes.map((r) => r._unsafeUnwrap().seq).sort()).toEqual([1, 2, 3]);
+    await committer.flush();
+    // Each event stored once.
+    expect((await store.readEntries(ws, undefined, 100, 100))._unsafeUnwrap()).toHaveLength(3);
+  });
+
   it("a part that fails fails only its own events", async () => {
     const { store, release } = splittingStore(true);
     const committer = new GroupCommitter(store, DEFAULT_BATCH, () => Date.now(), () => undefined, { completed: () => false });
