@@ -72,10 +72,10 @@ export class BatchWriter {
   constructor(private readonly sql: SqlClient) {}
 
   /**
-   * The batch as two parts when only some of its workspaces go the locked way (contended), so that the others go the one-statement way at once instead of
-   * waiting with them (see AuditStore.split). Two processes sharing one workspace out of 101, with a
-   * tenth of the events on it: 6.4-15.3k appends/s unsplit, 12.1-24.5k/s split (16-32k/s with
-   * nothing shared).
+   * The batch as two parts when only some of its workspaces go the locked way (contended), so that
+   * the others go the one-statement way at once instead of waiting with them (see AuditStore.split).
+   * Two processes sharing one workspace out of 101, with a tenth of the events on it: 6.4-15.3k
+   * appends/s unsplit, 12.1-24.5k/s split (16-32k/s with nothing shared).
    */
   split(events: readonly PreparedEvent[]): PreparedEvent[][] {
     const locked: PreparedEvent[] = [];
@@ -141,9 +141,9 @@ export class BatchWriter {
   }
 
   /**
-   * Writes the batches queued for a locked write, those waiting at once (up to MAX_LOCKED_EVENTS) in
-   * one statement (a shared workspace's events arrive in small parts, split from batches of other
-   * workspaces), until none waits. Each statement starts once the one-statement writes already sent that touch its
+   * Writes the batches queued for a locked write, those waiting at once in one statement (a shared
+   * workspace's events arrive in small parts, split from batches of other workspaces), until none
+   * waits. Each statement starts once the one-statement writes already sent that touch its
    * workspaces have ended: its rows, inserted under the locks, could collide with theirs, inserted
    * before the locks they wait for (a deadlock, broken only after Postgres' deadlock_timeout); each
    * of those commits or gives up by itself, within its 200 ms wait for a predecessor.
@@ -152,14 +152,7 @@ export class BatchWriter {
     this.#draining = true;
     try {
       while (this.#lockedWaiting.length > 0) {
-        // Every part queued, up to MAX_LOCKED_EVENTS (at least one part): the statement holds the locks.
-        let take = 0;
-        let count = 0;
-        while (take < this.#lockedWaiting.length && (take === 0 || count + (this.#lockedWaiting[take] as LockedWaiting).events.length <= MAX_LOCKED_EVENTS)) {
-          count += (this.#lockedWaiting[take] as LockedWaiting).events.length;
-          take++;
-        }
-        const group = this.#lockedWaiting.splice(0, take);
+        const group = this.#lockedWaiting.splice(0, partsUpTo(this.#lockedWaiting, MAX_LOCKED_EVENTS));
         const events = group.flatMap((g) => g.events);
         const touched = new Set(events.map((e) => e.workspaceId));
         const overlapping = [...this.#oneStatementWrites].filter(([, workspaces]) => workspaces.some((w) => touched.has(w)));
@@ -237,8 +230,20 @@ const NOTHING = (): void => undefined;
  */
 export const QUIET_LOCKED_WRITES = 8;
 
-/** The most events one locked write takes from the queue (group commit's default batch size). */
+/** The most events one locked write takes from the queue (group commit's default batch size): it holds the locks. */
 const MAX_LOCKED_EVENTS = 500;
+
+/** How many of the queued parts (at least one) fit in `max` events together. */
+function partsUpTo(queue: readonly LockedWaiting[], max: number): number {
+  let take = 0;
+  let count = 0;
+  for (const part of queue) {
+    if (take > 0 && count + part.events.length > max) break;
+    count += part.events.length;
+    take++;
+  }
+  return take;
+}
 
 /** A workspace of a batch that failed the one-statement way, before a locked write has seen its head. */
 const SUSPECT = -1;
