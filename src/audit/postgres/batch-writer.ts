@@ -65,8 +65,10 @@ export class BatchWriter {
   /** Batches queued for a locked write, and whether #drainLocked is writing them. */
   readonly #lockedWaiting: LockedWaiting[] = [];
   #draining = false;
-  /** Per workspace, the locked writes queued or running that touch it, and a promise that settles after the last one. */
-  readonly #lockedPending = new Map<string, number>();
+  /**
+   * Per workspace with a locked write queued or running, a promise that settles after the last one
+   * (locked writes settle in the order they were queued).
+   */
   readonly #lockedTails = new Map<string, Promise<void>>();
 
   constructor(private readonly sql: SqlClient) {}
@@ -89,7 +91,7 @@ export class BatchWriter {
     // A batch for the one-statement way on a workspace with a locked write of this process still to
     // end could neither chain on the head that write leaves nor safely race it: it waits for that
     // write. (A batch for the locked way queues behind it instead.)
-    while (!events.some((e) => this.#contended.has(e.workspaceId)) && events.some((e) => this.#lockedPending.has(e.workspaceId))) {
+    while (!events.some((e) => this.#contended.has(e.workspaceId)) && events.some((e) => this.#lockedTails.has(e.workspaceId))) {
       await Promise.all(events.map((e) => this.#lockedTails.get(e.workspaceId)));
     }
     if (!events.some((e) => this.#contended.has(e.workspaceId))) {
@@ -120,21 +122,13 @@ export class BatchWriter {
    */
   #queueLocked(events: readonly PreparedEvent[], nowMs: number): Promise<BatchOutcome[]> {
     const workspaces = [...new Set(events.map((e) => e.workspaceId))];
-    for (const w of workspaces) this.#lockedPending.set(w, (this.#lockedPending.get(w) ?? 0) + 1);
     const run = new Promise<BatchOutcome[]>((resolve, reject) => this.#lockedWaiting.push({ events, nowMs, resolve, reject }));
     if (!this.#draining) void this.#drainLocked();
     const settled = run.then(NOTHING, NOTHING);
     for (const w of workspaces) this.#lockedTails.set(w, settled);
-    // Registered before the caller's own reactions, so a batch woken by it sees the counts already down.
+    // Registered before the caller's own reactions, so a batch woken by it sees the tails already gone.
     const ended = (): void => {
-      for (const w of workspaces) {
-        const left = (this.#lockedPending.get(w) ?? 1) - 1;
-        if (left > 0) this.#lockedPending.set(w, left);
-        else {
-          this.#lockedPending.delete(w);
-          this.#lockedTails.delete(w);
-        }
-      }
+      for (const w of workspaces) if (this.#lockedTails.get(w) === settled) this.#lockedTails.delete(w);
     };
     run.then(ended, ended);
     return run;
