@@ -10,7 +10,8 @@ import type { Decision, QuotaError, Reservation } from "./types.js";
  * What the guard does while its store is unavailable: a circuit breaker (so
  * an outage costs one timeout, then answers at once) and each limit's policy:
  * `open` allows, `closed` denies, `local` decides on an in-process limiter
- * with the same limits. Every decision made here says `degraded: true`.
+ * with the same limits (shadow limits, which never deny, are always open).
+ * Every decision made here says `degraded: true`.
  */
 export class StoreFallback {
   readonly #clock: Clock;
@@ -40,11 +41,12 @@ export class StoreFallback {
   decide(mode: StoreMode, items: readonly StoreItem[], meta: readonly ItemMeta[], reservation: Reservation | undefined): Result<Decision, QuotaError> {
     const now = this.#clock.now();
     const retryAfterMs = Math.max(1, this.#openUntil - now);
-    for (let i = 0; i < meta.length; i++) if (meta[i]!.limit.onStoreFailure === "closed") return ok(closedDecision(meta, i, now, retryAfterMs));
+    // A shadow limit only reports; it never denies, so its failure policy cannot deny either.
+    for (let i = 0; i < meta.length; i++) if (meta[i]!.limit.onStoreFailure === "closed" && !meta[i]!.limit.shadow) return ok(closedDecision(meta, i, now, retryAfterMs));
     const localItems: StoreItem[] = [];
     const localMeta: ItemMeta[] = [];
     for (let i = 0; i < meta.length; i++) {
-      if (meta[i]!.limit.onStoreFailure === "local") {
+      if (meta[i]!.limit.onStoreFailure === "local" && !meta[i]!.limit.shadow) {
         localItems.push(items[i]!);
         localMeta.push(meta[i]!);
       }

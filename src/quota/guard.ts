@@ -66,7 +66,7 @@ export class QuotaGuard {
     this.#logger = options.logger ?? silentLogger;
     const store = this.store as QuotaStore & { applySync?: (r: { mode: StoreMode; items: readonly StoreItem[] }) => Result<StoreOutcome, QuotaError> };
     this.#sync = typeof store.applySync === "function" ? store.applySync.bind(store) : undefined;
-    this.#leases = options.leased === undefined || options.leased === false ? undefined : new LeaseBook(this.store, this.#clock, options.leased === true ? {} : options.leased);
+    this.#leases = options.leased === undefined || options.leased === false ? undefined : new LeaseBook(this.store, this.#clock, options.leased === true ? {} : options.leased, () => this.#fallback.open);
   }
 
   /** Consumes `cost` of each limit if every one allows it; otherwise nothing. */
@@ -103,7 +103,13 @@ export class QuotaGuard {
     return this.#settle(reservationOf(input), "release");
   }
 
-  /** Sets a count (or period) limit's usage to the true value, e.g. `count(*)` from Postgres. */
+  /**
+   * Sets a count (or period) limit's usage to the true value, e.g. `count(*)` from Postgres.
+   * In leased mode this guard's own lease on the limit is dropped first; units
+   * other processes hold in leases at that moment are not in the true count and
+   * are admitted uncounted (at most `maxLeaseUnits` per process, and only until
+   * their leases end), so reconcile a limit consumed in leased mode while it is quiet.
+   */
   async reconcile(input: { readonly workspaceId: string; readonly limit: string; readonly actual: number }): Promise<Result<Decision, QuotaError>> {
     if (typeof input !== "object" || input === null) return notAnObject();
     const { workspaceId, limit, actual } = input;
@@ -120,6 +126,8 @@ export class QuotaGuard {
     if (b.own.kind !== KIND_COUNT && b.own.kind !== KIND_PERIOD) return err(invalidInput(`${limit}: only count and period limits can be reconciled`, { workspaceId: id.value }));
     const item: StoreItem = { ...b.unitItems[0]!, cost: actual };
     const meta: ItemMeta[] = [itemMeta(limit, "own", id.value, b.own)];
+    // Units this process holds in a lease would otherwise be spent uncounted once usage is reset.
+    this.#leases?.discard(item.key);
     const outcome = await this.store.apply({ mode: "reconcile", items: [item] });
     if (outcome.isErr()) return err(outcome.error);
     return ok(toDecision(outcome.value, meta, false));
@@ -175,7 +183,7 @@ export class QuotaGuard {
       // One clock read serves the policy cache and the lease's expiry.
       const now = this.#clock.now();
       const b = this.#boundLimit(workspaceId, request.limit, now, memo);
-      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.ownKey, now);
+      const local = b === undefined || b.shadow ? undefined : leases.tryLocal(b.unitItems, now);
       if (local !== undefined) return Promise.resolve(this.#report(workspaceId, ok(local), b!.costs));
     }
     const sync = this.#sync;
@@ -258,6 +266,8 @@ export class QuotaGuard {
     if (prepared.isErr()) return err(prepared.error);
     if (this.#leases !== undefined && mode === "consume") {
       const leased = await this.#leases.consume(prepared.value);
+      // A lease call that found the store unavailable is answered by the failure policy, without a second store call.
+      if (leased !== undefined && leased.isErr() && leased.error.type === "StoreUnavailable") return this.#storeDown(workspaceId, mode, prepared.value, undefined, leased.error);
       if (leased !== undefined) return this.#report(workspaceId, leased, prepared.value.costs);
     }
     const reservation = mode === "reserve" ? this.#reservation(bound, prepared.value) : undefined;
@@ -280,17 +290,22 @@ export class QuotaGuard {
     reservation: Reservation | undefined,
     outcome: Result<StoreOutcome, QuotaError>,
   ): Result<Decision, QuotaError> | Promise<Result<Decision, QuotaError>> {
-    const { items, meta } = prepared;
+    const { meta } = prepared;
     if (outcome.isErr()) {
       if (outcome.error.type !== "StoreUnavailable") return err(outcome.error);
-      this.#fallback.tripped();
-      this.#logger.warn({ workspaceId, err: outcome.error }, "quota store unavailable; deciding by failure policy");
-      return this.#report(workspaceId, this.#fallback.decide(mode, items, meta, reservation));
+      return this.#storeDown(workspaceId, mode, prepared, reservation, outcome.error);
     }
     this.#fallback.closed();
     const value = outcome.value;
     if (!value.allowed && meta[value.failed]?.limit.shadow === true && mode !== "check") return this.#shadowRetry(workspaceId, mode, prepared, reservation, value);
     return this.#report(workspaceId, ok(toDecision(value, meta, false, reservation)), prepared.costs);
+  }
+
+  /** The store is unavailable: open the breaker and decide by each limit's failure policy. */
+  #storeDown(workspaceId: WorkspaceId, mode: StoreMode, prepared: PreparedRequest, reservation: Reservation | undefined, error: QuotaError): Result<Decision, QuotaError> {
+    this.#fallback.tripped();
+    this.#logger.warn({ workspaceId, err: error }, "quota store unavailable; deciding by failure policy");
+    return this.#report(workspaceId, this.#fallback.decide(mode, prepared.items, prepared.meta, reservation));
   }
 
   /** A shadow limit denied: decide again without shadow limits, and say so. */

@@ -2,7 +2,8 @@ import type { Decision } from "./types.js";
 
 /**
  * HTTP headers for a decision, following the IETF RateLimit header fields
- * draft (`RateLimit-Policy`, `RateLimit`) plus `Retry-After` on a denial.
+ * draft (`RateLimit-Policy`, `RateLimit`) plus `Retry-After` on a denial that
+ * has a time to retry at.
  * Times are whole seconds, rounded up so a client never retries early.
  *
  * @example
@@ -17,6 +18,7 @@ export function rateLimitHeaders(decision: Decision, options: { now?: number; po
     "RateLimit-Policy": `"${name}";q=${decision.limit}`,
     RateLimit: `"${name}";r=${decision.remaining};t=${reset}`,
   };
-  if (!decision.allowed) headers["Retry-After"] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
+  // A denial with no retry time (a full count limit) gets no Retry-After: retrying would not help.
+  if (!decision.allowed && decision.retryAfterMs > 0) headers["Retry-After"] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
   return headers;
 }

@@ -1,5 +1,5 @@
 import type { ItemMeta } from "./request.js";
-import { KIND_PERIOD, KIND_SLIDING, type ItemState, type StoreItem } from "./store.js";
+import { KIND_PERIOD, KIND_SLIDING, type ItemState, type QuotaStoreError, type StoreItem } from "./store.js";
 
 /**
  * One process's lease on one workspace limit (leases.ts), and what its held
@@ -17,7 +17,8 @@ export interface Slot {
   states: readonly ItemState[];
   usedSinceGrant: number;
   grantedAt: number;
-  pending: Promise<void> | null;
+  /** A lease call in flight for this slot, resolving with how it ended (callers wait for it rather than ask again). */
+  pending: Promise<RefillEnd> | null;
   /** When a slot in use renews its lease in the background (a quarter into the lease's life). */
   refreshAt: number;
   /** Local instant the period or window its units were counted in ends (Infinity for rate limits). */
@@ -26,6 +27,30 @@ export interface Slot {
   syncedAt: number;
   /** Below this many held units a use renews the lease early (half the demand-sized lease; 0 while a renewal is in flight). */
   lowWater: number;
+}
+
+/**
+ * How a blocking lease call ended, for the callers that waited on it: granted
+ * (decide from the slot again), denied (each decides on the strict path, at
+ * once, instead of asking for a lease in turn) or failed (the store's error,
+ * so no caller waits for a second timeout).
+ */
+export type RefillEnd = "granted" | "denied" | QuotaStoreError;
+
+/**
+ * True when two item lists stand for the same limits with the same parameters
+ * (costs aside): a slot's held units were taken under its items' limits and
+ * may not decide for a changed plan, override or parent.
+ */
+export function sameLimits(a: readonly StoreItem[], b: readonly StoreItem[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.key !== y.key || x.kind !== y.kind || x.limit !== y.limit || x.a !== y.a || x.b !== y.b) return false;
+  }
+  return true;
 }
 
 /** The smallest remaining budget among a grant's items. */

@@ -1,8 +1,8 @@
-import { ok, type Result } from "neverthrow";
+import { err, ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
 import { toDecision } from "./decision.js";
 import type { PreparedRequest } from "./request.js";
-import { leastRemaining, periodEnd, samePeriods, type Slot } from "./lease-slot.js";
+import { leastRemaining, periodEnd, sameLimits, samePeriods, type RefillEnd, type Slot } from "./lease-slot.js";
 import { KIND_CONCURRENCY, type ItemState, type QuotaStore, type StoreItem, type StoreOutcome } from "./store.js";
 import type { Decision, LimitState, QuotaError } from "./types.js";
 
@@ -57,7 +57,10 @@ export class LeaseBook {
   #closed = false;
   #stats = { localDecisions: 0, leaseCalls: 0, refundCalls: 0, returnedUnits: 0, deniedWhileHolding: 0 };
 
-  constructor(store: QuotaStore, clock: Clock, options: LeaseOptions) {
+  /** True while the guard's circuit breaker is open: no lease is asked for (the guard decides by failure policy). */
+  readonly #storeDown: () => boolean;
+
+  constructor(store: QuotaStore, clock: Clock, options: LeaseOptions, storeDown: () => boolean = () => false) {
     const leaseMs = options.leaseMs ?? 1_000;
     const maxUnits = options.maxLeaseUnits ?? 1_000;
     const divisor = options.remainingDivisor ?? 16;
@@ -67,6 +70,7 @@ export class LeaseBook {
     if (!(divisor >= 1)) problems.push(`remainingDivisor must be >= 1, got ${divisor}`);
     if (problems.length > 0) throw new TypeError(`QuotaGuard leased: ${problems.join("; ")}`);
     this.#store = store;
+    this.#storeDown = storeDown;
     this.#clock = clock;
     this.#leaseMs = leaseMs;
     this.#maxUnits = maxUnits;
@@ -86,9 +90,9 @@ export class LeaseBook {
    * The synchronous hot path: a cost-1 consume answered from a live lease with
    * no promise and no store call; `undefined` when the lease cannot answer.
    */
-  tryLocal(key: string, now = this.#clock.now()): Decision | undefined {
-    const slot = this.#slots.get(key);
-    if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt) return undefined;
+  tryLocal(items: readonly StoreItem[], now = this.#clock.now()): Decision | undefined {
+    const slot = this.#slots.get(items[0]!.key);
+    if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt || !sameLimits(slot.items, items)) return undefined;
     this.#take(slot, 1, now);
     return this.#localDecision(slot);
   }
@@ -199,28 +203,45 @@ export class LeaseBook {
     for (const m of meta) if (m.limit.shadow || m.limit.kind === KIND_CONCURRENCY) return undefined;
     const cost = costs[0]!.cost;
     const key = items[0]!.key;
-    let slot = this.#slots.get(key);
-    if (slot === undefined) {
-      slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null, refreshAt: 0, periodEnd: Number.POSITIVE_INFINITY, syncedAt: 0, lowWater: 0 };
-      this.#slots.set(key, slot);
-    }
     for (;;) {
+      // Closed: a lease taken now would never be returned. Store down: the guard's failure policy decides.
+      if (this.#closed || this.#storeDown()) return undefined;
+      let slot = this.#slots.get(key);
+      if (slot !== undefined && slot.pending !== null) {
+        const end = await slot.pending;
+        if (end === "denied") return undefined;
+        if (end !== "granted") return err(end);
+        continue;
+      }
+      if (slot !== undefined && !sameLimits(slot.items, items)) {
+        // The plan, an override or the parent changed: units taken under the old limits go back,
+        // and the new limits get a lease of their own.
+        this.#slots.delete(key);
+        if (slot.units > 0) void this.#refund(slot);
+        slot = undefined;
+      }
+      if (slot === undefined) {
+        slot = { items, meta, units: 0, since: 0, expiresAt: 0, size: 1, states: [], usedSinceGrant: 0, grantedAt: 0, pending: null, refreshAt: 0, periodEnd: Number.POSITIVE_INFINITY, syncedAt: 0, lowWater: 0 };
+        this.#slots.set(key, slot);
+      }
       const now = this.#clock.now();
       if (slot.units >= cost && now < slot.expiresAt) {
         this.#take(slot, cost, now);
         return ok(this.#localDecision(slot));
       }
-      if (slot.pending !== null) {
-        await slot.pending;
-        continue;
-      }
       return this.#refill(slot, cost);
     }
   }
 
+  /**
+   * Asks the store for a lease that covers `cost`. A denial or a store failure
+   * is this caller's answer (the failure as an Err, for the guard's failure
+   * policy); the callers that waited meanwhile are told how it ended.
+   */
   async #refill(slot: Slot, cost: number): Promise<Result<Decision, QuotaError> | undefined> {
-    let release!: () => void;
-    slot.pending = new Promise<void>((resolve) => (release = resolve));
+    let release!: (end: RefillEnd) => void;
+    let end: RefillEnd = "denied";
+    slot.pending = new Promise<RefillEnd>((resolve) => (release = resolve));
     try {
       // An expired lease's units go back in the same round trip as the new lease
       // (both sent now, in order): the caller waits for one store call, not two.
@@ -231,12 +252,16 @@ export class LeaseBook {
       if (refund !== undefined) await refund;
       const outcome = await leasing;
       this.#stats.leaseCalls++;
-      if (outcome.isErr()) return undefined;
+      if (outcome.isErr()) {
+        end = outcome.error;
+        return err(outcome.error);
+      }
       const o = outcome.value;
       if (!o.allowed) {
         if (slot.units > 0) this.#stats.deniedWhileHolding++;
         return ok(toDecision(o, slot.meta, false));
       }
+      end = "granted";
       const now = this.#clock.now();
       // A first lease guesses 64 calls' worth.
       const demand = slot.grantedAt === 0 ? cost * 64 : this.#demand(slot.usedSinceGrant + cost, now - slot.grantedAt);
@@ -245,7 +270,7 @@ export class LeaseBook {
       return ok(this.#localDecision(slot));
     } finally {
       slot.pending = null;
-      release();
+      release(end);
     }
   }
 
@@ -300,6 +325,18 @@ export class LeaseBook {
       }
     }
     await Promise.all(work);
+  }
+
+  /**
+   * Drops this process's lease on the limit stored under `key` without giving
+   * its units back: `reconcile` is about to set the store's usage to the true
+   * count, which neither includes them nor should lose them again to a refund.
+   */
+  discard(key: string): void {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return;
+    this.#slots.delete(key);
+    slot.units = 0;
   }
 
   /** Stops the timer and returns every unused unit. */

@@ -15,13 +15,29 @@ import type { FailurePolicy, LimitSpec, Plan } from "./types.js";
 export const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_LIMIT = 2 ** 47;
 
+/** The fields each kind of limit takes; any other is a typo that would silently change nothing. */
+const COMMON_FIELDS = ["kind", "limit", "shadow", "onStoreFailure"];
+const KIND_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  count: [...COMMON_FIELDS, "reservationTtlMs"],
+  concurrency: [...COMMON_FIELDS, "leaseTtlMs"],
+  rate: [...COMMON_FIELDS, "periodMs", "burst", "algorithm"],
+  period: [...COMMON_FIELDS, "period", "anchorDay"],
+};
+
+/** Problems for every key of `object` outside `allowed`, named as `at`.key. */
+export function unknownFields(at: string, object: object, allowed: readonly string[]): string[] {
+  return Object.keys(object)
+    .filter((key) => !allowed.includes(key))
+    .map((key) => `${at}: unknown field ${JSON.stringify(key)} (expected ${allowed.join(", ")})`);
+}
+
 /** Everything wrong with one limit spec (empty when valid). */
 export function limitProblems(name: string, spec: unknown): string[] {
   const at = `limit ${JSON.stringify(name)}`;
   if (!LIMIT_NAME.test(name)) return [`${at}: name must match ${LIMIT_NAME}`];
   if (typeof spec !== "object" || spec === null) return [`${at}: must be an object`];
   const s = spec as Record<string, unknown>;
-  const problems: string[] = [];
+  const problems: string[] = typeof s.kind === "string" && Object.hasOwn(KIND_FIELDS, s.kind) ? unknownFields(at, s, KIND_FIELDS[s.kind]!) : [];
   const positiveInt = (field: string, optional: boolean) => {
     const v = s[field];
     if (v === undefined && optional) return;

@@ -1,7 +1,7 @@
 import { err, ok, type Result } from "neverthrow";
 import { quotedValue, tenancyError } from "../core/errors.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
-import { effectiveLimits, planProblems } from "./limits.js";
+import { effectiveLimits, planProblems, unknownFields } from "./limits.js";
 import type { Plan, PolicyUnavailableError } from "./types.js";
 
 /** What a policy source knows about one workspace. */
@@ -41,7 +41,7 @@ const isPlan = (plans: object, name: unknown): boolean => typeof name === "strin
 export function plansConfigProblems(config: unknown): string[] {
   if (typeof config !== "object" || config === null) return ["quota plans must be an object { plans, defaultPlan, workspaces? }"];
   const c = config as Record<string, unknown>;
-  const problems: string[] = [];
+  const problems: string[] = unknownFields("quota plans", c, ["plans", "defaultPlan", "workspaces"]);
   const plans = c.plans;
   if (typeof plans !== "object" || plans === null) problems.push("plans must be an object of plan name → limits");
   else for (const [name, plan] of Object.entries(plans)) problems.push(...planProblems(name, plan));
@@ -59,12 +59,17 @@ export function plansConfigProblems(config: unknown): string[] {
           continue;
         }
         const w = a as Record<string, unknown>;
+        problems.push(...unknownFields(`workspaces.${id}`, w, ["plan", "overrides", "parentWorkspaceId"]));
         if (w.plan !== undefined && (typeof plans !== "object" || plans === null || !isPlan(plans, w.plan))) {
           problems.push(`workspaces.${id}.plan: unknown plan ${quotedValue(w.plan)}`);
         }
         if (w.overrides !== undefined) problems.push(...planProblems(`workspaces.${id}.overrides`, w.overrides));
         if (w.parentWorkspaceId !== undefined && parseWorkspaceId(w.parentWorkspaceId).isErr()) {
           problems.push(`workspaces.${id}.parentWorkspaceId is not a workspace id`);
+        }
+        const parent = typeof w.parentWorkspaceId === "string" && Object.hasOwn(workspaces, w.parentWorkspaceId) ? (workspaces as Record<string, { parentWorkspaceId?: unknown } | null>)[w.parentWorkspaceId] : undefined;
+        if (typeof parent === "object" && parent !== null && parent.parentWorkspaceId !== undefined && parent.parentWorkspaceId !== w.parentWorkspaceId) {
+          problems.push(`workspaces.${id}: its parent ${w.parentWorkspaceId} has a parent too; quota families are one level deep`);
         }
       }
   }

@@ -96,7 +96,7 @@ export function prepare(
     if (b === undefined) return err(tenancyError("UnknownLimit", `workspace has no limit named ${JSON.stringify(name.slice(0, 80))}`, { workspaceId }));
     if (seen.has(name)) return err(invalidInput(`limit ${name} appears twice in one call`, { workspaceId }));
     seen.add(name);
-    const cost = entry.cost ?? 1;
+    const cost = entry.cost === undefined ? 1 : entry.cost;
     const problem = costProblem(cost);
     if (problem !== undefined) return err(tenancyError("InvalidCost", `${name}: ${problem}`, { workspaceId }));
     const kindProblem = modeProblem(mode, b.own, name);

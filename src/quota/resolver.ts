@@ -1,5 +1,6 @@
 import { err, ok, type Result } from "neverthrow";
 import type { Clock } from "../core/clock.js";
+import { tenancyError } from "../core/errors.js";
 import type { WorkspaceId } from "../core/workspace-id.js";
 import { compileLimit, type CompiledLimit } from "./limits.js";
 import type { PolicySource } from "./policy.js";
@@ -115,6 +116,14 @@ export class PolicyResolver {
     if (parentId !== undefined && parentId !== workspaceId) {
       const parent = await this.#source.resolve(parentId);
       if (parent.isErr()) return err(parent.error);
+      const grandparent = parent.value.parentWorkspaceId;
+      if (grandparent !== undefined && grandparent !== parentId) {
+        // Keys are grouped by family root (one Redis slot per family): with two levels the parent's
+        // own limit would be counted under two roots, as two counters that each allow the full limit.
+        return err(
+          tenancyError("PolicyUnavailable", `workspace ${workspaceId}'s parent ${parentId} has a parent (${grandparent}): quota families are one level deep`, { workspaceId }),
+        );
+      }
       parentLimits = parent.value.limits;
     }
     const root = parentId ?? workspaceId;

@@ -80,7 +80,11 @@ export interface Decision {
   readonly remaining: number;
   /** Epoch ms at which the most constrained limit resets (period end, bucket full). */
   readonly resetAt: number;
-  /** 0 when allowed; else how long until the same request could pass. */
+  /**
+   * 0 when allowed; else how long until the same request could pass. A denial
+   * with 0 has no such time: a count limit with no reservations pending frees
+   * capacity only when resources are deleted (and reconciled) or released.
+   */
   readonly retryAfterMs: number;
   /** True when the store was unavailable and a failure policy decided. */
   readonly degraded: boolean;

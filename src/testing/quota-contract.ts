@@ -219,6 +219,25 @@ export function runQuotaStoreContract(t: ContractTestApi, name: string, make: ()
       });
     }
 
+    if (has(KIND_COUNT) && has(KIND_PERIOD) && has(KIND_SLIDING)) {
+      it("a limit whose kind changes under the same name starts afresh: no error, no inherited usage", async () => {
+        const kinds: Record<string, Plan> = {
+          period: { x: { kind: "period", period: "month", limit: 5 } },
+          count: { x: { kind: "count", limit: 5 } },
+          sliding: { x: { kind: "rate", algorithm: "slidingWindow", limit: 5, periodMs: 60_000 } },
+        };
+        const guardOn = (plan: string) =>
+          new QuotaGuard({ store: h.store, ...(h.clock === undefined ? {} : { clock: h.clock }), policies: { plans: kinds, defaultPlan: plan } });
+        for (const [before, after] of [["period", "count"], ["count", "period"], ["sliding", "count"], ["count", "sliding"], ["period", "sliding"]] as const) {
+          const solo = randomUUID();
+          expect(value(await guardOn(before).consume({ workspaceId: solo, limit: "x", cost: 3 })).allowed).toBe(true);
+          const next = guardOn(after);
+          const decision = after === "count" ? next.reserve({ workspaceId: solo, limit: "x" }) : next.consume({ workspaceId: solo, limit: "x" });
+          expect({ change: `${before} -> ${after}`, ...value(await decision) }).toMatchObject({ change: `${before} -> ${after}`, allowed: true, remaining: 4 });
+        }
+      });
+    }
+
     if (has(KIND_CONCURRENCY)) {
       it("concurrency: leases up to the limit, released explicitly or on expiry", async () => {
         const { guard, solo } = setup();

@@ -1,5 +1,5 @@
 import { periodBounds } from "../periods.js";
-import { KIND_CONCURRENCY, KIND_COUNT, KIND_GCRA, KIND_PERIOD, type ItemState, type StoreItem, type StoreMode } from "../store.js";
+import { KIND_CONCURRENCY, KIND_COUNT, KIND_GCRA, KIND_PERIOD, KIND_SLIDING, type ItemState, type StoreItem, type StoreMode } from "../store.js";
 
 /** Count quotas and concurrency leases: usage, held total and the holds themselves. */
 export interface HeldEntry {
@@ -21,6 +21,13 @@ export interface SlidingEntry {
   previous: number;
 }
 export type Entry = HeldEntry | PeriodEntry | SlidingEntry;
+
+/** True when `entry` is the state of a limit of `kind` (period, sliding window, or count/concurrency). */
+export function entryFits(entry: Entry, kind: number): boolean {
+  if (kind === KIND_PERIOD) return "end" in entry;
+  if (kind === KIND_SLIDING) return "window" in entry;
+  return "holds" in entry;
+}
 
 /** Removes expired holds; capacity returns by itself when a caller dies. */
 export function purgeHolds(entry: HeldEntry, now: number): void {

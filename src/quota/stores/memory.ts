@@ -16,7 +16,7 @@ import {
   type StoreRequest,
 } from "../store.js";
 import type { StoreFullError } from "../types.js";
-import { available, itemState, purgeHolds, writeHeld, type Entry, type HeldEntry, type PeriodEntry, type SlidingEntry } from "./memory-algorithms.js";
+import { available, entryFits, itemState, purgeHolds, writeHeld, type Entry, type HeldEntry, type PeriodEntry, type SlidingEntry } from "./memory-algorithms.js";
 
 export interface MemoryQuotaStoreOptions {
   /** Injected clock (tests). @default systemClock */
@@ -186,7 +186,20 @@ export class MemoryQuotaStore implements QuotaStore {
   }
 
   #get(item: StoreItem): Entry | number | undefined {
-    return item.kind === KIND_GCRA ? this.#getTat(item.key) : this.#entries.get(item.key);
+    return item.kind === KIND_GCRA ? this.#getTat(item.key) : this.#entryOf(item);
+  }
+
+  /**
+   * The entry of a period, sliding-window, count or concurrency item. One left
+   * by a limit of the same name but another kind (the plan changed it) does not
+   * apply: it is dropped and the limit starts afresh, as on Redis, whose fields
+   * carry the kind.
+   */
+  #entryOf(item: StoreItem): Entry | undefined {
+    const e = this.#entries.get(item.key);
+    if (e === undefined || entryFits(e, item.kind)) return e;
+    this.#entries.delete(item.key);
+    return undefined;
   }
 
   /** Applies one allowed item; returns false when a commit/release found no hold. */
@@ -207,7 +220,7 @@ export class MemoryQuotaStore implements QuotaStore {
       case KIND_PERIOD: {
         const [, end] = periodBounds(now, item.a, item.b);
         if (mode === "refund" && periodBounds(since, item.a, item.b)[1] !== end) return true;
-        let e = this.#entries.get(item.key) as PeriodEntry | undefined;
+        let e = this.#entryOf(item) as PeriodEntry | undefined;
         if (e === undefined || e.end !== end) {
           e = { end, used: 0 };
           this.#entries.set(item.key, e);
@@ -221,7 +234,7 @@ export class MemoryQuotaStore implements QuotaStore {
         const windowMs = item.a;
         const window = Math.floor(now / windowMs) * windowMs;
         if (mode === "refund" && Math.floor(since / windowMs) * windowMs !== window) return true;
-        let e = this.#entries.get(item.key) as SlidingEntry | undefined;
+        let e = this.#entryOf(item) as SlidingEntry | undefined;
         if (e === undefined) {
           e = { window, size: windowMs, current: 0, previous: 0 };
           this.#entries.set(item.key, e);
@@ -240,7 +253,7 @@ export class MemoryQuotaStore implements QuotaStore {
   }
 
   #writeHeld(item: StoreItem, mode: StoreRequest["mode"], id: string, amount: number, now: number): boolean {
-    let e = this.#entries.get(item.key) as HeldEntry | undefined;
+    let e = this.#entryOf(item) as HeldEntry | undefined;
     if (e === undefined) {
       e = { used: 0, reserved: 0, holds: null };
       this.#entries.set(item.key, e);
@@ -266,6 +279,9 @@ export class MemoryQuotaStore implements QuotaStore {
   load(key: string, kind: number, state: unknown): boolean {
     if (state === null || state === undefined) return true;
     const s = state as Record<string, unknown>;
+    // State left by a limit of the same name but another kind (the plan changed it) does not apply: start afresh.
+    const stored = typeof s !== "object" ? undefined : "tat" in s ? KIND_GCRA : "end" in s ? KIND_PERIOD : "window" in s ? KIND_SLIDING : "holds" in s ? KIND_COUNT : undefined;
+    if (stored !== undefined && stored !== (kind === KIND_CONCURRENCY ? KIND_COUNT : kind)) return true;
     const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
     if (kind === KIND_GCRA) {
       if (!num(s.tat)) return false;
