@@ -16,7 +16,11 @@ export class Budget<V> {
   #heaviest: Partition<V> | undefined;
   #picksSinceScan = 0;
 
-  constructor(readonly maxBytes: number) {}
+  /** @param emptied told when an eviction took a partition's last entry (it may then be reclaimed). */
+  constructor(
+    readonly maxBytes: number,
+    private readonly emptied: (partition: Partition<V>) => void = () => undefined,
+  ) {}
 
   /**
    * Records a change of a partition's bytes, read from its LRU's
@@ -68,6 +72,7 @@ export class Budget<V> {
     if (staleSize === undefined) return false;
     this.changed(victim, -staleSize);
     this.evicted(victim, 1);
+    if (victim.lru.size === 0) this.emptied(victim);
     return true;
   }
 
@@ -78,6 +83,7 @@ export class Budget<V> {
     if (victim.lru.pop() === undefined) return false;
     this.changed(victim, victim.lru.calculatedSize - before);
     this.evicted(victim, 1);
+    if (victim.lru.size === 0) this.emptied(victim);
     return true;
   }
 

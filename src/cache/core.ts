@@ -9,8 +9,8 @@ import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
 import { ExpirySchedule } from "./expiry.js";
 import { makeTime, type CacheTime } from "./now.js";
-import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
-import { EMPTY_LRU, Entry, lastInsert, Partition } from "./partition.js";
+import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions, type WorkspaceBudget } from "./options.js";
+import { detachedPartition, EMPTY_LRU, Entry, lastInsert, Partition } from "./partition.js";
 import { systemClock } from "../core/clock.js";
 
 /** Per-call options of `set`. */
@@ -37,26 +37,33 @@ const SET_OPTIONS: { size: number; status: undefined | object } = { size: 0, sta
 export class CacheCore<V> {
   readonly options: ResolvedCacheOptions<V>;
   readonly partitions = new Map<WorkspaceId, Partition<V>>();
+  /** What a handle holds while its workspace has no partition: detached, so it re-resolves on a miss. */
+  readonly unattached: Partition<V> = detachedPartition<V>();
   readonly budget: Budget<V>;
   /** The time source for new entries' expiry (see CacheTime). */
   readonly time: CacheTime;
   /** Removes entries from the LRUs when they expire, so an LRU hit is fresh (see ExpirySchedule). */
   readonly expiry: ExpirySchedule<V>;
   readonly now: () => number;
+  /** The clock itself, never a cached reading: getOrLoad's freshness and grace checks (see loadThrough). */
+  readonly exactNow: () => number;
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
   readonly #random: () => number;
+  /** Partitions that may have become idle, checked once the current synchronous work is done (see maybeEmpty). */
+  #maybeIdle: Partition<V>[] = [];
 
   /** @param timed expire entries on a timer (system clock); see makeCore. */
   constructor(options: TenantCacheOptions<V>, timed = true) {
     this.options = resolveCacheOptions(options);
     this.time = makeTime(options.clock);
     this.now = this.time.now;
+    this.exactNow = this.time.exact;
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
     this.logger = options.logger ?? silentLogger;
-    this.budget = new Budget<V>(this.options.maxBytes);
-    this.expiry = new ExpirySchedule<V>((p, key, now) => this.#expireKey(p, key, now), this.options.graceMs, timed);
+    this.budget = new Budget<V>(this.options.maxBytes, (p) => this.maybeEmpty(p));
+    this.expiry = new ExpirySchedule<V>((p, key, now) => this.expireKey(p, key, now), this.options.graceMs, timed);
   }
 
   /**
@@ -65,11 +72,14 @@ export class CacheCore<V> {
    */
   expireDue(): void {}
 
-  /** The workspace's live partition, created on first write. */
+  /**
+   * The workspace's live partition, created when something is to be held
+   * (an entry, a load, a Redis-tier write) and reclaimed once idle again.
+   */
   attach(workspaceId: WorkspaceId): Partition<V> {
     const existing = this.partitions.get(workspaceId);
     if (existing !== undefined) return existing;
-    const budget = this.options.budgetFor?.(workspaceId);
+    const budget = this.#budgetOf(workspaceId);
     const cap = Math.max(1, Math.floor(clampBytes(budget?.maxBytes, this.options.maxWorkspaceBytes)));
     const floor = Math.min(cap, clampBytes(budget?.floorBytes, this.options.floorBytes));
     const partition = new Partition<V>(workspaceId, floor, cap);
@@ -92,7 +102,8 @@ export class CacheCore<V> {
 
   /**
    * A hit, or MISS. Every entry in a partition's LRU is fresh (expired ones
-   * are taken out on time, see ExpirySchedule), so there is no time check.
+   * are taken out by the expiry timer, to event-loop-turn granularity, see
+   * ExpirySchedule), so there is no time check (getOrLoad does its own).
    */
   read(p: Partition<V>, key: string): Result<V | undefined, never> {
     const entry = p.lru.get(key);
@@ -172,11 +183,14 @@ export class CacheCore<V> {
     while (p.bytes - replaced + size > p.cap && this.budget.popStale(p));
   }
 
-  /** Deletes a key's entry (a stale one too); true if there was one. */
+  /** Deletes a key's entry (a stale one too), fencing its load and Redis-tier write; true if there was one. */
   remove(p: Partition<V>, key: string): boolean {
     if (p.flights.size !== 0) p.fence(key);
+    if (p.writes !== undefined) p.fenceWrite(key);
     const deleted = this.#delete(p, key);
-    return (p.stale !== undefined && this.#dropStale(p, key)) || deleted;
+    const removed = (p.stale !== undefined && this.#dropStale(p, key)) || deleted;
+    if (p.lru.size === 0) this.maybeEmpty(p);
+    return removed;
   }
 
   #dropStale(p: Partition<V>, key: string): boolean {
@@ -187,12 +201,13 @@ export class CacheCore<V> {
   }
 
   /**
-   * One due record of `key` (see ExpirySchedule): an LRU entry expired at
-   * `now` leaves the LRU, kept as stale until its grace period ends (its
-   * bytes still counted) or dropped; a stale entry past its grace period is
+   * One due record of `key` (see ExpirySchedule), or an expired entry a
+   * getOrLoad found before the timer did: an LRU entry expired at `now`
+   * leaves the LRU, kept as stale until its grace period ends (its bytes
+   * still counted) or dropped; a stale entry past its grace period is
    * dropped. Anything else (a newer entry, nothing) is not due.
    */
-  #expireKey(p: Partition<V>, key: string, now: number): void {
+  expireKey(p: Partition<V>, key: string, now: number): void {
     const entry = p.lru.peek(key);
     if (entry !== undefined && entry.expiresAt <= now) {
       const before = p.lru.calculatedSize;
@@ -203,11 +218,17 @@ export class CacheCore<V> {
         this.#dropStale(p, key);
         (p.stale ??= new Map()).set(key, { entry, size });
         this.expiry.add(p, key, staleUntil);
-      } else this.budget.changed(p, -size);
+      } else {
+        this.budget.changed(p, -size);
+        if (p.lru.size === 0) this.maybeEmpty(p);
+      }
       return;
     }
     const stale = p.stale?.get(key);
-    if (stale !== undefined && stale.entry.expiresAt + this.options.graceMs <= now) this.#dropStale(p, key);
+    if (stale !== undefined && stale.entry.expiresAt + this.options.graceMs <= now) {
+      this.#dropStale(p, key);
+      if (p.lru.size === 0) this.maybeEmpty(p);
+    }
   }
 
   #delete(p: Partition<V>, key: string): boolean {
@@ -217,13 +238,44 @@ export class CacheCore<V> {
     return deleted;
   }
 
-  /** O(1) workspace clear: the partition is detached whole; in-flight loads are fenced. */
+  /** O(1) workspace clear: the partition is detached whole; in-flight loads and writes are fenced. */
   clear(workspaceId: WorkspaceId): void {
     const p = this.partitions.get(workspaceId);
     if (p === undefined) return;
-    this.partitions.delete(workspaceId);
-    this.flushMetricsOf(p);
     p.fenceAll();
+    this.#detach(p);
+  }
+
+  /**
+   * Notes that `p` may have become idle (its last entry, load or write gone).
+   * The check runs in a microtask, once the current synchronous work is done,
+   * so a caller may go on using `p` (remove, then register a write) and an
+   * expiry pass never sees its partitions vanish mid-loop. Idle partitions are
+   * reclaimed: otherwise every workspace ever read would keep one (about 2 KB).
+   */
+  maybeEmpty(p: Partition<V>): void {
+    if (p.reclaimQueued || p.detached) return;
+    p.reclaimQueued = true;
+    if (this.#maybeIdle.push(p) === 1) queueMicrotask(this.#reclaim);
+  }
+
+  readonly #reclaim = (): void => {
+    const candidates = this.#maybeIdle;
+    this.#maybeIdle = [];
+    for (const p of candidates) {
+      p.reclaimQueued = false;
+      if (!p.detached && p.idle && this.partitions.get(p.workspaceId) === p) this.#detach(p);
+    }
+  };
+
+  /**
+   * Takes a partition out of service whole (a clear, or a reclaim of an idle
+   * one): its counters go to the metrics sink first, handles holding it see
+   * it detached and re-resolve, and it reads from the always-empty LRU.
+   */
+  #detach(p: Partition<V>): void {
+    this.partitions.delete(p.workspaceId);
+    this.flushMetricsOf(p);
     this.budget.detach(p);
     this.expiry.forget(p);
     p.stale = undefined;
@@ -251,8 +303,27 @@ export class CacheCore<V> {
   }
 
   private attachPreview(workspaceId: WorkspaceId): number {
-    const budget = this.options.budgetFor?.(workspaceId);
+    const budget = this.#budgetOf(workspaceId);
     return Math.max(1, Math.floor(clampBytes(budget?.maxBytes, this.options.maxWorkspaceBytes)));
+  }
+
+  /**
+   * The plan's budget, or undefined for the defaults. A throwing `budgetFor`
+   * (a plan lookup that failed) must not turn a cache call into an exception:
+   * the workspace gets the default budget, as for an invalid answer, and the
+   * error is logged.
+   */
+  #budgetOf(workspaceId: WorkspaceId): { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined {
+    const budgetFor = this.options.budgetFor;
+    if (budgetFor === undefined) return undefined;
+    try {
+      const budget = budgetFor(workspaceId);
+      // Read here, inside the try: the answer's fields are the plan's too.
+      return budget == null ? undefined : { floorBytes: budget.floorBytes, maxBytes: budget.maxBytes };
+    } catch (thrown) {
+      this.logger.warn({ workspaceId, err: thrown }, "cache: budgetFor threw; using the default budget");
+      return undefined;
+    }
   }
 }
 

@@ -55,18 +55,26 @@ export function loadThrough<V>(
 ): Promise<Result<V | undefined, CacheError>> {
   core.expireDue();
   const p = core.attach(workspaceId);
-  // Entries in the LRU are fresh (see ExpirySchedule); expired ones within
-  // their grace period wait in p.stale.
+  // Expired entries leave the LRU on a timer (see ExpirySchedule), which a
+  // blocked event loop delays; expired ones within their grace period wait in
+  // p.stale. So unlike the handle's get (whose hit does no time check, see
+  // WorkspaceCache.get), getOrLoad checks expiry against the clock itself,
+  // not a cached reading (which a blocked loop leaves as old as the block).
+  let now = NaN;
   const entry = p.lru.get(key);
   if (entry !== undefined) {
-    p.hits++;
-    return Promise.resolve(entry);
+    if (entry.expiresAt === Infinity || entry.expiresAt > (now = core.exactNow())) {
+      p.hits++;
+      return Promise.resolve(entry);
+    }
+    // Due but not yet taken out: do now what the timer would (stale within grace, else gone).
+    core.expireKey(p, key, now);
   }
   const stale = p.stale?.get(key);
   if (stale !== undefined) {
-    // The timer drops it at the end of its grace period; checked here too, to the (cached) millisecond.
+    // The timer drops it at the end of its grace period; checked here too, for the same reason.
     const { entry } = stale;
-    if (entry.expiresAt + core.options.graceMs > core.now()) {
+    if (entry.expiresAt + core.options.graceMs > (Number.isNaN(now) ? (now = core.exactNow()) : now)) {
       p.staleHits++;
       if (!p.flights.has(key)) {
         void startFlight(core, p, key, fetch).promise.then((result) => {
@@ -104,6 +112,9 @@ async function settle<V>(
     fetched = err(loaderFailed(`fill of ${JSON.stringify(key)} threw: ${describeThrown(thrown)}`, p.workspaceId, thrown));
   }
   if (p.flights.get(key) === flight) p.flights.delete(key);
+  // Checked once this settle is done (see CacheCore.maybeEmpty): if nothing
+  // was stored below, the partition created for this load may be idle now.
+  core.maybeEmpty(p);
   if (fetched.isErr()) {
     p.loadFailures++;
     return err(fetched.error);

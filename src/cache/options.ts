@@ -24,7 +24,11 @@ export interface TenantCacheOptions<V> {
   readonly floorBytes?: number;
   /** Default per-workspace cap. @default maxBytes */
   readonly maxWorkspaceBytes?: number;
-  /** Plan-based overrides, asked once when a workspace's partition is created. */
+  /**
+   * Plan-based overrides, asked when a workspace's partition is created (again
+   * after an idle one was reclaimed). If it throws, the defaults apply and the
+   * error is logged.
+   */
   readonly budgetFor?: (workspaceId: WorkspaceId) => WorkspaceBudget | undefined;
   /** Size of one entry in bytes; must return a finite number ≥ 0. @default a rough estimate */
   readonly sizeOf?: (value: V, key: string) => number;

@@ -40,6 +40,11 @@ export interface Flight<V> {
   promise: Promise<Result<V | undefined, CacheError>>;
 }
 
+/** A Redis-tier set waiting for its write (see RedisWorkspaceCache.set): fenced like a load. */
+export interface WriteFence {
+  fenced: boolean;
+}
+
 /**
  * Whether the last set of any partition's LRU added a key (rather than
  * replacing one's value), reported by lru-cache's `onInsert`: with the entry
@@ -66,6 +71,10 @@ export class Partition<V> {
   /** True while `bytes > floor` (membership of the budget's over-floor set). */
   overFloor = false;
   readonly flights = new Map<string, Flight<V>>();
+  /** Redis-tier sets in flight (created on first use); an invalidation of the key fences them. */
+  writes: Map<string, WriteFence> | undefined = undefined;
+  /** Already queued for a reclaim check (see CacheCore.maybeEmpty). */
+  reclaimQueued = false;
   /** Expired entries still within their grace period (created on first use). */
   stale: Map<string, StaleEntry<V>> | undefined = undefined;
   /** Due instants of this partition's entries (see ExpirySchedule; created on first TTL). */
@@ -127,10 +136,22 @@ export class Partition<V> {
     return undefined;
   }
 
-  /** Marks every in-flight load as fenced (its result will not be stored). */
+  /**
+   * Nothing held and nothing pending: no entries (fresh or stale), no load
+   * and no Redis-tier write in flight. Such a partition is reclaimed.
+   */
+  get idle(): boolean {
+    return this.lru.size === 0 && (this.stale?.size ?? 0) === 0 && this.flights.size === 0 && (this.writes?.size ?? 0) === 0;
+  }
+
+  /** Marks every in-flight load and write as fenced (its value will not be stored). */
   fenceAll(): void {
     for (const flight of this.flights.values()) flight.fenced = true;
     this.flights.clear();
+    if (this.writes !== undefined) {
+      for (const write of this.writes.values()) write.fenced = true;
+      this.writes.clear();
+    }
   }
 
   /** Fences the in-flight load of one key, if any. */
@@ -140,6 +161,27 @@ export class Partition<V> {
       flight.fenced = true;
       this.flights.delete(key);
     }
+  }
+
+  /** Fences the in-flight Redis-tier write of one key, if any. */
+  fenceWrite(key: string): void {
+    const write = this.writes?.get(key);
+    if (write !== undefined) {
+      write.fenced = true;
+      (this.writes as Map<string, WriteFence>).delete(key);
+    }
+  }
+
+  /** Registers a write of `key` about to be sent (fencing any earlier one: it is superseded). */
+  openWrite(key: string): WriteFence {
+    this.fenceWrite(key);
+    const write: WriteFence = { fenced: false };
+    (this.writes ??= new Map()).set(key, write);
+    return write;
+  }
+
+  closeWrite(key: string, write: WriteFence): void {
+    if (this.writes?.get(key) === write) this.writes.delete(key);
   }
 }
 

@@ -27,8 +27,8 @@ export interface CacheStats {
 
 /**
  * A snapshot of every live partition. Counters belong to the partition, so a
- * workspace clear starts them afresh (their totals were pushed to the metrics
- * sink at the clear).
+ * workspace clear, or the reclaim of an idle partition, starts them afresh
+ * (their totals were pushed to the metrics sink then).
  */
 export function collectStats<V>(core: CacheCore<V>): CacheStats {
   const workspaces: WorkspaceCacheStats[] = [];

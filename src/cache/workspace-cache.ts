@@ -28,7 +28,10 @@ export class WorkspaceCache<V> {
   constructor(core: CacheCore<V>, workspaceId: WorkspaceId) {
     this.core = core;
     this.workspaceId = workspaceId;
-    this.partition = core.attach(workspaceId);
+    // No partition is created for a handle alone (only for something to hold,
+    // see CacheCore.attach): until then it holds a detached placeholder, and
+    // re-resolves on a miss like the handle of a cleared workspace.
+    this.partition = core.lookup(workspaceId, core.unattached);
     this.#maxKeyLength = core.options.maxKeyLength;
   }
 

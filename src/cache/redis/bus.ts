@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { err, ok, type Result } from "neverthrow";
 import type { RedisRunner } from "../../core/redis/runner.js";
 import { tenancyError, type StoreUnavailableError } from "../../core/errors.js";
@@ -16,9 +17,15 @@ export interface BusSubscriber {
   removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** Wire format. `s` is the sender's sequence number; heartbeats carry the last one sent. */
+/**
+ * Wire format. `s` is the sender's sequence number; heartbeats carry the last
+ * one sent. `i` is the sender's incarnation: random per bus instance, so a
+ * node restarted with the same `n` (a fixed nodeId), whose sequence restarts
+ * at 0, is told apart from its previous life.
+ */
 interface BusMessage {
   readonly n: string;
+  readonly i?: string;
   readonly t: "d" | "c" | "h" | "a" | "b";
   readonly s?: number;
   readonly w?: string;
@@ -50,6 +57,8 @@ export interface BusOptions {
 }
 
 interface Peer {
+  /** The incarnation its sequence numbers belong to (undefined: a sender that sends none). */
+  incarnation: string | undefined;
   last: number;
   seenAt: number;
   /** Missed two heartbeats: our local tier was flushed; still awaited by acknowledged invalidations. */
@@ -72,6 +81,7 @@ export class InvalidationBus {
   #timer: NodeJS.Timeout | undefined;
   #ackCounter = 0;
   readonly #selfPrefix: string;
+  readonly #incarnation = randomUUID();
   readonly peers = new Map<string, Peer>();
   readonly #acks = new Map<string, { readonly waiting: Set<string>; done: () => void }>();
   readonly #onMessage = (channel: unknown, text: unknown): void => {
@@ -88,7 +98,7 @@ export class InvalidationBus {
     private readonly handlers: BusHandlers,
   ) {
     this.#selfSeenAt = options.now();
-    this.#selfPrefix = `{"n":${JSON.stringify(options.nodeId)},`;
+    this.#selfPrefix = `{"n":${JSON.stringify(options.nodeId)},"i":"${this.#incarnation}",`;
   }
 
   async start(): Promise<Result<void, StoreUnavailableError>> {
@@ -178,14 +188,25 @@ export class InvalidationBus {
       this.#selfSeenAt = now;
       return;
     }
+    let peer = this.peers.get(message.n);
+    const incarnation = typeof message.i === "string" ? message.i : undefined;
     if (message.t === "b") {
-      this.peers.delete(message.n);
+      // A late goodbye of a previous incarnation must not remove its successor.
+      if (peer !== undefined && peer.incarnation === incarnation) this.peers.delete(message.n);
       return;
     }
-    let peer = this.peers.get(message.n);
+    if (peer !== undefined && peer.incarnation !== incarnation) {
+      // The node restarted (same id, a new incarnation, its sequence from 0):
+      // what its previous life sent last may have been lost with no heartbeat
+      // left to reveal it, so the local tier is flushed, and it is a new peer
+      // from here on (a gap in its new sequence is then seen as one).
+      this.#flush(`node ${message.n} restarted (new incarnation)`);
+      this.peers.delete(message.n);
+      peer = undefined;
+    }
     const known = peer !== undefined;
     if (peer === undefined) {
-      peer = { last: 0, seenAt: now, suspect: false };
+      peer = { incarnation, last: 0, seenAt: now, suspect: false };
       this.peers.set(message.n, peer);
     }
     peer.seenAt = now;
@@ -212,7 +233,7 @@ export class InvalidationBus {
     }
     if (message.id !== undefined) {
       this.counters.acksSent++;
-      void this.publish(JSON.stringify({ n: this.options.nodeId, t: "a", to: message.n, id: message.id } satisfies BusMessage));
+      void this.publish(JSON.stringify({ n: this.options.nodeId, i: this.#incarnation, t: "a", to: message.n, id: message.id } satisfies BusMessage));
     }
   }
 
@@ -233,7 +254,7 @@ export class InvalidationBus {
     // invalidations. (While Redis is down we keep serving local entries and
     // flush when the subscriber reconnects.)
     if (this.#selfPublishOk && now - this.#selfSeenAt > silentFor) this.#flush("own heartbeats are not coming back");
-    this.#selfPublishOk = await this.publish(JSON.stringify({ n: this.options.nodeId, t: "h", s: this.#seq } satisfies BusMessage));
+    this.#selfPublishOk = await this.publish(JSON.stringify({ n: this.options.nodeId, i: this.#incarnation, t: "h", s: this.#seq } satisfies BusMessage));
   }
 
   async publish(text: string): Promise<boolean> {
@@ -245,7 +266,7 @@ export class InvalidationBus {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.subscriber.removeListener("message", this.#onMessage);
     this.subscriber.removeListener("ready", this.#onReady);
-    await this.publish(JSON.stringify({ n: this.options.nodeId, t: "b" } satisfies BusMessage));
+    await this.publish(JSON.stringify({ n: this.options.nodeId, i: this.#incarnation, t: "b" } satisfies BusMessage));
     try {
       await this.subscriber.unsubscribe(this.options.channel);
     } catch {

@@ -112,6 +112,7 @@ export class RedisTenantCache<V> {
       options.codec ?? (jsonCodec as CacheCodec<V>),
       Math.ceil(redisTtlMs),
       // A version key must outlive any fill that read it; fills are bounded by loader time.
+      // A floor: fills and writes extend it to outlive their entries (see scripts.ts).
       Math.max(Math.ceil(redisTtlMs), 3_600_000),
       options.acknowledged ?? false,
     );

@@ -71,11 +71,18 @@ export class RedisWorkspaceCache<V> {
     const entry = core.makeEntry(value, core.options.ttlMs);
     const stored = encodeStored(codec, value, this.workspaceId);
     if (stored.isErr()) return err(stored.error);
-    core.remove(core.attach(this.workspaceId), key);
+    const p = core.attach(this.workspaceId);
+    core.remove(p, key);
+    // Fenced before sending, like a load: an invalidation of the key arriving
+    // while the write (and its acks) are in flight (another node's set, delete
+    // or clear, a bus flush) may be newer than our value, so the value is then
+    // not kept here; the next read goes to Redis.
+    const fence = p.openWrite(key);
     const sent = await this.#write(key, stored.value, options);
-    if (sent.isErr()) return sent;
-    core.store(core.attach(this.workspaceId), key, entry, size);
-    return ok(undefined);
+    p.closeWrite(key, fence);
+    if (sent.isOk() && !fence.fenced && !p.detached) core.store(p, key, entry, size);
+    else core.maybeEmpty(p);
+    return sent;
   }
 
   /** Deletes the key here, in Redis and (through the bus) in every other node's local tier. */
@@ -179,13 +186,17 @@ export class RedisWorkspaceCache<V> {
         const encoded = encodeStored(codec, value, this.workspaceId);
         if (encoded.isErr()) return err(encoded.error);
         // A failed or fenced fill is not an error for the caller: the value is still correct to return.
-        await this.tier.guarded(() =>
+        const filled = await this.tier.guarded(() =>
           runner.runScript(
             fillScript,
             [this.#genKey, this.#versionKey(key)],
             [this.#entryPrefix, `:${key.length}:${key}`, generation, version, encoded.value, Math.ceil(ttl)],
           ),
         );
+        // 0: Redis refused it (the key or workspace was invalidated since our read, and the
+        // message may not have reached us yet): fenced, so not kept locally either. A failed
+        // call (Redis down) keeps it locally only, as when the read failed.
+        if (filled.isOk() && Number(filled.value) === 0) flight.fenced = true;
       }
       return ok({ value });
     };

@@ -13,6 +13,13 @@ import { defineScript } from "../../core/redis/script.js";
  * TTL), so neither a clear nor a delete needs to know the other counter: a
  * delete is an INCR of the version and the PUBLISH (deleteScript).
  *
+ * A version number must never be used twice while an entry filed under its
+ * first use may still exist: if the version key expired first, the next INCR
+ * would restart at 1 and make that old entry current again (a delete bringing
+ * back an older value). So the version key always outlives every entry of
+ * its key: a fill or write extends its TTL to at least the entry's (a fill
+ * under version 0 creates it, holding 0), and no script ever shortens it.
+ *
  * KEYS[1] gen key, KEYS[2] version key; ARGV[1] entry prefix (…:e:), ARGV[2] ":<len>:<key>".
  */
 
@@ -31,14 +38,19 @@ export const readScript = defineScript(
 /**
  * A fenced fill: ARGV[3], ARGV[4] are the generation and version the fill
  * read before loading; if either moved (a clear, a delete, a set), the stale
- * value is not written. ARGV[5] value, ARGV[6] ttl ms.
+ * value is not written (returns 0). ARGV[5] value, ARGV[6] ttl ms. The
+ * version key is made to outlive the entry (see the key layout above).
  */
 export const fillScript = defineScript(
   "tk_cache_fill",
   `local g = redis.call('GET', KEYS[1]) or '0'
    local v = redis.call('GET', KEYS[2]) or '0'
    if g ~= ARGV[3] or v ~= ARGV[4] then return 0 end
-   redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[5], 'PX', ARGV[6])
+   local ttl = tonumber(ARGV[6])
+   redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[5], 'PX', ttl)
+   local left = redis.call('PTTL', KEYS[2])
+   if left == -2 then redis.call('SET', KEYS[2], v, 'PX', ttl)
+   elseif left >= 0 and left < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
    return 1`,
 );
 
@@ -46,14 +58,17 @@ export const fillScript = defineScript(
  * A write (set): bumps the key's version (fencing fills in every process),
  * drops the previous version's entry, writes the new one and publishes the
  * invalidation, all in one round trip. ARGV[3] value, ARGV[4] ttl ms,
- * ARGV[5] version-key ttl ms, ARGV[6] channel, ARGV[7] message.
+ * ARGV[5] version-key ttl ms (a floor: an existing longer TTL is kept, and
+ * PTTL's -1 for a key INCR just created is below it), ARGV[6] channel,
+ * ARGV[7] message.
  */
 export const writeScript = defineScript(
   "tk_cache_write",
   `local g = redis.call('GET', KEYS[1]) or '0'
    local old = redis.call('GET', KEYS[2]) or '0'
    local v = redis.call('INCR', KEYS[2])
-   redis.call('PEXPIRE', KEYS[2], ARGV[5])
+   local keep = math.max(tonumber(ARGV[4]), tonumber(ARGV[5]))
+   if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
    redis.call('DEL', ARGV[1] .. g .. ':' .. old .. ARGV[2])
    redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
    redis.call('PUBLISH', ARGV[6], ARGV[7])
@@ -62,16 +77,17 @@ export const writeScript = defineScript(
 
 /**
  * A delete: bumps the key's version (orphaning its entry and fencing fills in
- * every process) and publishes the invalidation: three commands, no key
+ * every process) and publishes the invalidation: four small commands, no key
  * building, in one round trip (the cross-process invalidation's critical
  * path). A script rather than MULTI/EXEC: ioredis builds a pipeline object
  * per MULTI, which costs the sender more than Redis saves. KEYS[1] version
- * key; ARGV[1] version-key ttl ms, ARGV[2] channel, ARGV[3] message.
+ * key; ARGV[1] version-key ttl ms (a floor: a longer TTL a fill gave the key
+ * is kept, see the key layout), ARGV[2] channel, ARGV[3] message.
  */
 export const deleteScript = defineScript(
   "tk_cache_delete",
   `redis.call('INCR', KEYS[1])
-   redis.call('PEXPIRE', KEYS[1], ARGV[1])
+   if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
    redis.call('PUBLISH', ARGV[2], ARGV[3])
    return 1`,
 );

@@ -28,8 +28,11 @@ export class RedisTier<V> {
   guarded<T>(call: () => Promise<Result<T, RedisCallError>>): Promise<Result<T, RedisCallError>> {
     if (!this.breaker.allow()) return Promise.resolve(err(storeUnavailable("redis circuit breaker is open; serving from memory")));
     return call().then((result) => {
-      if (result.isOk()) this.breaker.success();
-      else if (result.error.type === "StoreUnavailable") this.breaker.failure();
+      // Any answer, an error reply included, shows Redis reachable; only StoreUnavailable
+      // (no answer, a timeout) counts against it. Either way the breaker hears back, so a
+      // probe always settles (see CircuitBreaker).
+      if (result.isErr() && result.error.type === "StoreUnavailable") this.breaker.failure();
+      else this.breaker.success();
       return result;
     });
   }

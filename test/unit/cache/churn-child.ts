@@ -1,6 +1,7 @@
 /**
  * Run with --expose-gc (see churn.test.ts): creates and clears 100,000
- * workspaces and prints the heap before and after as JSON.
+ * workspaces, then reads and loads 100,000 more that never hold anything
+ * (and are never cleared), and prints the heap around each phase as JSON.
  */
 import { TenantCache } from "../../../src/cache/index.js";
 
@@ -26,12 +27,34 @@ async function churn(from: number, count: number): Promise<void> {
   }
 }
 
+/** Workspaces that are only read: each one's partition must be reclaimed once idle. */
+async function readOnly(from: number, count: number): Promise<void> {
+  for (let n = from; n < from + count; n++) {
+    await cache.getOrLoad({ workspaceId: id(n), key: "missing" }, () => undefined);
+    const ws = cache.workspace(id(n))._unsafeUnwrap();
+    ws.get("journeys");
+    cache.get({ workspaceId: id(n), key: "journeys" });
+  }
+}
+
 await churn(10_000_000, 5_000); // warm up: JIT, the workspace-id memo, lru-cache internals
+await readOnly(20_000_000, 5_000);
 await settle();
 const before = process.memoryUsage().heapUsed;
 await churn(0, 100_000);
 await settle();
 const after = process.memoryUsage().heapUsed;
+const partitions = cache.core.partitions.size;
+await readOnly(1_000_000, 100_000);
+await settle();
+const afterReads = process.memoryUsage().heapUsed;
 process.stdout.write(
-  JSON.stringify({ before, after, partitions: cache.core.partitions.size, bytes: cache.stats().bytes }),
+  JSON.stringify({
+    before,
+    after,
+    partitions,
+    bytes: cache.stats().bytes,
+    afterReads,
+    partitionsAfterReads: cache.core.partitions.size,
+  }),
 );
