@@ -20,6 +20,8 @@ export type InvalidSigningKeyError = TenancyErrorBase<"InvalidSigningKey">;
 export type AuditLoggerClosedError = TenancyErrorBase<"AuditLoggerClosed">;
 /** An operation needs the signing key (checkpoints, prune records) and none is configured. */
 export type SigningKeyMissingError = TenancyErrorBase<"SigningKeyMissing">;
+/** `exportLog`'s `write` threw or rejected: what it took is not a whole export, and there is no manifest. */
+export type ExportWriteFailedError = TenancyErrorBase<"ExportWriteFailed">;
 
 /** Every error an AuditLogger operation can return. */
 export type AuditError =
@@ -32,4 +34,5 @@ export type AuditError =
   | NotSerializableError
   | InvalidSigningKeyError
   | AuditLoggerClosedError
-  | SigningKeyMissingError;
+  | SigningKeyMissingError
+  | ExportWriteFailedError;

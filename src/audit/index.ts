@@ -24,6 +24,7 @@ export type {
   AuditError,
   AuditEventTooLargeError,
   AuditLoggerClosedError,
+  ExportWriteFailedError,
   InvalidAuditEventError,
   InvalidSigningKeyError,
   NotSerializableError,
@@ -45,7 +46,9 @@ export { MemoryAuditStore } from "./memory-store.js";
 export { partitionName, monthBounds, type AuditStore, type BatchOutcome, type ReadCursor, type StoreQuery } from "./store.js";
 export { toAuditEntry, type AuditEntry } from "./entry.js";
 export type { ExportManifest } from "./export.js";
-export { redactedCopy, type AuditMirrorLogger, type AuditMirrorOptions } from "./mirror.js";
+export type { ExportRecord } from "./export-format.js";
+export { verifyExport, type ExportCheck } from "./verify-export.js";
+export { redactedCopy, mirroredForm, type AuditMirrorLogger, type AuditMirrorOptions } from "./mirror.js";
 export { DEFAULT_LIMITS, prepareEvent, type AuditLimits } from "./validate.js";
 export { DEFAULT_BATCH, type BatchOptions } from "./group-commit.js";
 export { DEFAULT_CHECKPOINTS, type CheckpointOptions } from "./checkpointer.js";

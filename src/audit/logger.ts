@@ -6,10 +6,10 @@ import { systemRandom, type RandomSource } from "../core/random.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { Checkpointer, DEFAULT_CHECKPOINTS, type CheckpointOptions } from "./checkpointer.js";
 import { isStorableText } from "../core/text.js";
-import { toAuditEntry, type AuditEntry } from "./entry.js";
 import type { AuditError } from "./errors.js";
 import type { AppendReceipt, AuditEventInput, PreparedEvent, WorkspaceAuditEvent } from "./event.js";
 import { exportEntries, type ExportManifest } from "./export.js";
+import { pinRange } from "./export-pin.js";
 import { DEFAULT_BATCH, GroupCommitter, laneOf, type BatchOptions } from "./group-commit.js";
 import { MemoryAuditStore } from "./memory-store.js";
 import { mirrorEvent, type AuditMirrorOptions } from "./mirror.js";
@@ -17,6 +17,7 @@ import { signPrune, type Checkpoint, type PruneRecord } from "./records.js";
 import type { AuditPublicKeys, AuditSigner } from "./signing.js";
 import type { AuditStore, BatchOutcome } from "./store.js";
 import { pooledRandom } from "./random-pool.js";
+import { parseQuery, runQuery, type QueryOptions, type QueryPage } from "./query.js";
 import { DEFAULT_LIMITS, prepareEvent, timeOf, type AuditLimits } from "./validate.js";
 import { verifyChain, type VerifyReport } from "./verify.js";
 
@@ -38,25 +39,7 @@ export interface AuditLoggerOptions {
   readonly random?: RandomSource;
 }
 
-export interface QueryOptions {
-  readonly workspaceId: string;
-  readonly actor?: { readonly type?: string; readonly id?: string };
-  readonly action?: string;
-  readonly target?: { readonly type: string; readonly id: string };
-  readonly since?: Date | number;
-  readonly until?: Date | number;
-  /** @default 100, at most 1000 */
-  readonly limit?: number;
-  readonly cursor?: string;
-  /** @default "desc" (newest first) */
-  readonly order?: "asc" | "desc";
-}
-
-export interface QueryPage {
-  readonly entries: readonly AuditEntry[];
-  /** Pass back as `cursor` for the next page; absent on the last page. */
-  readonly nextCursor?: string;
-}
+export type { QueryOptions, QueryPage } from "./query.js";
 
 function positiveInteger(value: number, name: string, problems: string[]): void {
   if (!Number.isInteger(value) || value < 1) problems.push(`${name} must be a positive integer (got ${String(value)})`);
@@ -76,7 +59,6 @@ export class AuditLogger {
   readonly #lanes: GroupCommitter[];
   readonly #checkpointer: Checkpointer | undefined;
   readonly #metrics: TenantMetricsSink;
-  readonly #inputs = new WeakMap<PreparedEvent, AuditEventInput>();
   #closed = false;
 
   constructor(options: AuditLoggerOptions = {}) {
@@ -125,7 +107,6 @@ export class AuditLogger {
     if (this.#closed) return err(tenancyError("AuditLoggerClosed", "the audit logger is closed"));
     const prepared = prepareEvent(event, this.#limits, this.#clock, this.#random);
     if (prepared.isErr()) return err(prepared.error);
-    if (this.#options.mirror !== undefined) this.#inputs.set(prepared.value, event);
     const lane = this.#lanes[laneOf(prepared.value.workspaceId, this.#lanes.length)] as GroupCommitter;
     const outcome = await lane.submit(prepared.value);
     if (outcome.isErr()) return err({ ...outcome.error, workspaceId: prepared.value.workspaceId });
@@ -142,9 +123,9 @@ export class AuditLogger {
       const outcome = outcomes[i];
       if (outcome === undefined || outcome.duplicate) return;
       this.#metrics.add(event.workspaceId as WorkspaceId, "audit_events_total", 1);
-      const input = this.#inputs.get(event);
-      if (input !== undefined && this.#options.mirror !== undefined) {
-        mirrorEvent(this.#options.mirror, input, { seq: outcome.seq, hash: Buffer.from(outcome.hash).toString("hex") });
+      // The validated event, not the caller's input: a field validation drops (context.email) must not reach the log.
+      if (this.#options.mirror !== undefined) {
+        mirrorEvent(this.#options.mirror, event, { seq: outcome.seq, hash: Buffer.from(outcome.hash).toString("hex") });
       }
       this.#checkpointer?.observe(event.workspaceId, outcome);
     });
@@ -185,42 +166,16 @@ export class AuditLogger {
     if (!isObject(options)) return notAnObject("query");
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
-    const limit = options.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) return err(invalidInput("limit must be 1..1000"));
-    let afterSeq: number | undefined;
-    if (options.cursor !== undefined) {
-      if (typeof options.cursor !== "string" || !/^[0-9]{1,15}$/.test(options.cursor)) return err(invalidInput("bad cursor"));
-      afterSeq = Number(options.cursor);
-    }
-    const filters = [options.actor?.type, options.actor?.id, options.action, options.target?.type, options.target?.id];
-    if (filters.some((f) => f !== undefined && !isStorableText(f))) {
-      return err(invalidInput("actor, action and target filters must be strings without U+0000 or lone surrogates"));
-    }
-    const sinceMs = options.since === undefined ? undefined : timeOf(options.since);
-    const untilMs = options.until === undefined ? undefined : timeOf(options.until);
-    if ((sinceMs !== undefined && !isTime(sinceMs)) || (untilMs !== undefined && !isTime(untilMs))) {
-      return err(invalidInput("since/until must be valid dates"));
-    }
-    const order = options.order ?? "desc";
-    const rows = await this.store.query({
-      workspaceId: id.value,
-      order,
-      limit,
-      ...(options.actor?.type !== undefined ? { actorType: options.actor.type } : {}),
-      ...(options.actor?.id !== undefined ? { actorId: options.actor.id } : {}),
-      ...(options.action !== undefined ? { action: options.action } : {}),
-      ...(options.target !== undefined ? { target: `${options.target.type}:${options.target.id}` } : {}),
-      ...(sinceMs !== undefined ? { sinceMs } : {}),
-      ...(untilMs !== undefined ? { untilMs } : {}),
-      ...(afterSeq !== undefined ? { afterSeq } : {}),
-    });
-    if (rows.isErr()) return err(rows.error);
-    const last = rows.value[rows.value.length - 1];
-    const entries = rows.value.map(toAuditEntry);
-    return ok(rows.value.length === limit && last !== undefined ? { entries, nextCursor: String(last.seq) } : { entries });
+    const query = parseQuery(options, id.value);
+    if (query.isErr()) return err(query.error);
+    return runQuery(this.store, query.value.store, query.value.target);
   }
 
-  /** Streams a range as NDJSON or CSV to `write` and returns the proof manifest. */
+  /**
+   * Streams a range as NDJSON or CSV to `write` and returns the proof manifest,
+   * with a checkpoint signed at the range's last seq (see `pinRange`) that
+   * `verifyExport` checks. A `write` that throws ends it with `ExportWriteFailed`.
+   */
   async exportLog(options: {
     workspaceId: string;
     format: "ndjson" | "csv";
@@ -232,13 +187,21 @@ export class AuditLogger {
     const id = parseWorkspaceId(options.workspaceId);
     if (id.isErr()) return err(id.error);
     if (options.format !== "ndjson" && options.format !== "csv") return err(invalidInput('format must be "ndjson" or "csv"'));
+    if (typeof options.write !== "function") return err(invalidInput("write must be a function taking each chunk"));
+    for (const bound of [options.from, options.to]) {
+      if (bound !== undefined && (!Number.isSafeInteger(bound) || bound < 1)) return err(invalidInput("from/to must be positive integers"));
+    }
+    const keys = this.publicKeys;
+    const now = this.#clock.now();
     return exportEntries(this.store, {
-      ...options,
       workspaceId: id.value,
+      format: options.format,
+      write: options.write,
       from: options.from ?? 1,
       to: options.to ?? Number.MAX_SAFE_INTEGER,
-      publicKeys: this.publicKeys,
-      now: this.#clock.now(),
+      publicKeys: keys,
+      now,
+      signRange: (range) => pinRange(this.store, this.#options.signer, keys, now, id.value, range),
     });
   }
 
@@ -285,9 +248,6 @@ export class AuditLogger {
 }
 
 const isObject = (value: unknown): value is object => typeof value === "object" && value !== null;
-
-/** A JavaScript Date's range (ms from the epoch); a number beyond it is no date. */
-const isTime = (ms: number): boolean => Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
 
 /** The answer to a call whose one argument is not an object (there are no fields to read). */
 function notAnObject(call: string): Result<never, AuditError> {

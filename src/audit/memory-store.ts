@@ -1,4 +1,5 @@
-import { ok, type Result } from "neverthrow";
+import { err, ok, type Result } from "neverthrow";
+import { invalidInput, type InvalidInputError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import { chainEvents, EMPTY_HEAD, type ChainHead, type KnownKey } from "./chain.js";
 import type { PreparedEvent, StoredEntry } from "./event.js";
@@ -79,7 +80,9 @@ export class MemoryAuditStore implements AuditStore {
     return ok(rows.slice(0, limit));
   }
 
-  async query(q: StoreQuery): Promise<Result<StoredEntry[], SqlError>> {
+  async query(q: StoreQuery): Promise<Result<StoredEntry[], SqlError | InvalidInputError>> {
+    // Any other order (even "ASC") would page in one direction and filter in the other: the same page forever.
+    if (q.order !== "asc" && q.order !== "desc") return err(invalidInput('order must be "asc" or "desc"'));
     const log = this.#logs.get(q.workspaceId);
     if (log === undefined) return ok([]);
     const rows = log.entries.filter(

@@ -1,4 +1,5 @@
-import type { AuditEventInput } from "./event.js";
+import { parseBody } from "./body.js";
+import type { AuditEventInput, PreparedEvent } from "./event.js";
 
 /** The part of a pino logger the mirror uses. */
 export interface AuditMirrorLogger {
@@ -22,11 +23,14 @@ const ALWAYS = ["actor.display", "context.ip", "context.userAgent", "personal"];
 const REDACTED = "[REDACTED]";
 
 /**
- * Builds the logged object: a deep copy with every configured path redacted,
- * so the caller's event is never mutated and no PII reaches the log.
+ * A deep copy of `value` with every personal path and every configured path
+ * replaced by "[REDACTED]"; the value itself is never mutated. It redacts
+ * only those paths: fields it is not told about are copied as they are, so
+ * the mirror passes it the validated event (see `mirroredForm`), not the
+ * caller's input.
  */
-export function redactedCopy(event: AuditEventInput, paths: readonly string[]): Record<string, unknown> {
-  const copy = structuredClone(event) as unknown as Record<string, unknown>;
+export function redactedCopy(value: AuditEventInput | Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  const copy = structuredClone(value) as unknown as Record<string, unknown>;
   for (const path of [...ALWAYS, ...paths]) {
     const parts = path.split(".");
     let node: unknown = copy;
@@ -39,14 +43,39 @@ export function redactedCopy(event: AuditEventInput, paths: readonly string[]): 
   return copy;
 }
 
-export function mirrorEvent(
-  options: AuditMirrorOptions,
-  event: AuditEventInput,
-  receipt: { seq: number; hash: string },
-): void {
+/**
+ * What the log stored, read from the hashed body: only the fields validation
+ * kept (an unknown field of the input, such as `context.email`, is dropped
+ * there, so it never reaches the mirror either), with a "[REDACTED]" marker
+ * where a personal value was given. Personal values themselves are never in
+ * the body, only their commitments, which are left out too.
+ */
+export function mirroredForm(event: PreparedEvent): Record<string, unknown> {
+  const body = parseBody(event.body);
+  if (typeof body === "string") return {}; // unreachable: prepareEvent wrote this body
+  const paths = Object.keys(event.personal ?? {});
+  const actor: Record<string, unknown> = { type: body.actor.type, id: body.actor.id };
+  if (paths.includes("actor.display")) actor.display = REDACTED;
+  const context: Record<string, unknown> = { ...body.context };
+  if (paths.includes("context.ip")) context.ip = REDACTED;
+  if (paths.includes("context.userAgent")) context.userAgent = REDACTED;
+  return {
+    workspaceId: event.workspaceId,
+    action: body.action,
+    actor,
+    targets: body.targets,
+    outcome: body.outcome,
+    context,
+    metadata: body.metadata,
+    ...(paths.some((p) => p.startsWith("personal.")) ? { personal: REDACTED } : {}),
+    occurredAt: body.occurredAt,
+    ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+  };
+}
+
+export function mirrorEvent(options: AuditMirrorOptions, event: PreparedEvent, receipt: { seq: number; hash: string }): void {
   try {
-    const audit = redactedCopy(event, options.redact ?? []);
-    if (event.occurredAt instanceof Date) audit.occurredAt = event.occurredAt.toISOString();
+    const audit = redactedCopy(mirroredForm(event), options.redact ?? []);
     options.logger.info({ workspaceId: event.workspaceId, audit: { ...audit, seq: receipt.seq, hash: receipt.hash } }, options.message ?? "audit event");
   } catch {
     // The mirror is best effort: a throwing logger must not fail an append that already committed.

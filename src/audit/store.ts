@@ -1,4 +1,5 @@
 import type { Result } from "neverthrow";
+import type { InvalidInputError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import type { ChainHead } from "./chain.js";
 import type { PreparedEvent, StoredEntry } from "./event.js";
@@ -18,7 +19,7 @@ export interface StoreQuery {
   readonly actorType?: string;
   readonly actorId?: string;
   readonly action?: string;
-  /** `type:id`. */
+  /** `type:id`, unescaped, as in the `targets` column (so a superset: see `runQuery`). */
   readonly target?: string;
   readonly sinceMs?: number;
   readonly untilMs?: number;
@@ -58,7 +59,8 @@ export interface AuditStore {
     toSeq: number,
     limit: number,
   ): Promise<Result<StoredEntry[], SqlError>>;
-  query(query: StoreQuery): Promise<Result<StoredEntry[], SqlError>>;
+  /** An `order` other than exactly "asc" or "desc" is InvalidInput, and nothing runs. */
+  query(query: StoreQuery): Promise<Result<StoredEntry[], SqlError | InvalidInputError>>;
   saveCheckpoint(checkpoint: Checkpoint): Promise<Result<void, SqlError>>;
   checkpoints(workspaceId: string): Promise<Result<Checkpoint[], SqlError>>;
   prunes(workspaceId: string): Promise<Result<PruneRecord[], SqlError>>;

@@ -6,6 +6,7 @@ import { checkpointValid, pruneValid, type Checkpoint } from "./records.js";
 import type { AuditPublicKeys } from "./signing.js";
 import type { AuditStore } from "./store.js";
 import { entryConsistent } from "./verify-entry.js";
+import { checkRow, damage } from "./verify-row.js";
 import { RowCursor } from "./row-cursor.js";
 
 /** How a chain was damaged. */
@@ -105,7 +106,13 @@ export async function verifyChain(
     if (next.isErr()) return err(next.error);
     const row = next.value;
     if (row === undefined) break;
-    const found = await checkRow(cursor, row, expected, prev, workspaceId);
+    const found = await checkRow(cursor, row, expected, prev, {
+      store,
+      workspaceId,
+      anchorSeq,
+      head: headR.value,
+      checkpoint: (seq) => checkpoints.get(seq),
+    });
     if (found.isErr()) return err(found.error);
     if (found.value !== undefined) {
       chainDamage = found.value;
@@ -146,61 +153,4 @@ export async function verifyChain(
     erased,
     anchor: anchorSeq > 0 ? { kind: "prune", throughSeq: anchorSeq } : { kind: "genesis" },
   });
-}
-
-function damage(kind: DamageKind, seq: number, message: string): Damage {
-  return { kind, seq, message };
-}
-
-function hashAt(row: StoredEntry, seq: number, workspaceId: string): boolean {
-  return seq >= 1 && entryHash(workspaceId, seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash);
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.compare(a, b) === 0;
-}
-
-/**
- * Checks one row's position, hash and link. On failure it classifies the
- * damage by asking which untampered history explains what is seen: a row
- * that hashes correctly one seq lower was pushed down by an insertion; one
- * that hashes one seq higher was pulled up by a deletion; the row that
- * belongs here found later in the range means a reorder.
- */
-async function checkRow(
-  cursor: RowCursor,
-  row: StoredEntry,
-  expected: number,
-  prev: Uint8Array,
-  workspaceId: string,
-): Promise<Result<Damage | undefined, SqlError>> {
-  const belongsHere = (r: StoredEntry) => r !== row && same(r.prevHash, prev) && hashAt(r, expected, workspaceId);
-  if (row.seq < expected) return ok(damage("inserted", row.seq, `a second entry claims seq ${row.seq}`));
-  if (row.seq > expected) {
-    const rest = await cursor.rest();
-    if (rest.isErr()) return err(rest.error);
-    if ([row, ...rest.value].some((r) => same(r.prevHash, prev) && hashAt(r, expected, workspaceId))) {
-      return ok(damage("reordered", expected, `entry ${expected} was moved to another position`));
-    }
-    return ok(damage("deleted", expected, `entries ${expected}..${row.seq - 1} are missing`));
-  }
-  if (hashAt(row, expected, workspaceId)) {
-    if (same(row.prevHash, prev)) return ok(undefined);
-    if (expected > 1) {
-      return ok(damage("modified", expected - 1, `entry ${expected - 1} was rewritten with a recomputed hash; entry ${expected} still links to the original`));
-    }
-    return ok(damage("modified", expected, `entry ${expected} does not link to its predecessor`));
-  }
-  const rest = await cursor.rest();
-  if (rest.isErr()) return err(rest.error);
-  // A genuine row whose predecessor sits later in the range was moved up: a reorder.
-  if (rest.value.some((r) => same(r.hash, row.prevHash))) return ok(damage("reordered", expected, `entry ${expected} was swapped with a later entry`));
-  const following = rest.value[0];
-  if (following !== undefined && following.seq <= expected + 1 && belongsHere(following)) {
-    return ok(damage("inserted", expected, `entry ${expected} was inserted; the original follows it`));
-  }
-  if (rest.value.some(belongsHere)) return ok(damage("reordered", expected, `entry ${expected} was swapped with a later entry`));
-  if (hashAt(row, expected + 1, workspaceId)) return ok(damage("deleted", expected, `entry ${expected} was deleted and later entries renumbered`));
-  if (hashAt(row, expected - 1, workspaceId)) return ok(damage("inserted", expected - 1, `an entry was inserted at ${expected - 1} and later entries renumbered`));
-  return ok(damage("modified", expected, `entry ${expected} does not match its hash`));
 }

@@ -1,4 +1,5 @@
 import { err, ok, type Result } from "neverthrow";
+import { invalidInput, type InvalidInputError } from "../../core/errors.js";
 import { sqlResult, sqlStateOf, toSqlError, type SqlError } from "../../core/postgres/result.js";
 import type { SqlClient } from "../../core/postgres/sql-client.js";
 import type { ChainHead } from "../chain.js";
@@ -13,6 +14,11 @@ import { pruneMonths } from "./prune.js";
 const RETRIES = 5;
 /** The latest occurredAt append accepts (9999-12-31T23:59:59.999Z); the earliest is the epoch. */
 const OCCURRED_MAX_MS = 253_402_300_799_999;
+/** The only SQL an `order` becomes: the caller's text is never pasted into a statement. */
+const ORDER_SQL = new Map<unknown, string>([
+  ["asc", "order by seq asc"],
+  ["desc", "order by seq desc"],
+]);
 
 /**
  * The durable AuditStore on Postgres (a `pg` Pool, drizzle or PGlite through
@@ -92,7 +98,9 @@ export class PostgresAuditStore implements AuditStore {
     });
   }
 
-  query(q: StoreQuery): Promise<Result<StoredEntry[], SqlError>> {
+  async query(q: StoreQuery): Promise<Result<StoredEntry[], SqlError | InvalidInputError>> {
+    const orderBy = ORDER_SQL.get(q.order);
+    if (orderBy === undefined) return err(invalidInput('order must be "asc" or "desc"'));
     return sqlResult("audit query", async () => {
       const where = ["workspace_id = $1"];
       const params: unknown[] = [q.workspaceId];
@@ -117,7 +125,7 @@ export class PostgresAuditStore implements AuditStore {
       if (q.afterSeq !== undefined) add(q.order === "asc" ? "seq > ?" : "seq < ?", q.afterSeq);
       params.push(q.limit);
       const { rows } = await this.sql.query<EntryRow>(
-        `select ${ENTRY_COLUMNS} from audit_entry where ${where.join(" and ")} order by seq ${q.order} limit $${params.length}`,
+        `select ${ENTRY_COLUMNS} from audit_entry where ${where.join(" and ")} ${orderBy} limit $${params.length}`,
         params,
       );
       return rows.map(toStoredEntry);

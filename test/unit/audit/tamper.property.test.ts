@@ -120,6 +120,23 @@ describe("tamper detection (property)", () => {
     );
   });
 
+  // The mirror case, a predecessor rewritten and re-hashed over its own prev_hash, is the test above.
+  it("names entry k, not k-1, when k's prev_hash is changed and its hash recomputed", async () => {
+    await fc.assert(
+      fc.asyncProperty(sizes, fc.nat(1000), fc.nat(), fc.boolean(), async (n, seed, at, signed) => {
+        const { audit, workspaceId, rows } = await chain(n, seed);
+        if (signed) (await audit.checkpoint({ workspaceId }))._unsafeUnwrap(); // a checkpoint at the last entry
+        const i = at % n;
+        // Entry i+1's prev_hash is changed and its hash recomputed: it is the rewritten one, even when it is the
+        // last entry (the head row, or the checkpoint, still holds its original hash) and even for entry 1.
+        const row = rows[i] as StoredEntry;
+        rows[i] = rehash(row, row.seq, flip(row.prevHash));
+        await expectDamage(audit, workspaceId, "modified", i + 1);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it("detects a deletion, with or without renumbering what follows", async () => {
     await fc.assert(
       fc.asyncProperty(sizes, fc.nat(1000), fc.nat(), fc.boolean(), async (n, seed, at, renumber) => {
