@@ -2,6 +2,7 @@ import { err, ok, type Result } from "neverthrow";
 import type { CryptoError } from "./errors.js";
 import { fromText, parseEnvelope, TEXT_PREFIX } from "./format.js";
 import { asLegacySecret } from "./legacy.js";
+import { SUITE_IDS } from "./suites/suite.js";
 import type { TenantCipher } from "./tenant-cipher.js";
 import { tenancyError } from "../core/errors.js";
 import { isRowSource, notAnObject } from "./field-cipher.js";
@@ -97,7 +98,8 @@ async function count<R extends InventoryRow>(
       primaries.set(row.workspaceId, primary);
     }
     if (primary === "destroyed") counts.destroyed++;
-    else if (version === primary) counts.current++;
+    // As reencrypt decides: current means the primary version under the configured suite.
+    else if (version === primary && envelope.value.suite === SUITE_IDS[cipher.suite]) counts.current++;
     else {
       counts.stale++;
       input.onStale?.(row);

@@ -48,6 +48,7 @@ export function decryptLegacySecret(key: Uint8Array, secret: LegacySecret): Resu
   const tag = Buffer.from(secret.authTag, "hex");
   if (iv.length !== 16) return fail(`IV is ${iv.length} bytes, expected 16`);
   if (tag.length !== 16) return fail(`tag is ${tag.length} bytes, expected 16`);
+  if (!(key instanceof Uint8Array) || key.length !== 32) return fail("the legacy key must be 32 bytes (Dittofeed's SECRET_KEY, decoded)");
   const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
   decipher.setAuthTag(tag);
   const plaintext = decipher.update(Buffer.from(secret.encryptedData, "hex"));

@@ -60,6 +60,13 @@ export class Keyring {
   readonly #loading = new Map<string, Promise<Result<Entry, CryptoError>>>();
   /** Tombstones are final, so they are remembered apart from the bounded cache. */
   readonly #shredded = new Map<string, KeyTombstone>();
+  /**
+   * Per workspace with a store read in flight, whether its keys changed since
+   * that read began (an invalidate, a rotation, a destroy): such a read's
+   * result is never cached, or a destroy or rotation that already returned
+   * would be undone here until the entry aged out.
+   */
+  readonly #fills = new Map<string, { changed: boolean }>();
 
   constructor(deps: { store: KeyStore; wrapper: KeyWrapper; clock: Clock; metrics: TenantMetricsSink; cache: KeyCacheOptions }) {
     this.#store = deps.store;
@@ -177,6 +184,24 @@ export class Keyring {
   }
 
   async #fill(workspaceId: WorkspaceId): Promise<Result<Entry, CryptoError>> {
+    const fill = { changed: false };
+    this.#fills.set(workspaceId, fill);
+    try {
+      const filled = await this.#read(workspaceId);
+      // Shredded while the store was read: the keys read are gone, whatever the read saw.
+      const shredded = this.#shreddedError(workspaceId);
+      if (shredded !== undefined) return err(shredded);
+      if (filled.isErr()) return filled;
+      // Changed meanwhile: this caller may use what it read (it raced the change), but the cache may not.
+      if (!fill.changed) this.#install(workspaceId, filled.value);
+      return filled;
+    } finally {
+      if (this.#fills.get(workspaceId) === fill) this.#fills.delete(workspaceId);
+    }
+  }
+
+  /** Reads and unwraps a workspace's keys from the store. */
+  async #read(workspaceId: WorkspaceId): Promise<Result<Entry, CryptoError>> {
     const stored = await this.#store.load(workspaceId);
     if (stored.isErr()) return err(stored.error);
     const { keys: records, tombstone } = stored.value;
@@ -199,14 +224,17 @@ export class Keyring {
       keys.set(record.version, prepareKey(unwrapped.value));
       if (record.state === "active") primary = record.version;
     }
-    const entry: Entry = { loadedAt: this.#clock.now(), uses: 0, primary, keys, records, tombstone: undefined };
-    this.#evict(workspaceId);
+    return ok({ loadedAt: this.#clock.now(), uses: 0, primary, keys, records, tombstone: undefined });
+  }
+
+  #install(workspaceId: string, entry: Entry): void {
+    // Re-inserted last: the Map's order is load order, and the first key is the one to drop.
+    this.#entries.delete(workspaceId);
     this.#entries.set(workspaceId, entry);
     if (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#evict(oldest);
+      if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    return ok(entry);
   }
 
   /**
@@ -217,6 +245,8 @@ export class Keyring {
    */
   #evict(workspaceId: string): void {
     this.#entries.delete(workspaceId);
+    const fill = this.#fills.get(workspaceId);
+    if (fill !== undefined) fill.changed = true;
   }
 
   invalidate(workspaceId: string): void {

@@ -32,21 +32,24 @@ export function parseRootKeys(raw: string): Result<readonly RootKey[], InvalidRo
     }
     const id = entry.slice(0, colon);
     const encoded = entry.slice(colon + 1);
-    if (!ID_PATTERN.test(id)) problems.push(`${where} has an invalid id (1-64 of A-Z a-z 0-9 . _ -)`);
+    const validId = ID_PATTERN.test(id);
+    if (!validId) problems.push(`${where} has an invalid id (1-64 of A-Z a-z 0-9 . _ -)`);
     else if (seen.has(id)) problems.push(`${where} repeats id ${id}`);
     seen.add(id);
+    // An invalid "id" may be the key itself (an entry written key:id): it is never echoed.
+    const named = validId ? `${where} (${id})` : where;
     const isBase64 = BASE64.test(encoded) && encoded.length % 4 === 0;
     const isBase64Url = BASE64URL.test(encoded);
     if (!isBase64 && !isBase64Url) {
-      problems.push(`${where} (${id}) is not base64`);
+      problems.push(`${named} is not base64`);
       return;
     }
     const key = Buffer.from(encoded, isBase64 ? "base64" : "base64url");
     if (key.length !== 32) {
-      problems.push(`${where} (${id}) decodes to ${key.length} bytes; root keys are 32 bytes`);
+      problems.push(`${named} decodes to ${key.length} bytes; root keys are 32 bytes`);
       return;
     }
-    if (key.every((b) => b === 0)) problems.push(`${where} (${id}) is all zero bytes`);
+    if (key.every((b) => b === 0)) problems.push(`${named} is all zero bytes`);
     keys.push({ id, key: new Uint8Array(key) });
   });
   if (entries.length === 0 || raw.trim() === "") problems.push("no root keys given");
