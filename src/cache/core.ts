@@ -22,6 +22,39 @@ export interface SetOptions {
 export const MISS: Result<undefined, never> = ok(undefined);
 
 /**
+ * How long a partition that became idle waits before it is reclaimed (one
+ * timer for all of them, armed when the first becomes idle). A workspace
+ * that empties and fills again meanwhile (set, delete, set…) keeps its
+ * partition instead of paying for a new one (an LRU and a budgetFor call)
+ * each time.
+ */
+export const RECLAIM_DELAY_MS = 1_000;
+/**
+ * Idle partitions waiting past this many are reclaimed once the current
+ * synchronous work is done, without waiting for the timer: what waiting
+ * costs stays bounded (about 2 KB a partition) however many workspaces a
+ * burst of loads that cache nothing touches.
+ */
+export const MAX_IDLE_WAITING = 1_024;
+/** Workspaces with misses waiting for the metrics sink (see missWithoutPartition) past this many are pushed at once. */
+const MAX_PENDING_MISSES = 1_024;
+
+/** A partition's byte budget: its guaranteed floor and its cap (from `budgetFor`, or the defaults). */
+export interface PartitionBudget {
+  readonly floor: number;
+  readonly cap: number;
+}
+
+/** Cache-wide counts (see CacheStats). */
+export interface CacheCounts {
+  hits: number;
+  misses: number;
+  staleHits: number;
+  loads: number;
+  loadFailures: number;
+}
+
+/**
  * The options of every LRU set: one shared object whose `size` is set before
  * each call (no allocation per set). lru-cache writes `status` into the
  * options it is given, so that field exists from the start (a stable shape)
@@ -50,8 +83,22 @@ export class CacheCore<V> {
   readonly metrics: TenantMetricsSink;
   readonly logger: TenancyLogger;
   readonly #random: () => number;
-  /** Partitions that may have become idle, checked once the current synchronous work is done (see maybeEmpty). */
+  /**
+   * The counts of partitions no longer live (cleared or reclaimed), plus the
+   * misses of workspaces that had no partition: with the live partitions'
+   * counts, the cache-wide totals of stats(), which never lose a count.
+   */
+  readonly past: CacheCounts = { hits: 0, misses: 0, staleHits: 0, loads: 0, loadFailures: 0 };
+  /** Partitions that may have become idle, checked by the reclaim timer (see maybeEmpty). */
   #maybeIdle: Partition<V>[] = [];
+  #reclaimTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Misses of workspaces with no partition, per workspace, until the next
+   * metrics flush (only with a metrics sink; bounded by MAX_PENDING_MISSES).
+   */
+  readonly #pendingMisses: Map<WorkspaceId, number> | undefined;
+  /** The budget of every workspace when there is no `budgetFor`. */
+  readonly #defaultBudget: PartitionBudget;
 
   /** @param timed expire entries on a timer (system clock); see makeCore. */
   constructor(options: TenantCacheOptions<V>, timed = true) {
@@ -61,9 +108,11 @@ export class CacheCore<V> {
     this.exactNow = this.time.exact;
     this.#random = options.random ?? Math.random;
     this.metrics = options.metrics ?? noopMetricsSink;
+    this.#pendingMisses = options.metrics === undefined ? undefined : new Map();
     this.logger = options.logger ?? silentLogger;
     this.budget = new Budget<V>(this.options.maxBytes, (p) => this.maybeEmpty(p));
     this.expiry = new ExpirySchedule<V>((p, key, now) => this.expireKey(p, key, now), this.options.graceMs, timed);
+    this.#defaultBudget = this.#budgetFrom(undefined);
   }
 
   /**
@@ -75,13 +124,13 @@ export class CacheCore<V> {
   /**
    * The workspace's live partition, created when something is to be held
    * (an entry, a load, a Redis-tier write) and reclaimed once idle again.
+   * `budget` is the one a caller already got from budgetOf (to size the
+   * entry first), so `budgetFor` is asked once per partition created.
    */
-  attach(workspaceId: WorkspaceId): Partition<V> {
+  attach(workspaceId: WorkspaceId, budget?: PartitionBudget): Partition<V> {
     const existing = this.partitions.get(workspaceId);
     if (existing !== undefined) return existing;
-    const budget = this.#budgetOf(workspaceId);
-    const cap = Math.max(1, Math.floor(clampBytes(budget?.maxBytes, this.options.maxWorkspaceBytes)));
-    const floor = Math.min(cap, clampBytes(budget?.floorBytes, this.options.floorBytes));
+    const { floor, cap } = budget ?? this.budgetOf(workspaceId);
     const partition = new Partition<V>(workspaceId, floor, cap);
     this.partitions.set(workspaceId, partition);
     return partition;
@@ -120,7 +169,7 @@ export class CacheCore<V> {
    * anything is written, so a bad value leaves the cache untouched. Returns
    * the size or the error (no Result wrapper: this is the set hot path).
    */
-  measure(p: Partition<V> | undefined, workspaceId: WorkspaceId, key: string, value: V | undefined): number | CacheError {
+  measure(cap: number, workspaceId: WorkspaceId, key: string, value: V | undefined): number | CacheError {
     let size: number;
     if (value === undefined) size = 48 + key.length * 2;
     else {
@@ -134,7 +183,7 @@ export class CacheCore<V> {
       }
     }
     size = size < 1 ? 1 : Math.ceil(size);
-    const limit = Math.min(this.options.maxEntryBytes, p?.cap ?? this.capOf(workspaceId));
+    const limit = Math.min(this.options.maxEntryBytes, cap);
     if (size > limit) return entryTooLarge(size, limit, workspaceId);
     return size;
   }
@@ -150,11 +199,31 @@ export class CacheCore<V> {
   }
 
   /**
-   * Writes an entry of a size validated by `measure`, fencing any load of the
-   * same key, then enforces the budget.
+   * makeEntry with the TTL counted from the clock itself (exactNow), not the
+   * cached reading: for fills and Redis-tier sets, which finish after an
+   * await, possibly after the event loop was blocked, when the cached
+   * reading is as old as the block. Their entries would be stored already
+   * expired, and getOrLoad (which checks expiry on the clock) would load
+   * again on every call. One clock reading per fill; a local set, which runs
+   * in the same synchronous stretch as its caller, keeps the cached reading.
+   */
+  makeEntryNow(value: V | undefined, ttlMs: number): Entry<V> {
+    let expiresAt = Infinity;
+    if (ttlMs > 0) {
+      const jitter = this.options.ttlJitter;
+      expiresAt = this.exactNow() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
+    }
+    return new Entry<V>(value, expiresAt);
+  }
+
+  /**
+   * Writes an entry of a size validated by `measure`, fencing any load and
+   * any Redis-tier write of the same key (their values are older than this
+   * one), then enforces the budget.
    */
   store(p: Partition<V>, key: string, entry: Entry<V>, size: number): void {
     if (p.flights.size !== 0) p.fence(key);
+    if (p.writes !== undefined) p.fenceWrite(key);
     if (p.stale !== undefined) this.#roomFromStale(p, key, size);
     const lru = p.lru;
     const bytesBefore = lru.calculatedSize;
@@ -248,19 +317,33 @@ export class CacheCore<V> {
 
   /**
    * Notes that `p` may have become idle (its last entry, load or write gone).
-   * The check runs in a microtask, once the current synchronous work is done,
-   * so a caller may go on using `p` (remove, then register a write) and an
-   * expiry pass never sees its partitions vanish mid-loop. Idle partitions are
-   * reclaimed: otherwise every workspace ever read would keep one (about 2 KB).
+   * Idle partitions are reclaimed, otherwise every workspace ever read would
+   * keep one (about 2 KB), but not at once: the check runs when the reclaim
+   * timer fires (RECLAIM_DELAY_MS after the first partition became idle), so
+   * a workspace that empties and fills again in the meantime keeps its
+   * partition, a caller may go on using `p` (remove, then register a write)
+   * and an expiry pass never sees its partitions vanish mid-loop. Past
+   * MAX_IDLE_WAITING waiting partitions, the check runs once the current
+   * synchronous work is done.
    */
   maybeEmpty(p: Partition<V>): void {
     if (p.reclaimQueued || p.detached) return;
     p.reclaimQueued = true;
-    if (this.#maybeIdle.push(p) === 1) queueMicrotask(this.#reclaim);
+    const waiting = this.#maybeIdle.push(p);
+    if (waiting === 1) {
+      this.#reclaimTimer = setTimeout(this.reclaimIdle, RECLAIM_DELAY_MS);
+      this.#reclaimTimer.unref?.();
+    } else if (waiting === MAX_IDLE_WAITING) queueMicrotask(this.reclaimIdle);
   }
 
-  readonly #reclaim = (): void => {
+  /** Reclaims the partitions noted by maybeEmpty that are still idle (the reclaim timer runs it). */
+  readonly reclaimIdle = (): void => {
+    if (this.#reclaimTimer !== undefined) {
+      clearTimeout(this.#reclaimTimer);
+      this.#reclaimTimer = undefined;
+    }
     const candidates = this.#maybeIdle;
+    if (candidates.length === 0) return;
     this.#maybeIdle = [];
     for (const p of candidates) {
       p.reclaimQueued = false;
@@ -270,12 +353,19 @@ export class CacheCore<V> {
 
   /**
    * Takes a partition out of service whole (a clear, or a reclaim of an idle
-   * one): its counters go to the metrics sink first, handles holding it see
-   * it detached and re-resolve, and it reads from the always-empty LRU.
+   * one): its counts go to the metrics sink and to the cache-wide totals
+   * first, handles holding it see it detached and re-resolve, and it reads
+   * from the always-empty LRU.
    */
   #detach(p: Partition<V>): void {
     this.partitions.delete(p.workspaceId);
-    this.flushMetricsOf(p);
+    this.flushMetricsOf(p, false);
+    const past = this.past;
+    past.hits += p.hits;
+    past.misses += p.misses;
+    past.staleHits += p.staleHits;
+    past.loads += p.loads;
+    past.loadFailures += p.loadFailures;
     this.budget.detach(p);
     this.expiry.forget(p);
     p.stale = undefined;
@@ -287,24 +377,83 @@ export class CacheCore<V> {
     for (const id of [...this.partitions.keys()]) this.clear(id);
   }
 
+  /** The cap of the workspace's partition, or of the one it would get. */
   capOf(workspaceId: WorkspaceId): number {
-    return this.partitions.get(workspaceId)?.cap ?? this.attachPreview(workspaceId);
+    return (this.partitions.get(workspaceId) ?? this.budgetOf(workspaceId)).cap;
   }
 
-  flushMetricsOf(p: Partition<V>): void {
-    const c = p;
-    if (c.hits !== c.flushedHits) this.metrics.add(p.workspaceId, "cache_hits_total", c.hits - c.flushedHits);
-    if (c.misses !== c.flushedMisses) this.metrics.add(p.workspaceId, "cache_misses_total", c.misses - c.flushedMisses);
-    if (c.evictions !== c.flushedEvictions) this.metrics.add(p.workspaceId, "cache_evictions_total", c.evictions - c.flushedEvictions);
-    c.flushedHits = c.hits;
-    c.flushedMisses = c.misses;
-    c.flushedEvictions = c.evictions;
-    this.metrics.observe(p.workspaceId, "cache_bytes", p.bytes);
+  /**
+   * A read of a workspace that has no partition: counted in the cache-wide
+   * totals and, with a metrics sink, per workspace until the next flush (a
+   * bounded map: past MAX_PENDING_MISSES workspaces it is pushed at once).
+   */
+  missWithoutPartition(workspaceId: WorkspaceId): void {
+    this.past.misses++;
+    const pending = this.#pendingMisses;
+    if (pending === undefined) return;
+    pending.set(workspaceId, (pending.get(workspaceId) ?? 0) + 1);
+    if (pending.size >= MAX_PENDING_MISSES) this.#flushPendingMisses();
   }
 
-  private attachPreview(workspaceId: WorkspaceId): number {
-    const budget = this.#budgetOf(workspaceId);
-    return Math.max(1, Math.floor(clampBytes(budget?.maxBytes, this.options.maxWorkspaceBytes)));
+  /** A failed load: counted on its partition, or pushed at once when that partition is gone (cleared while loading). */
+  loadFailed(p: Partition<V>): void {
+    if (!p.detached) {
+      p.loadFailures++;
+      return;
+    }
+    this.past.loadFailures++;
+    this.metrics.add(p.workspaceId, "cache_load_failures_total", 1);
+  }
+
+  /** Pushes every count not yet pushed, and each live partition's bytes, to the metrics sink. */
+  flushMetrics(): void {
+    for (const p of this.partitions.values()) this.flushMetricsOf(p, true);
+    this.#flushPendingMisses();
+  }
+
+  #flushPendingMisses(): void {
+    const pending = this.#pendingMisses;
+    if (pending === undefined || pending.size === 0) return;
+    for (const [workspaceId, misses] of pending) this.metrics.add(workspaceId, "cache_misses_total", misses);
+    pending.clear();
+  }
+
+  /**
+   * Pushes the partition's counts not yet pushed; `observeBytes` at a flush
+   * (a partition being detached holds nothing worth observing: a reclaimed
+   * one 0 bytes, a cleared one bytes it no longer holds).
+   */
+  flushMetricsOf(p: Partition<V>, observeBytes: boolean): void {
+    const metrics = this.metrics;
+    const id = p.workspaceId;
+    if (p.hits !== p.flushedHits) metrics.add(id, "cache_hits_total", p.hits - p.flushedHits);
+    if (p.misses !== p.flushedMisses) metrics.add(id, "cache_misses_total", p.misses - p.flushedMisses);
+    if (p.evictions !== p.flushedEvictions) metrics.add(id, "cache_evictions_total", p.evictions - p.flushedEvictions);
+    if (p.staleHits !== p.flushedStaleHits) metrics.add(id, "cache_stale_hits_total", p.staleHits - p.flushedStaleHits);
+    if (p.loads !== p.flushedLoads) metrics.add(id, "cache_loads_total", p.loads - p.flushedLoads);
+    if (p.loadFailures !== p.flushedLoadFailures) metrics.add(id, "cache_load_failures_total", p.loadFailures - p.flushedLoadFailures);
+    p.flushedHits = p.hits;
+    p.flushedMisses = p.misses;
+    p.flushedEvictions = p.evictions;
+    p.flushedStaleHits = p.staleHits;
+    p.flushedLoads = p.loads;
+    p.flushedLoadFailures = p.loadFailures;
+    if (observeBytes) metrics.observe(id, "cache_bytes", p.bytes);
+  }
+
+  /**
+   * The budget a partition of this workspace gets: asked of `budgetFor` (one
+   * call; callers that size an entry before creating the partition pass it
+   * on to attach), else the defaults.
+   */
+  budgetOf(workspaceId: WorkspaceId): PartitionBudget {
+    return this.options.budgetFor === undefined ? this.#defaultBudget : this.#budgetFrom(this.#planOf(workspaceId));
+  }
+
+  #budgetFrom(plan: { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined): PartitionBudget {
+    const cap = Math.max(1, Math.floor(clampBytes(plan?.maxBytes, this.options.maxWorkspaceBytes)));
+    const floor = Math.min(cap, clampBytes(plan?.floorBytes, this.options.floorBytes));
+    return { floor, cap };
   }
 
   /**
@@ -313,7 +462,7 @@ export class CacheCore<V> {
    * the workspace gets the default budget, as for an invalid answer, and the
    * error is logged.
    */
-  #budgetOf(workspaceId: WorkspaceId): { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined {
+  #planOf(workspaceId: WorkspaceId): { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined {
     const budgetFor = this.options.budgetFor;
     if (budgetFor === undefined) return undefined;
     try {

@@ -112,22 +112,24 @@ async function settle<V>(
     fetched = err(loaderFailed(`fill of ${JSON.stringify(key)} threw: ${describeThrown(thrown)}`, p.workspaceId, thrown));
   }
   if (p.flights.get(key) === flight) p.flights.delete(key);
-  // Checked once this settle is done (see CacheCore.maybeEmpty): if nothing
-  // was stored below, the partition created for this load may be idle now.
+  // Checked later (see CacheCore.maybeEmpty): if nothing is stored below,
+  // the partition created for this load may be idle now.
   core.maybeEmpty(p);
   if (fetched.isErr()) {
-    p.loadFailures++;
+    // The partition may have been cleared meanwhile: the failure is still counted.
+    core.loadFailed(p);
     return err(fetched.error);
   }
   const { value } = fetched.value;
   if (flight.fenced || p.detached) return ok(value);
   const ttlMs = fetched.value.ttlMs ?? (value === undefined ? core.options.negativeTtlMs : core.options.ttlMs);
   if (value === undefined && ttlMs <= 0) return ok(undefined);
-  const size = core.measure(p, p.workspaceId, key, value);
+  const size = core.measure(p.cap, p.workspaceId, key, value);
   if (typeof size !== "number") {
     p.loadFailures++;
     return err(size);
   }
-  core.store(p, key, core.makeEntry(value, ttlMs), size);
+  // Its TTL counts from the clock, not a reading cached before a blocked loop (see makeEntryNow).
+  core.store(p, key, core.makeEntryNow(value, ttlMs), size);
   return ok(value);
 }

@@ -25,9 +25,12 @@ export interface TenantCacheOptions<V> {
   /** Default per-workspace cap. @default maxBytes */
   readonly maxWorkspaceBytes?: number;
   /**
-   * Plan-based overrides, asked when a workspace's partition is created (again
-   * after an idle one was reclaimed). If it throws, the defaults apply and the
-   * error is logged.
+   * Plan-based overrides, asked once each time a workspace's partition is
+   * created: at its first write or load, and again after its partition was
+   * cleared, or reclaimed (idle for about a second, see RECLAIM_DELAY_MS).
+   * A workspace that empties and fills again within that time keeps its
+   * partition and is not asked again. If it throws, the defaults apply and
+   * the error is logged.
    */
   readonly budgetFor?: (workspaceId: WorkspaceId) => WorkspaceBudget | undefined;
   /** Size of one entry in bytes; must return a finite number ≥ 0. @default a rough estimate */
@@ -54,9 +57,13 @@ export interface TenantCacheOptions<V> {
   readonly clock?: Clock;
   /** Injected randomness for TTL jitter, in [0, 1). @default Math.random */
   readonly random?: () => number;
-  /** Where per-workspace hits, misses, evictions and bytes go. */
+  /**
+   * Where per-workspace counts go (hits, misses, evictions, stale hits, loads,
+   * load failures: nothing is lost when a partition is cleared or reclaimed)
+   * and each workspace's bytes (observed at each flush).
+   */
   readonly metrics?: TenantMetricsSink;
-  /** How often accumulated hit/miss counts are pushed to `metrics`. @default 10000 */
+  /** How often accumulated counts are pushed to `metrics` (and bytes observed). @default 10000 */
   readonly metricsFlushMs?: number;
   readonly logger?: TenancyLogger;
 }

@@ -73,7 +73,7 @@ export class Partition<V> {
   readonly flights = new Map<string, Flight<V>>();
   /** Redis-tier sets in flight (created on first use); an invalidation of the key fences them. */
   writes: Map<string, WriteFence> | undefined = undefined;
-  /** Already queued for a reclaim check (see CacheCore.maybeEmpty). */
+  /** Already waiting for a reclaim check (see CacheCore.maybeEmpty). */
   reclaimQueued = false;
   /** Expired entries still within their grace period (created on first use). */
   stale: Map<string, StaleEntry<V>> | undefined = undefined;
@@ -97,6 +97,9 @@ export class Partition<V> {
   flushedHits = 0;
   flushedMisses = 0;
   flushedEvictions = 0;
+  flushedStaleHits = 0;
+  flushedLoads = 0;
+  flushedLoadFailures = 0;
 
   constructor(
     readonly workspaceId: WorkspaceId,
@@ -138,7 +141,8 @@ export class Partition<V> {
 
   /**
    * Nothing held and nothing pending: no entries (fresh or stale), no load
-   * and no Redis-tier write in flight. Such a partition is reclaimed.
+   * and no Redis-tier write in flight. Such a partition is reclaimed once it
+   * has stayed idle until the reclaim timer (see CacheCore.maybeEmpty).
    */
   get idle(): boolean {
     return this.lru.size === 0 && (this.stale?.size ?? 0) === 0 && this.flights.size === 0 && (this.writes?.size ?? 0) === 0;

@@ -21,23 +21,40 @@ export interface CacheStats {
   readonly bytes: number;
   readonly maxBytes: number;
   readonly entries: number;
+  /**
+   * Cache-wide counts since the cache was built: of every workspace, those
+   * whose partitions were since cleared or reclaimed and reads of workspaces
+   * that had none included (`workspaces` lists only live partitions).
+   */
+  readonly hits: number;
+  readonly misses: number;
+  readonly staleHits: number;
+  readonly loads: number;
+  readonly loadFailures: number;
   readonly evictions: number;
   readonly workspaces: readonly WorkspaceCacheStats[];
 }
 
 /**
- * A snapshot of every live partition. Counters belong to the partition, so a
- * workspace clear, or the reclaim of an idle partition, starts them afresh
- * (their totals were pushed to the metrics sink then).
+ * A snapshot of the cache-wide totals and of every live partition. A
+ * partition's counts belong to it, so a workspace clear, or the reclaim of an
+ * idle partition, starts its row afresh; what it had counted stays in the
+ * totals (and was pushed to the metrics sink).
  */
 export function collectStats<V>(core: CacheCore<V>): CacheStats {
   const workspaces: WorkspaceCacheStats[] = [];
   let entries = 0;
+  let { hits, misses, staleHits, loads, loadFailures } = core.past;
   for (const p of core.partitions.values()) {
     const c = p;
     // Stale entries (expired, kept for stale-while-revalidate) still hold bytes, so they count.
     const held = p.entries;
     entries += held;
+    hits += c.hits;
+    misses += c.misses;
+    staleHits += c.staleHits;
+    loads += c.loads;
+    loadFailures += c.loadFailures;
     workspaces.push({
       workspaceId: p.workspaceId,
       hits: c.hits,
@@ -52,5 +69,16 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
       maxBytes: p.cap,
     });
   }
-  return { bytes: core.budget.total, maxBytes: core.budget.maxBytes, entries, evictions: core.budget.evictions, workspaces };
+  return {
+    bytes: core.budget.total,
+    maxBytes: core.budget.maxBytes,
+    entries,
+    hits,
+    misses,
+    staleHits,
+    loads,
+    loadFailures,
+    evictions: core.budget.evictions,
+    workspaces,
+  };
 }

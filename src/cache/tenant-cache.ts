@@ -87,9 +87,12 @@ export class TenantCache<V> {
     const badTtl = ttlProblem(ttlMs, id.value);
     if (badTtl !== undefined) return err(badTtl);
     const core = this.core;
-    const size = core.measure(core.partitions.get(id.value), id.value, key, value);
+    // Measured against the budget the partition has or will get, before one
+    // is created (a refused value leaves no trace); one budgetFor call.
+    const budget = core.partitions.get(id.value) ?? core.budgetOf(id.value);
+    const size = core.measure(budget.cap, id.value, key, value);
     if (typeof size !== "number") return err(size);
-    core.store(core.attach(id.value), key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
+    core.store(core.attach(id.value, budget), key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
     return OK_VOID;
   }
 
@@ -120,14 +123,14 @@ export class TenantCache<V> {
     return OK_VOID;
   }
 
-  /** Per-workspace and total hits, misses, evictions, bytes and entries. */
+  /** Cache-wide totals (hits, misses, loads…, bytes, entries) and the live partitions' counts and budgets. */
   stats(): CacheStats {
     return collectStats(this.core);
   }
 
-  /** Pushes accumulated counts to the metrics sink now (also done on a timer when a sink is set). */
+  /** Pushes accumulated counts (and each workspace's bytes) to the metrics sink now (also done on a timer when a sink is set). */
   flushMetrics(): void {
-    for (const p of this.core.partitions.values()) this.core.flushMetricsOf(p);
+    this.core.flushMetrics();
   }
 
   /** Stops the metrics timer (entries stay readable). */
@@ -142,7 +145,11 @@ export class TenantCache<V> {
     if (id.isErr()) return err(id.error);
     if (typeof key !== "string" || key.length > this.maxKeyLength) return err(this.#badKey(key, id.value));
     const p = this.core.partitions.get(id.value);
-    if (p === undefined) return MISS;
+    if (p === undefined) {
+      // No partition to count it on: still a miss, for stats() and the metrics sink.
+      this.core.missWithoutPartition(id.value);
+      return MISS;
+    }
     return this.core.read(p, key);
   }
 

@@ -63,10 +63,11 @@ export class WorkspaceCache<V> {
       const bad = ttlProblem(ttlMs, this.workspaceId);
       if (bad !== undefined) return err(bad);
     }
-    // Measured before a cleared workspace's partition is re-created, so a refused value leaves no trace.
     const p = this.partition;
-    const size = core.measure(p.detached ? undefined : p, this.workspaceId, key, value);
+    if (p.detached) return this.setSlow(key, value, ttlMs);
+    const size = core.measure(p.cap, this.workspaceId, key, value);
     if (typeof size !== "number") return err(size);
+    // Checked again: sizeOf (user code) may have cleared the workspace.
     core.store(p.detached ? this.#live() : p, key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
     return OK_VOID;
   }
@@ -106,11 +107,33 @@ export class WorkspaceCache<V> {
     const p = this.partition;
     if (typeof key !== "string" || key.length > this.#maxKeyLength) return err(this.#badKey(key));
     if (p.detached) {
-      this.partition = this.core.lookup(this.workspaceId, p);
-      return this.core.read(this.partition, key);
+      const live = this.core.partitions.get(this.workspaceId);
+      if (live === undefined) {
+        // No partition to count it on: still a miss, for stats() and the metrics sink.
+        this.core.missWithoutPartition(this.workspaceId);
+        return MISS;
+      }
+      this.partition = live;
+      return this.core.read(live, key);
     }
     p.misses++;
     return MISS;
+  }
+
+  /**
+   * A set through a handle whose partition is detached (never attached,
+   * cleared or reclaimed): the entry is measured against the budget the
+   * partition will get before one is created, so a refused value leaves no
+   * trace, and that budget is passed on (one `budgetFor` call).
+   */
+  private setSlow(key: string, value: V, ttlMs: number | undefined): Result<void, CacheError> {
+    const core = this.core;
+    const budget = core.partitions.get(this.workspaceId) ?? core.budgetOf(this.workspaceId);
+    const size = core.measure(budget.cap, this.workspaceId, key, value);
+    if (typeof size !== "number") return err(size);
+    const p = (this.partition = core.attach(this.workspaceId, budget));
+    core.store(p, key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
+    return OK_VOID;
   }
 
   #live(): Partition<V> {

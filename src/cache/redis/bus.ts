@@ -19,9 +19,10 @@ export interface BusSubscriber {
 
 /**
  * Wire format. `s` is the sender's sequence number; heartbeats carry the last
- * one sent. `i` is the sender's incarnation: random per bus instance, so a
- * node restarted with the same `n` (a fixed nodeId), whose sequence restarts
- * at 0, is told apart from its previous life.
+ * one sent. `i` is the sender's incarnation, one per bus instance: its start
+ * time (ms, base 36), a dot and a random UUID (see newIncarnation), so a node
+ * restarted with the same `n` (a fixed nodeId), whose sequence restarts at 0,
+ * is told apart from its previous life, and the later life from the earlier.
  */
 interface BusMessage {
   readonly n: string;
@@ -56,6 +57,24 @@ export interface BusOptions {
   readonly now: () => number;
 }
 
+/** Incarnations remembered as over (replaced by a later one, or said goodbye) per node id, and node ids remembered. */
+const RETIRED_PER_NODE = 4;
+const RETIRED_NODES = 256;
+
+/** A new incarnation: its start time (ms, base 36), a dot, a random UUID. */
+export function newIncarnation(startedAt: number): string {
+  return `${Math.max(0, Math.floor(startedAt)).toString(36)}.${randomUUID()}`;
+}
+
+/** The start time an incarnation carries, or undefined (a sender of an older version, or none). */
+function startOf(incarnation: string | undefined): number | undefined {
+  if (incarnation === undefined) return undefined;
+  const dot = incarnation.indexOf(".");
+  if (dot <= 0) return undefined;
+  const startedAt = Number.parseInt(incarnation.slice(0, dot), 36);
+  return Number.isFinite(startedAt) ? startedAt : undefined;
+}
+
 interface Peer {
   /** The incarnation its sequence numbers belong to (undefined: a sender that sends none). */
   incarnation: string | undefined;
@@ -81,15 +100,17 @@ export class InvalidationBus {
   #timer: NodeJS.Timeout | undefined;
   #ackCounter = 0;
   readonly #selfPrefix: string;
-  readonly #incarnation = randomUUID();
+  readonly #incarnation: string;
   readonly peers = new Map<string, Peer>();
+  /** Incarnations known to be over, per node id (bounded: RETIRED_PER_NODE, RETIRED_NODES). */
+  readonly #retired = new Map<string, string[]>();
   readonly #acks = new Map<string, { readonly waiting: Set<string>; done: () => void }>();
   readonly #onMessage = (channel: unknown, text: unknown): void => {
     if (channel === this.options.channel && typeof text === "string") this.receive(text);
   };
   readonly #onReady = (): void => this.#flush("subscriber reconnected");
-  /** Counters for stats and tests. */
-  readonly counters = { received: 0, applied: 0, gaps: 0, flushes: 0, corrupt: 0, acksSent: 0 };
+  /** Counters for stats and tests (`late`: messages of a node's previous incarnation, applied only). */
+  readonly counters = { received: 0, applied: 0, gaps: 0, flushes: 0, corrupt: 0, acksSent: 0, late: 0 };
 
   constructor(
     private readonly runner: RedisRunner,
@@ -98,6 +119,7 @@ export class InvalidationBus {
     private readonly handlers: BusHandlers,
   ) {
     this.#selfSeenAt = options.now();
+    this.#incarnation = newIncarnation(this.#selfSeenAt);
     this.#selfPrefix = `{"n":${JSON.stringify(options.nodeId)},"i":"${this.#incarnation}",`;
   }
 
@@ -193,6 +215,11 @@ export class InvalidationBus {
     if (message.t === "b") {
       // A late goodbye of a previous incarnation must not remove its successor.
       if (peer !== undefined && peer.incarnation === incarnation) this.peers.delete(message.n);
+      this.#retire(message.n, incarnation);
+      return;
+    }
+    if (peer === undefined ? this.#isRetired(message.n, incarnation) : peer.incarnation !== incarnation && this.#isPast(message.n, incarnation, peer)) {
+      this.#late(message);
       return;
     }
     if (peer !== undefined && peer.incarnation !== incarnation) {
@@ -201,6 +228,7 @@ export class InvalidationBus {
       // left to reveal it, so the local tier is flushed, and it is a new peer
       // from here on (a gap in its new sequence is then seen as one).
       this.#flush(`node ${message.n} restarted (new incarnation)`);
+      this.#retire(message.n, peer.incarnation);
       this.peers.delete(message.n);
       peer = undefined;
     }
@@ -271,6 +299,54 @@ export class InvalidationBus {
       await this.subscriber.unsubscribe(this.options.channel);
     } catch {
       // The user's connection may already be closed; nothing to undo.
+    }
+  }
+
+  /**
+   * Whether `incarnation` is an earlier life of node `node` than the peer's
+   * (then its message is late, not a restart): one known to be over, or, if
+   * the peer is not suspect, one whose start time is earlier. A suspect peer
+   * (silent for two heartbeats, the local tier already flushed) is replaced
+   * by any other incarnation, so a restart whose clock reads earlier than
+   * its previous life's (a clock set back) is a new peer once the old one
+   * went silent.
+   */
+  #isPast(node: string, incarnation: string | undefined, peer: Peer): boolean {
+    if (this.#isRetired(node, incarnation)) return true;
+    if (peer.suspect) return false;
+    const started = startOf(incarnation);
+    const peerStarted = startOf(peer.incarnation);
+    return started !== undefined && peerStarted !== undefined && started < peerStarted;
+  }
+
+  #isRetired(node: string, incarnation: string | undefined): boolean {
+    return incarnation !== undefined && this.#retired.get(node)?.includes(incarnation) === true;
+  }
+
+  #retire(node: string, incarnation: string | undefined): void {
+    if (incarnation === undefined) return;
+    let retired = this.#retired.get(node);
+    if (retired === undefined) {
+      if (this.#retired.size >= RETIRED_NODES) this.#retired.delete(this.#retired.keys().next().value as string);
+      this.#retired.set(node, (retired = []));
+    }
+    if (retired.includes(incarnation)) return;
+    if (retired.push(incarnation) > RETIRED_PER_NODE) retired.shift();
+  }
+
+  /**
+   * A message of a node's previous incarnation that arrived after a later
+   * one was known (or after its goodbye): its invalidation still holds, so
+   * it is applied (idempotent), but it says nothing about the current life's
+   * sequence, so the peer record is left alone and nothing is flushed. Not
+   * acknowledged: its sender is gone, and its ack id may be one the node's
+   * current life uses too.
+   */
+  #late(message: BusMessage): void {
+    this.counters.late++;
+    if ((message.t === "d" || message.t === "c") && typeof message.w === "string") {
+      this.handlers.invalidate(message.w, message.t === "d" ? (message.k ?? "") : undefined);
+      this.counters.applied++;
     }
   }
 

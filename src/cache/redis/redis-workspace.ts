@@ -66,12 +66,13 @@ export class RedisWorkspaceCache<V> {
     const bad = this.#check(key) ?? this.#checkOptions(options);
     if (bad !== undefined) return err(bad);
     const { core, codec } = this.tier;
-    const size = core.measure(core.partitions.get(this.workspaceId), this.workspaceId, key, value);
+    const budget = core.partitions.get(this.workspaceId) ?? core.budgetOf(this.workspaceId);
+    const size = core.measure(budget.cap, this.workspaceId, key, value);
     if (typeof size !== "number") return err(size);
-    const entry = core.makeEntry(value, core.options.ttlMs);
+    const entry = core.makeEntryNow(value, core.options.ttlMs);
     const stored = encodeStored(codec, value, this.workspaceId);
     if (stored.isErr()) return err(stored.error);
-    const p = core.attach(this.workspaceId);
+    const p = core.attach(this.workspaceId, budget);
     core.remove(p, key);
     // Fenced before sending, like a load: an invalidation of the key arriving
     // while the write (and its acks) are in flight (another node's set, delete
@@ -181,7 +182,7 @@ export class RedisWorkspaceCache<V> {
       if (!flight.fenced && ttl > 0) {
         // Measured before the fill, as the local tier will measure it: a value refused here
         // (InvalidSize, EntryTooLarge) must not reach Redis for other nodes to read either.
-        const size = core.measure(core.partitions.get(this.workspaceId), this.workspaceId, key, value);
+        const size = core.measure(core.capOf(this.workspaceId), this.workspaceId, key, value);
         if (typeof size !== "number") return err(size);
         const encoded = encodeStored(codec, value, this.workspaceId);
         if (encoded.isErr()) return err(encoded.error);

@@ -18,7 +18,17 @@ import { defineScript } from "../../core/redis/script.js";
  * would restart at 1 and make that old entry current again (a delete bringing
  * back an older value). So the version key always outlives every entry of
  * its key: a fill or write extends its TTL to at least the entry's (a fill
- * under version 0 creates it, holding 0), and no script ever shortens it.
+ * under version 0 creates it, holding 0), and no script ever shortens it (a
+ * version key without a TTL, which these scripts never create, is left
+ * without one).
+ *
+ * That holds only while Redis never evicts a key before its TTL: with a
+ * maxmemory-policy other than `noeviction`, Redis may evict a version key
+ * (or the generation key) under memory pressure while entries filed under
+ * it remain; the next INCR restarts at 1 (a read meanwhile sees version 0)
+ * and an old entry can be current again. The Redis tier therefore requires
+ * `maxmemory-policy noeviction` (or a maxmemory Redis never reaches) on the
+ * Redis it writes to; see docs/cache.md.
  *
  * KEYS[1] gen key, KEYS[2] version key; ARGV[1] entry prefix (…:e:), ARGV[2] ":<len>:<key>".
  */
@@ -58,17 +68,19 @@ export const fillScript = defineScript(
  * A write (set): bumps the key's version (fencing fills in every process),
  * drops the previous version's entry, writes the new one and publishes the
  * invalidation, all in one round trip. ARGV[3] value, ARGV[4] ttl ms,
- * ARGV[5] version-key ttl ms (a floor: an existing longer TTL is kept, and
- * PTTL's -1 for a key INCR just created is below it), ARGV[6] channel,
- * ARGV[7] message.
+ * ARGV[5] version-key ttl ms (a floor: an existing longer TTL is kept; the
+ * TTL is read before the INCR, so a key the INCR creates (PTTL -2 before)
+ * gets one, and a key that exists without a TTL (-1) keeps having none),
+ * ARGV[6] channel, ARGV[7] message.
  */
 export const writeScript = defineScript(
   "tk_cache_write",
   `local g = redis.call('GET', KEYS[1]) or '0'
    local old = redis.call('GET', KEYS[2]) or '0'
+   local left = redis.call('PTTL', KEYS[2])
    local v = redis.call('INCR', KEYS[2])
    local keep = math.max(tonumber(ARGV[4]), tonumber(ARGV[5]))
-   if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
+   if left == -2 or (left >= 0 and left < keep) then redis.call('PEXPIRE', KEYS[2], keep) end
    redis.call('DEL', ARGV[1] .. g .. ':' .. old .. ARGV[2])
    redis.call('SET', ARGV[1] .. g .. ':' .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
    redis.call('PUBLISH', ARGV[6], ARGV[7])
@@ -77,17 +89,20 @@ export const writeScript = defineScript(
 
 /**
  * A delete: bumps the key's version (orphaning its entry and fencing fills in
- * every process) and publishes the invalidation: four small commands, no key
+ * every process) and publishes the invalidation: at most four small commands, no key
  * building, in one round trip (the cross-process invalidation's critical
  * path). A script rather than MULTI/EXEC: ioredis builds a pipeline object
  * per MULTI, which costs the sender more than Redis saves. KEYS[1] version
  * key; ARGV[1] version-key ttl ms (a floor: a longer TTL a fill gave the key
- * is kept, see the key layout), ARGV[2] channel, ARGV[3] message.
+ * is kept, see the key layout; read before the INCR, so a key the INCR
+ * creates gets one and a key without a TTL keeps having none), ARGV[2]
+ * channel, ARGV[3] message.
  */
 export const deleteScript = defineScript(
   "tk_cache_delete",
-  `redis.call('INCR', KEYS[1])
-   if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+  `local left = redis.call('PTTL', KEYS[1])
+   redis.call('INCR', KEYS[1])
+   if left == -2 or (left >= 0 and left < tonumber(ARGV[1])) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
    redis.call('PUBLISH', ARGV[2], ARGV[3])
    return 1`,
 );

@@ -4,6 +4,8 @@ import type { BusSubscriber } from "../../../src/cache/redis.js";
 /** What the tests read of a bus message: sender, type, sequence number (heartbeats carry the sender's last), key. */
 export interface BusWireMessage {
   readonly n: string;
+  /** The sender's incarnation (one per start of its bus). */
+  readonly i?: string;
   readonly t: string;
   readonly s?: number;
   readonly k?: string;
@@ -16,6 +18,8 @@ export interface ChaosSettings {
   maxDelayMs: number;
   /** Drops every message this returns true for (targeted, silent loss). */
   dropIf?: ((message: BusWireMessage) => boolean) | undefined;
+  /** Holds back every message this returns true for until `release()` (targeted, late delivery). */
+  holdIf?: ((message: BusWireMessage) => boolean) | undefined;
 }
 
 /**
@@ -25,7 +29,8 @@ export interface ChaosSettings {
  */
 export class ChaosSubscriber implements BusSubscriber {
   readonly settings: ChaosSettings = { drop: 0, duplicate: 0, maxDelayMs: 0 };
-  readonly stats = { delivered: 0, dropped: 0, duplicated: 0, delayed: 0 };
+  readonly stats = { delivered: 0, dropped: 0, duplicated: 0, delayed: 0, held: 0 };
+  readonly #held: (() => void)[] = [];
   readonly #listeners = new Map<(...args: unknown[]) => void, (...args: unknown[]) => void>();
   /** Called after each delivered message (tests wait on specific deliveries). */
   onDelivered: (message: BusWireMessage) => void = () => undefined;
@@ -59,9 +64,23 @@ export class ChaosSubscriber implements BusSubscriber {
     return this.inner.removeListener(event, wrapped ?? listener);
   }
 
+  /** Delivers the messages held so far, in the order they arrived. */
+  release(): void {
+    for (const deliver of this.#held.splice(0)) deliver();
+  }
+
   #deliver(listener: (...args: unknown[]) => void, channel: unknown, text: unknown): void {
     const message = JSON.parse(String(text)) as BusWireMessage;
     const s = this.settings;
+    if (s.holdIf?.(message)) {
+      this.stats.held++;
+      this.#held.push(() => {
+        this.stats.delivered++;
+        listener(channel, text);
+        this.onDelivered(message);
+      });
+      return;
+    }
     if (s.dropIf?.(message) || this.random() < s.drop) {
       this.stats.dropped++;
       return;

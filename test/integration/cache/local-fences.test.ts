@@ -72,4 +72,36 @@ describe("the local tier keeps no superseded value (real Redis 7)", () => {
     expect(loaded._unsafeUnwrap()).toBe("superseded"); // the loaded value is still the caller's answer
     expect((await a.cache.get({ workspaceId: w, key: "k" }))._unsafeUnwrap()).toBeUndefined();
   });
+  it("a local write or a fill landing while a Redis-tier set is in flight is not overwritten by the set's older value", async () => {
+    const w = freshWorkspace();
+    const written = deferred<void>();
+    const release = deferred<void>();
+    const evalsha = a.client.evalsha.bind(a.client);
+    a.client.evalsha = ((sha: string, ...rest: unknown[]) => {
+      const reply = (evalsha as (...args: unknown[]) => Promise<unknown>)(sha, ...rest);
+      if (sha !== writeScript.sha) return reply;
+      return reply.then(async (value) => {
+        written.resolve();
+        await release.promise;
+        return value;
+      });
+    }) as typeof a.client.evalsha;
+    try {
+      const setting = a.cache.set({ workspaceId: w, key: "k", value: "older" });
+      const settingOther = a.cache.set({ workspaceId: w, key: "f", value: "written" });
+      await written.promise;
+      // A write to the local tier alone, after the Redis-tier set was sent.
+      expect(a.cache.local.set({ workspaceId: w, key: "k", value: "newer" }).isOk()).toBe(true);
+      // A fill of the local tier alone, finishing while the other set waits for its reply.
+      expect((await a.cache.local.getOrLoad({ workspaceId: w, key: "f" }, () => "filled"))._unsafeUnwrap()).toBe("filled");
+      release.resolve();
+      expect((await setting).isOk()).toBe(true);
+      expect((await settingOther).isOk()).toBe(true);
+    } finally {
+      a.client.evalsha = evalsha;
+      release.resolve();
+    }
+    expect(a.cache.local.get({ workspaceId: w, key: "k" })._unsafeUnwrap()).toBe("newer");
+    expect(a.cache.local.get({ workspaceId: w, key: "f" })._unsafeUnwrap()).toBe("filled");
+  });
 });

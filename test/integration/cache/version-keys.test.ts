@@ -67,4 +67,22 @@ describe("version keys outlive the entries filed under them (real Redis 7)", () 
       await d.close();
     }
   });
+  it("a version key without a TTL (one the library did not create) keeps having none: no script gives it one", async () => {
+    const w = freshWorkspace();
+    const prefix = redisKeyPrefix(w, "cache");
+    const versionKey = `${prefix}v:1:k`;
+    await a.client.set(versionKey, "41"); // no TTL
+    expect((await a.cache.delete({ workspaceId: w, key: "k" })).isOk()).toBe(true);
+    expect([await a.client.get(versionKey), await a.client.pttl(versionKey)]).toEqual(["42", -1]);
+    expect((await a.cache.set({ workspaceId: w, key: "k", value: "v" })).isOk()).toBe(true);
+    expect([await a.client.get(versionKey), await a.client.pttl(versionKey)]).toEqual(["43", -1]);
+    expect((await b.cache.getOrLoad({ workspaceId: w, key: "k" }, () => "loaded"))._unsafeUnwrap()).toBe("v");
+    // A version key the scripts create still gets its TTL.
+    const fresh = `${prefix}v:2:k2`;
+    expect((await a.cache.delete({ workspaceId: w, key: "k2" })).isOk()).toBe(true);
+    expect(await a.client.pttl(fresh)).toBeGreaterThan(3_000_000);
+    const fresher = `${prefix}v:2:k3`;
+    expect((await a.cache.set({ workspaceId: w, key: "k3", value: "v" })).isOk()).toBe(true);
+    expect(await a.client.pttl(fresher)).toBeGreaterThan(3_000_000);
+  });
 });

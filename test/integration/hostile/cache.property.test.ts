@@ -126,9 +126,10 @@ describe("RedisTenantCache (real Redis)", () => {
           let freshKeys = 0;
           for (const op of ops) {
             let loaded = false;
+            const beforeStored = await stored();
+            // Read after the await: an idle partition may be reclaimed by its timer during one.
             const beforeStats = stats();
             const beforeHeld = held();
-            const beforeStored = await stored();
             const what = `${"handle" in op && op.handle ? "handle." : ""}${op.op}(${str(op)})`;
             let result: Result<unknown, unknown>;
             let bad: boolean;

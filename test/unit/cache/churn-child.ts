@@ -4,10 +4,13 @@
  * (and are never cleared), and prints the heap around each phase as JSON.
  */
 import { TenantCache } from "../../../src/cache/index.js";
+import { RECLAIM_DELAY_MS } from "../../../src/cache/core.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --expose-gc");
 const settle = async () => {
+  // Idle partitions are reclaimed by a timer, RECLAIM_DELAY_MS after the first became idle.
+  await new Promise((r) => setTimeout(r, RECLAIM_DELAY_MS + 50));
   for (let i = 0; i < 4; i++) {
     gc();
     await new Promise((r) => setImmediate(r));

@@ -62,3 +62,17 @@ describe("getOrLoad when the event loop is late", () => {
     expect((await ws.getOrLoad("k", () => "new"))._unsafeUnwrap()).toBe("new");
   });
 });
+
+describe("a fill after the event loop was blocked", () => {
+  it("is stored with its TTL counted from the clock, not from a reading cached before the block (one loader call, not one per getOrLoad)", async () => {
+    const cache = new TenantCache<string>({ maxBytes: 1e6, ttlMs: 200, ttlJitter: 0 });
+    const ws = cache.workspace(A)._unsafeUnwrap();
+    ws.set("other", "x"); // reads (and caches) the time just before the block
+    blockUntilPast(Date.now() + 400);
+    let calls = 0;
+    for (let i = 0; i < 5; i++) expect((await ws.getOrLoad("k", () => (calls++, "v")))._unsafeUnwrap()).toBe("v");
+    for (let i = 0; i < 5; i++) expect((await cache.getOrLoad({ workspaceId: A, key: "o" }, () => (calls++, "v")))._unsafeUnwrap()).toBe("v");
+    expect(calls).toBe(2);
+    expect(ws.get("k")._unsafeUnwrap()).toBe("v");
+  });
+});

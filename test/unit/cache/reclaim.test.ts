@@ -1,16 +1,24 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
 import { TenantCache } from "../../../src/cache/index.js";
+import { MAX_IDLE_WAITING, RECLAIM_DELAY_MS } from "../../../src/cache/core.js";
 import { wsId } from "./helpers.js";
 
 // A partition exists only while its workspace holds something (an entry, a
 // load, a Redis-tier write): reads, loads that cache nothing and deletes of
 // the last entry must not leave one per workspace ever seen.
 
-/** Lets the queued reclaim check run (it runs once the current synchronous work is done). */
-const settled = () => new Promise((r) => setImmediate(r));
+/** Lets the reclaim timer run (idle partitions are reclaimed RECLAIM_DELAY_MS after the first became idle). */
+const settled = () => vi.advanceTimersByTimeAsync(RECLAIM_DELAY_MS);
 
 describe("idle partitions are reclaimed", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("10,000 distinct workspaces loaded with nothing to cache, read through handles and the object form leave no partition", async () => {
     const cache = new TenantCache<string>({ maxBytes: 1e6 });
     for (let n = 0; n < 10_000; n++) {
@@ -21,6 +29,8 @@ describe("idle partitions are reclaimed", () => {
       expect(ws.get("k")._unsafeUnwrap()).toBeUndefined();
       expect(cache.get({ workspaceId: id, key: "k" })._unsafeUnwrap()).toBeUndefined();
       expect((await ws.getOrLoad("fails", () => Promise.reject(new Error("down"))))._unsafeUnwrapErr().type).toBe("LoaderFailed");
+      // No timer ran during this loop: what waits for one stays bounded.
+      expect(cache.core.partitions.size).toBeLessThanOrEqual(MAX_IDLE_WAITING);
     }
     await settled();
     expect(cache.core.partitions.size).toBe(0);
@@ -53,7 +63,7 @@ describe("idle partitions are reclaimed", () => {
     expect(a.size).toEqual({ bytes: 60, entries: 1 });
   });
 
-  it("a reclaimed workspace's counts reach the metrics sink first", async () => {
+  it("a reclaimed workspace's counts reach the metrics sink first (loads and misses alike)", async () => {
     const seen: Record<string, number> = {};
     const cache = new TenantCache<string>({
       maxBytes: 1e6,
@@ -62,7 +72,7 @@ describe("idle partitions are reclaimed", () => {
     await cache.getOrLoad({ workspaceId: wsId(1), key: "k" }, () => undefined);
     await settled();
     expect(cache.core.partitions.size).toBe(0);
-    expect(seen).toEqual({ [`${wsId(1)}/cache_misses_total`]: 1 });
+    expect(seen).toEqual({ [`${wsId(1)}/cache_misses_total`]: 1, [`${wsId(1)}/cache_loads_total`]: 1 });
     cache.close();
   });
 
