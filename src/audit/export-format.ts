@@ -41,12 +41,12 @@ function csvCell(value: string): string {
   return `"${safe.replace(/"/g, '""')}"`;
 }
 
-function csvRow(e: AuditEntry, row: StoredEntry): string {
+function csvRow(e: AuditEntry, row: StoredEntry, openings: StoredEntry["personal"]): string {
   const cells = [
     String(e.seq), e.recordedAt, e.occurredAt, e.action, e.actor.type, e.actor.id, e.actor.display ?? "",
     e.targets.map((t) => `${t.type}:${t.id}`).join(" "), e.outcome.status, e.outcome.reason ?? "",
     e.context.requestId ?? "", e.context.ip ?? "", e.context.userAgent ?? "", JSON.stringify(e.metadata), e.hash, e.prevHash,
-    String(row.recordedAtMs), row.body, row.personal === null ? "" : JSON.stringify(row.personal), e.corrupt ?? "",
+    String(row.recordedAtMs), row.body, openings === null ? "" : JSON.stringify(openings), e.corrupt ?? "",
   ];
   return `${cells.map(csvCell).join(",")}\n`;
 }
@@ -54,8 +54,11 @@ function csvRow(e: AuditEntry, row: StoredEntry): string {
 /** One entry's line of an export. Pure: `verifyExport` re-renders every line and compares bytes. */
 export function renderRecord(row: StoredEntry, format: "ndjson" | "csv"): string {
   const entry = toAuditEntry(row);
-  if (format === "csv") return csvRow(entry, row);
-  const record: ExportRecord = { ...entry, recordedAtMs: row.recordedAtMs, body: row.body, openings: row.personal };
+  // A store that leaves the column undefined means what null means (nothing stored, or erased): JSON
+  // would drop an undefined member, and verifyExport rejects a record without openings.
+  const openings = row.personal ?? null;
+  if (format === "csv") return csvRow(entry, row, openings);
+  const record: ExportRecord = { ...entry, recordedAtMs: row.recordedAtMs, body: row.body, openings };
   return `${JSON.stringify(record)}\n`;
 }
 

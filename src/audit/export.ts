@@ -4,33 +4,26 @@ import { describeThrown, tenancyError } from "../core/errors.js";
 import type { SqlError } from "../core/postgres/result.js";
 import type { ExportWriteFailedError } from "./errors.js";
 import { CSV_HEADER, renderRecord } from "./export-format.js";
+import type { PinOutcome } from "./export-pin.js";
+import type { ExportStatement, UnsignedExportStatement } from "./export-statement.js";
 import type { Checkpoint } from "./records.js";
 import type { AuditPublicKeys } from "./signing.js";
 import type { AuditStore, ReadCursor } from "./store.js";
 
 /**
  * What ships with an export so a third party can check it (`verifyExport`,
- * docs/audit.md "Checking an export"): the seq range, the hash before the
- * first entry and of the last, the SHA-256 of the exported bytes, the stored
- * checkpoints inside the range, and `rangeCheckpoint`, a checkpoint signed at
- * the range's last seq. Each record carries what its hash covers, so the
- * records recompute to `headHash`, which `rangeCheckpoint` signs: that
- * signature is what pins every exported byte.
+ * docs/audit.md "Checking an export"). The fields of `ExportStatement` (the
+ * request, the seq range, the hash before the first entry and of the last,
+ * the head seq when the export began, the SHA-256 of the exported bytes and
+ * `exportedAt`) are repeated here and signed in `statement`; `checkpoints`
+ * are signed on their own; `rangeUnsigned` and `publicKeys` are not signed.
  */
-export interface ExportManifest {
-  readonly workspaceId: string;
-  readonly format: "ndjson" | "csv";
-  readonly fromSeq: number;
-  readonly toSeq: number;
-  readonly count: number;
-  readonly prevHash: string | null;
-  readonly headHash: string | null;
-  readonly sha256: string;
+export interface ExportManifest extends UnsignedExportStatement {
   /** Stored checkpoints with a seq inside the range (each signs the hash of the record at its seq). */
   readonly checkpoints: readonly Checkpoint[];
-  /** Signed at `toSeq` over `headHash`; null when the range is empty or could not be signed (see `rangeUnsigned`). */
-  readonly rangeCheckpoint: Checkpoint | null;
-  /** Why `rangeCheckpoint` is null: no signing key configured, an empty range, or damage verify found. */
+  /** The exporter's signature over the statement fields; null when not signed (see `rangeUnsigned`). */
+  readonly statement: ExportStatement | null;
+  /** Why `statement` is null: no signing key, damage verify found, rows missing, a checkpoint no configured key verifies. */
   readonly rangeUnsigned?: string;
   /**
    * The keys of the signer and of the logger's `publicKeys`, for convenience.
@@ -38,15 +31,13 @@ export interface ExportManifest {
    * keys read from the manifest prove nothing about who signed.
    */
   readonly publicKeys: AuditPublicKeys;
-  readonly exportedAt: string;
 }
 
-/** Signs the exported range at its last entry, or says why not (see `pinRange`). */
-export type RangeSigner = (range: {
-  toSeq: number;
-  headHash: string;
-  checkpoints: readonly Checkpoint[];
-}) => Promise<Result<{ checkpoint: Checkpoint } | { unsigned: string }, SqlError>>;
+/** Signs the export's statement, or says why not (see `pinRange`). */
+export type RangeSigner = (
+  statement: UnsignedExportStatement,
+  checkpoints: readonly Checkpoint[],
+) => Promise<Result<PinOutcome, SqlError>>;
 
 const PAGE = 1_000;
 
@@ -61,7 +52,8 @@ export async function exportEntries(
     workspaceId: string;
     format: "ndjson" | "csv";
     from: number;
-    to: number;
+    /** null: to the end of the log. */
+    to: number | null;
     write: (chunk: string) => void | Promise<void>;
     publicKeys: AuditPublicKeys;
     now: number;
@@ -78,6 +70,9 @@ export async function exportEntries(
       return tenancyError("ExportWriteFailed", `export write failed: ${describeThrown(thrown)}`, { workspaceId: options.workspaceId, cause: thrown });
     }
   };
+  // Read before the rows: every entry up to it is committed, so the export holds all of them in its range.
+  const head = await store.head(options.workspaceId);
+  if (head.isErr()) return err(head.error);
   if (options.format === "csv") {
     const failed = await emit(CSV_HEADER);
     if (failed !== undefined) return err(failed);
@@ -89,7 +84,7 @@ export async function exportEntries(
   let prevHash: string | null = null;
   let headHash: string | null = null;
   for (;;) {
-    const page = await store.readEntries(options.workspaceId, after, options.to, PAGE);
+    const page = await store.readEntries(options.workspaceId, after, options.to ?? Number.MAX_SAFE_INTEGER, PAGE);
     if (page.isErr()) return err(page.error);
     let chunk = "";
     for (const row of page.value) {
@@ -112,25 +107,27 @@ export async function exportEntries(
   if (checkpoints.isErr()) return err(checkpoints.error);
   const fromSeq = first ?? options.from;
   const toSeq = last ?? fromSeq - 1;
-  let signed: { checkpoint: Checkpoint } | { unsigned: string } = { unsigned: "the range is empty" };
-  if (last !== undefined && headHash !== null) {
-    const pinned = await options.signRange({ toSeq: last, headHash, checkpoints: checkpoints.value });
-    if (pinned.isErr()) return err(pinned.error);
-    signed = pinned.value;
-  }
-  return ok({
+  const statement: UnsignedExportStatement = {
     workspaceId: options.workspaceId,
     format: options.format,
+    requestedFrom: options.from,
+    requestedTo: options.to,
     fromSeq,
     toSeq,
     count,
     prevHash,
     headHash,
+    headSeq: head.value?.seq ?? 0,
     sha256: digest.digest("hex"),
-    checkpoints: checkpoints.value.filter((c) => c.seq >= fromSeq && c.seq <= toSeq),
-    rangeCheckpoint: "checkpoint" in signed ? signed.checkpoint : null,
-    ...("unsigned" in signed ? { rangeUnsigned: signed.unsigned } : {}),
-    publicKeys: options.publicKeys,
     exportedAt: new Date(options.now).toISOString(),
+  };
+  const signed = await options.signRange(statement, checkpoints.value);
+  if (signed.isErr()) return err(signed.error);
+  return ok({
+    ...statement,
+    checkpoints: checkpoints.value.filter((c) => c.seq >= fromSeq && c.seq <= toSeq),
+    statement: "statement" in signed.value ? signed.value.statement : null,
+    ...("unsigned" in signed.value ? { rangeUnsigned: signed.value.unsigned } : {}),
+    publicKeys: options.publicKeys,
   });
 }

@@ -47,7 +47,8 @@ export { partitionName, monthBounds, type AuditStore, type BatchOutcome, type Re
 export { toAuditEntry, type AuditEntry } from "./entry.js";
 export type { ExportManifest } from "./export.js";
 export type { ExportRecord } from "./export-format.js";
-export { verifyExport, type ExportCheck } from "./verify-export.js";
+export { verifyExport, type ExportCheck, type ExportExpectation } from "./verify-export.js";
+export { exportStatementMessage, exportStatementValid, type ExportStatement } from "./export-statement.js";
 export { redactedCopy, mirroredForm, type AuditMirrorLogger, type AuditMirrorOptions } from "./mirror.js";
 export { DEFAULT_LIMITS, prepareEvent, type AuditLimits } from "./validate.js";
 export { DEFAULT_BATCH, type BatchOptions } from "./group-commit.js";

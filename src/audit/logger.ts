@@ -173,8 +173,8 @@ export class AuditLogger {
 
   /**
    * Streams a range as NDJSON or CSV to `write` and returns the proof manifest,
-   * with a checkpoint signed at the range's last seq (see `pinRange`) that
-   * `verifyExport` checks. A `write` that throws ends it with `ExportWriteFailed`.
+   * with the exporter's signed statement of what it exported (see `pinRange`)
+   * that `verifyExport` checks. A `write` that throws ends it with `ExportWriteFailed`.
    */
   async exportLog(options: {
     workspaceId: string;
@@ -198,10 +198,10 @@ export class AuditLogger {
       format: options.format,
       write: options.write,
       from: options.from ?? 1,
-      to: options.to ?? Number.MAX_SAFE_INTEGER,
+      to: options.to ?? null,
       publicKeys: keys,
       now,
-      signRange: (range) => pinRange(this.store, this.#options.signer, keys, now, id.value, range),
+      signRange: (statement, checkpoints) => pinRange(this.store, this.#options.signer, keys, statement, checkpoints),
     });
   }
 

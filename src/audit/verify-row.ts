@@ -23,8 +23,16 @@ export function damage(kind: DamageKind, seq: number, message: string): Damage {
   return { kind, seq, message };
 }
 
-function hashAt(row: StoredEntry, seq: number, workspaceId: string): boolean {
-  return seq >= 1 && entryHash(workspaceId, seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash);
+/**
+ * Whether the row hashes correctly as entry `seq`. A recorded-at that is not
+ * a safe integer, or a prev_hash that is not 32 bytes, is no field an append
+ * writes (an edited row: a jsonb or timestamptz `infinity`, a store's bad
+ * conversion); entryHash cannot encode it (writeInt32BE throws a RangeError
+ * on Infinity), so it is a mismatch here, never an exception out of verify.
+ */
+export function hashAt(row: StoredEntry, seq: number, workspaceId: string): boolean {
+  if (seq < 1 || !Number.isSafeInteger(row.recordedAtMs) || row.prevHash.length !== 32) return false;
+  return entryHash(workspaceId, seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash);
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,12 +1,12 @@
 import { err, ok, type Result } from "neverthrow";
 import type { SqlError } from "../core/postgres/result.js";
-import { entryHash, GENESIS_HASH } from "./chain.js";
+import { GENESIS_HASH } from "./chain.js";
 import type { StoredEntry } from "./event.js";
 import { checkpointValid, pruneValid, type Checkpoint } from "./records.js";
 import type { AuditPublicKeys } from "./signing.js";
 import type { AuditStore } from "./store.js";
 import { entryConsistent } from "./verify-entry.js";
-import { checkRow, damage } from "./verify-row.js";
+import { checkRow, damage, hashAt } from "./verify-row.js";
 import { RowCursor } from "./row-cursor.js";
 
 /** How a chain was damaged. */
@@ -90,17 +90,19 @@ export async function verifyChain(
     if (before.isErr()) return err(before.error);
     const row = before.value[0];
     if (row === undefined || row.seq !== from - 1) problems.push(damage("deleted", from - 1, "the entry before the range is missing"));
-    else if (!entryHash(workspaceId, row.seq, row.recordedAtMs, row.prevHash, row.body).equals(row.hash)) {
+    else if (!hashAt(row, row.seq, workspaceId)) {
       problems.push(damage("modified", from - 1, "the entry before the range does not match its hash"));
     } else prev = row.hash;
   }
 
+  const head = headR.value;
   const cursor = new RowCursor(store, workspaceId, from, options.to ?? Number.MAX_SAFE_INTEGER, PAGE);
   let expected = from;
   let entries = 0;
   let erased = 0;
   let checked = 0;
   let chainDamage: Damage | undefined;
+  let headDamage: Damage | undefined;
   for (;;) {
     const next = await cursor.next();
     if (next.isErr()) return err(next.error);
@@ -110,7 +112,7 @@ export async function verifyChain(
       store,
       workspaceId,
       anchorSeq,
-      head: headR.value,
+      head,
       checkpoint: (seq) => checkpoints.get(seq),
     });
     if (found.isErr()) return err(found.error);
@@ -132,6 +134,13 @@ export async function verifyChain(
         break;
       }
     }
+    // The head row is written in the same transaction as its entry: past the last checkpoint it is the
+    // only other copy of the last hash, so a last entry rewritten with a recomputed hash (no successor
+    // to contradict it) shows only here. Rewriting the head row too cannot be told from the truth.
+    // Read on: a later row may say more precisely what happened (the original after an inserted copy).
+    if (head !== undefined && expected === head.seq && Buffer.compare(head.hash, row.hash) !== 0) {
+      headDamage = damage("modified", expected, `entry ${expected} differs from the head row: it was rewritten with a recomputed hash (or the head row was)`);
+    }
     prev = row.hash;
     expected++;
     entries++;
@@ -139,7 +148,9 @@ export async function verifyChain(
   if (chainDamage === undefined && expected - 1 < claimedEnd) {
     chainDamage = damage("truncated", expected, `entries from ${expected} to ${claimedEnd} are missing (the head or a signed checkpoint says they existed)`);
   }
+  // Pushed first, so a sort tie names what the rows after the head showed rather than the bare mismatch.
   if (chainDamage !== undefined) problems.push(chainDamage);
+  if (headDamage !== undefined) problems.push(headDamage);
   problems.sort((a, b) => a.seq - b.seq);
   const first = problems[0] ?? null;
   return ok({

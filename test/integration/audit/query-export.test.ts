@@ -107,12 +107,14 @@ describe("export on Postgres: checkable by a third party", () => {
     (await audit.erase({ workspaceId, seqs: [4] }))._unsafeUnwrap();
     for (const format of ["ndjson", "csv"] as const) {
       const { text, manifest } = await exported(audit, workspaceId, format, { from: 3, to: 6 });
-      expect(manifest).toMatchObject({ fromSeq: 3, toSeq: 6, count: 4, rangeCheckpoint: { seq: 6, headHash: manifest.headHash } });
-      expect(verifyExport(text, manifest, trusted)).toMatchObject({ ok: true, entries: 4, signedBy: signer.keyId });
+      expect(manifest).toMatchObject({ fromSeq: 3, toSeq: 6, count: 4, headSeq: 8, statement: { toSeq: 6, headHash: manifest.headHash } });
+      const expected = { ...trusted, workspaceId, from: 3, to: 6 };
+      expect(verifyExport(text, manifest, expected)).toMatchObject({ ok: true, state: "verified", entries: 4, signedBy: signer.keyId });
+      expect(verifyExport(text, manifest, { ...expected, workspaceId: randomUUID() })).toMatchObject({ ok: false, state: "invalid" });
       // Entry 3's display name (i = 2), in the shown field and in its opening alike.
       const edited = text.replaceAll("u2@example.com", "u9@example.com");
       expect(edited).not.toBe(text);
-      const check = verifyExport(edited, { ...manifest, sha256: createHash("sha256").update(edited).digest("hex") }, trusted);
+      const check = verifyExport(edited, { ...manifest, sha256: createHash("sha256").update(edited).digest("hex") }, expected);
       expect(check).toMatchObject({ ok: false, problem: { seq: 3 } });
     }
     await audit.close();
@@ -126,7 +128,7 @@ describe("export on Postgres: checkable by a third party", () => {
     const entry = (await audit.query({ workspaceId }))._unsafeUnwrap().entries[0];
     expect(Object.getOwnPropertyDescriptor(entry?.personal, "__proto__")?.value).toBe("kept");
     const { text, manifest } = await exported(audit, workspaceId, "ndjson");
-    expect(verifyExport(text, manifest, trusted).ok).toBe(true);
+    expect(verifyExport(text, manifest, { ...trusted, workspaceId }).ok).toBe(true);
     await audit.close();
   });
 
@@ -143,6 +145,28 @@ describe("export on Postgres: checkable by a third party", () => {
   });
 });
 
+describe("the last entry rewritten with SQL, its hash recomputed, the head row left alone", () => {
+  it("verify names it modified and the export signs nothing (it signed the rewritten body)", async () => {
+    const { audit } = logger();
+    const workspaceId = await filled(audit, 6); // no checkpoint stored yet (every 1000 events)
+    const { rows } = await pool.query<{ prev_hash: Buffer; body: string; ms: number }>(
+      "select prev_hash, body, (extract(epoch from recorded_at) * 1000)::float8 as ms from audit_entry where workspace_id = $1 and seq = 6",
+      [workspaceId],
+    );
+    const row = rows[0] as { prev_hash: Buffer; body: string; ms: number };
+    const body = row.body.replace('"i":5', '"i":50');
+    expect(body).not.toBe(row.body);
+    const hash = entryHash(workspaceId, 6, Math.round(row.ms), row.prev_hash, body);
+    await pool.query("update audit_entry set body = $2, hash = $3 where workspace_id = $1 and seq = 6", [workspaceId, body, hash]);
+    expect((await audit.verify({ workspaceId }))._unsafeUnwrap().damage).toMatchObject({ kind: "modified", seq: 6 });
+    const { text, manifest } = await exported(audit, workspaceId, "ndjson");
+    expect(manifest).toMatchObject({ count: 6, statement: null, rangeUnsigned: expect.stringMatching(/modified at seq 6/) });
+    expect(text).toContain('\\"i\\":50');
+    expect(verifyExport(text, manifest, { ...trusted, workspaceId })).toMatchObject({ ok: false, state: "unsigned" });
+    await audit.close();
+  });
+});
+
 describe("rows edited with SQL: query, export and verify answer, never throw", () => {
   it("a body that is not JSON: query and export flag the row, export signs nothing, verify names it", async () => {
     const { audit } = logger();
@@ -152,8 +176,8 @@ describe("rows edited with SQL: query, export and verify answer, never throw", (
     expect(page.entries.map((e) => e.corrupt ?? null)).toEqual([null, "the body is not JSON", null, null]);
     for (const format of ["ndjson", "csv"] as const) {
       const { text, manifest } = await exported(audit, workspaceId, format);
-      expect(manifest).toMatchObject({ count: 4, rangeCheckpoint: null, rangeUnsigned: expect.stringMatching(/modified at seq 2/) });
-      expect(verifyExport(text, manifest, trusted)).toMatchObject({ ok: false, problem: { seq: 2 } });
+      expect(manifest).toMatchObject({ count: 4, statement: null, rangeUnsigned: expect.stringMatching(/modified at seq 2/) });
+      expect(verifyExport(text, manifest, { ...trusted, workspaceId })).toMatchObject({ ok: false, problem: { seq: 2 } });
     }
     expect((await audit.verify({ workspaceId }))._unsafeUnwrap().damage).toMatchObject({ kind: "modified", seq: 2 });
     await audit.close();

@@ -5,14 +5,15 @@ import type { StoredEntry } from "../../../src/audit/event.js";
 import type { ExportManifest } from "../../../src/audit/export.js";
 import { AuditLogger } from "../../../src/audit/logger.js";
 import { MemoryAuditStore } from "../../../src/audit/memory-store.js";
-import { signCheckpoint } from "../../../src/audit/records.js";
+import { signExportStatement } from "../../../src/audit/export-statement.js";
 import { signerFromSeed } from "../../../src/audit/signing.js";
 import { verifyExport } from "../../../src/audit/verify-export.js";
 import { ManualClock } from "../../../src/core/clock.js";
 import { seededRandom } from "../../../src/core/random.js";
 
 const signer = signerFromSeed(new Uint8Array(32).fill(21));
-const trusted = { publicKeys: { [signer.keyId]: signer.publicKey } };
+const keys = { [signer.keyId]: signer.publicKey };
+const trusted = (workspaceId: string, range: { from?: number; to?: number } = {}) => ({ publicKeys: keys, workspaceId, ...range });
 
 /** A logger with default checkpoints (every 1000 events): a short export has no stored checkpoint in it. */
 async function filled(n: number, options: { signed?: boolean } = {}) {
@@ -55,12 +56,14 @@ describe("an export a third party can check (verifyExport)", () => {
     for (const format of ["ndjson", "csv"] as const) {
       const { text, manifest } = await exported(audit, workspaceId, format, { from: 2, to: 5 });
       expect(manifest).toMatchObject({ fromSeq: 2, toSeq: 5, count: 4, checkpoints: [] });
-      // Default checkpoints (every 1000 events) stored none; the export signs its own last seq.
-      expect(manifest.rangeCheckpoint).toMatchObject({ workspaceId, seq: 5, headHash: manifest.headHash, keyId: signer.keyId });
-      expect(verifyExport(text, manifest, trusted)).toEqual({ ok: true, problem: null, entries: 4, signedBy: signer.keyId });
+      // Default checkpoints (every 1000 events) stored none; the exporter signs its statement after verifying.
+      expect(manifest.statement).toMatchObject({ workspaceId, fromSeq: 2, toSeq: 5, headHash: manifest.headHash, keyId: signer.keyId });
+      const range = { from: 2, to: 5 };
+      expect(verifyExport(text, manifest, trusted(workspaceId, range))).toEqual({ ok: true, state: "verified", problem: null, entries: 4, signedBy: signer.keyId });
       // Keys from the manifest are not trusted: another key, or none, fails.
       const other = signerFromSeed(new Uint8Array(32).fill(22));
-      expect(verifyExport(text, manifest, { publicKeys: { [other.keyId]: other.publicKey } }).ok).toBe(false);
+      expect(verifyExport(text, manifest, { publicKeys: { [other.keyId]: other.publicKey }, workspaceId, ...range }).ok).toBe(false);
+      expect(verifyExport(text, manifest, { publicKeys: {}, workspaceId, ...range }).ok).toBe(false);
     }
     const { text } = await exported(audit, workspaceId, "ndjson", { from: 3, to: 3 });
     const record = JSON.parse(text) as Record<string, unknown>;
@@ -75,7 +78,7 @@ describe("an export a third party can check (verifyExport)", () => {
     const { audit, workspaceId } = await filled(2);
     for (const format of ["ndjson", "csv"] as const) {
       const { text, manifest } = await exported(audit, workspaceId, format);
-      expect(verifyExport(text, manifest, trusted).ok).toBe(true);
+      expect(verifyExport(text, manifest, trusted(workspaceId)).ok).toBe(true);
       const bytes = Buffer.from(text);
       const start = format === "csv" ? text.indexOf("\n") + 1 : 0; // the CSV header is no record
       for (let at = start; at < bytes.length; at++) {
@@ -83,7 +86,7 @@ describe("an export a third party can check (verifyExport)", () => {
           const copy = Buffer.from(bytes);
           copy[at] = (copy[at] as number) ^ mask;
           const tampered = copy.toString("utf8");
-          const check = verifyExport(tampered, redigested(manifest, tampered), trusted);
+          const check = verifyExport(tampered, redigested(manifest, tampered), trusted(workspaceId));
           if (check.ok) throw new Error(`${format}: byte ${at} ^ ${mask} went undetected: ${JSON.stringify(tampered.slice(Math.max(0, at - 30), at + 30))}`);
         }
       }
@@ -91,28 +94,29 @@ describe("an export a third party can check (verifyExport)", () => {
     await audit.close();
   });
 
-  it("a forged range checkpoint, a manifest edited to fit, or a dropped record is detected", async () => {
+  it("a forged statement, a manifest edited to fit, or a dropped record is detected", async () => {
     const { audit, workspaceId } = await filled(4);
     const { text, manifest } = await exported(audit, workspaceId, "ndjson");
     const lines = text.split("\n").filter((l) => l !== "");
+    const statement = manifest.statement as NonNullable<ExportManifest["statement"]>;
+    const { keyId: _keyId, signature: _signature, ...fields } = statement;
     const forger = signerFromSeed(new Uint8Array(32).fill(23));
-    const forged = signCheckpoint(forger, { workspaceId, seq: 4, headHash: manifest.headHash as string, signedAt: manifest.exportedAt });
-    expect(verifyExport(text, { ...manifest, rangeCheckpoint: forged }, trusted).ok).toBe(false);
-    expect(verifyExport(text, { ...manifest, rangeCheckpoint: { ...(manifest.rangeCheckpoint as NonNullable<ExportManifest["rangeCheckpoint"]>), seq: 3 } }, trusted).ok).toBe(false);
+    expect(verifyExport(text, { ...manifest, statement: signExportStatement(forger, fields) }, trusted(workspaceId)).ok).toBe(false);
+    expect(verifyExport(text, { ...manifest, statement: { ...statement, toSeq: 3 } }, trusted(workspaceId)).ok).toBe(false);
     const dropped = `${lines.slice(0, 3).join("\n")}\n`;
     const last = JSON.parse(lines[2] as string) as { hash: string };
-    expect(verifyExport(dropped, { ...redigested(manifest, dropped), count: 3, toSeq: 3, headHash: last.hash }, trusted)).toMatchObject({ ok: false });
+    expect(verifyExport(dropped, { ...redigested(manifest, dropped), count: 3, toSeq: 3, headHash: last.hash }, trusted(workspaceId))).toMatchObject({ ok: false });
     const middle = `${[lines[0], lines[2], lines[3]].join("\n")}\n`;
-    expect(verifyExport(middle, { ...redigested(manifest, middle), count: 3 }, trusted)).toMatchObject({ ok: false, problem: { seq: 3 } });
+    expect(verifyExport(middle, { ...redigested(manifest, middle), count: 3 }, trusted(workspaceId))).toMatchObject({ ok: false, problem: { seq: 3 } });
     await audit.close();
   });
 
   it("without a signing key the manifest says the range is unsigned, and verifyExport does not pass it", async () => {
     const { audit, workspaceId } = await filled(3, { signed: false });
     const { text, manifest } = await exported(audit, workspaceId, "ndjson");
-    expect(manifest.rangeCheckpoint).toBeNull();
+    expect(manifest.statement).toBeNull();
     expect(manifest.rangeUnsigned).toMatch(/no signing key/);
-    expect(verifyExport(text, manifest, trusted)).toMatchObject({ ok: false, problem: { seq: 3, message: expect.stringMatching(/not signed/) } });
+    expect(verifyExport(text, manifest, trusted(workspaceId))).toMatchObject({ ok: false, state: "unsigned", problem: { seq: null, message: expect.stringMatching(/not signed/) } });
     await audit.close();
   });
 
@@ -130,9 +134,9 @@ describe("an export a third party can check (verifyExport)", () => {
       prev = hash;
     }
     const { text, manifest } = await exported(audit, workspaceId, "ndjson", { from: 1, to: 3 });
-    expect(manifest.rangeCheckpoint).toBeNull();
+    expect(manifest.statement).toBeNull();
     expect(manifest.rangeUnsigned).toMatch(/verify found damage \(modified at seq/);
-    expect(verifyExport(text, manifest, trusted).ok).toBe(false);
+    expect(verifyExport(text, manifest, trusted(workspaceId, { from: 1, to: 3 })).ok).toBe(false);
     await audit.close();
   });
 });

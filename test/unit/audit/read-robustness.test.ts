@@ -40,9 +40,9 @@ describe("query and export on rows someone edited: Ok with the row flagged, neve
         let text = "";
         const manifest = (await audit.exportLog({ workspaceId, format, write: (c) => void (text += c) }))._unsafeUnwrap();
         expect(manifest.count).toBe(3);
-        expect(manifest.rangeCheckpoint).toBeNull();
+        expect(manifest.statement).toBeNull();
         expect(manifest.rangeUnsigned).toMatch(/verify found damage \(modified at seq 2/);
-        expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys })).toMatchObject({ ok: false, problem: { seq: 2 } });
+        expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys, workspaceId })).toMatchObject({ ok: false, problem: { seq: 2 } });
       }
       expect((await audit.verify({ workspaceId }))._unsafeUnwrap().damage).toMatchObject({ kind: "modified", seq: 2 });
       await audit.close();
@@ -92,7 +92,7 @@ describe("a personal key named __proto__", () => {
     let text = "";
     const manifest = (await audit.exportLog({ workspaceId, format: "ndjson", write: (c) => void (text += c) }))._unsafeUnwrap();
     expect(text).toContain('"personal":{"__proto__":{"polluted":true},"email":"a@example.com"}');
-    expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys }).ok).toBe(true);
+    expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys, workspaceId }).ok).toBe(true);
     expect((await audit.verify({ workspaceId }))._unsafeUnwrap().ok).toBe(true);
     await audit.close();
   });
@@ -135,6 +135,37 @@ describe("pino mirror", () => {
       },
     });
     expect(event.context.email).toBe("context-leak@example.com"); // the caller's event is untouched
+    await audit.close();
+  });
+});
+
+describe("a recorded-at no entry hash can encode (an edited row: Infinity, NaN, beyond 2^53)", () => {
+  for (const value of [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 1e300, 2 ** 60]) {
+    it(`${value}: verify and a signed export name the entry as modified (entryHash threw a RangeError through both)`, async () => {
+      const { audit, workspaceId, rows } = await logged(8);
+      rows[5] = { ...(rows[5] as StoredEntry), recordedAtMs: value };
+      expect((await audit.verify({ workspaceId }))._unsafeUnwrap().damage).toMatchObject({ kind: "modified", seq: 6 });
+      // As the row before a range, read for its hash only.
+      expect((await audit.verify({ workspaceId, from: 7 }))._unsafeUnwrap().damage).toMatchObject({ kind: "modified", seq: 6 });
+      let text = "";
+      const manifest = (await audit.exportLog({ workspaceId, format: "ndjson", write: (c) => void (text += c) }))._unsafeUnwrap();
+      expect(manifest).toMatchObject({ count: 8, statement: null, rangeUnsigned: expect.stringMatching(/modified at seq 6/) });
+      expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys, workspaceId }).ok).toBe(false);
+      await audit.close();
+    });
+  }
+});
+
+describe("a store that returns personal: undefined (a custom store omitting the column)", () => {
+  it("exports NDJSON and CSV that verify, with openings null (CSV threw a TypeError; NDJSON dropped openings)", async () => {
+    const { audit, workspaceId, rows } = await logged(3);
+    for (const [i, row] of rows.entries()) rows[i] = { ...row, personal: undefined as never };
+    for (const format of ["ndjson", "csv"] as const) {
+      let text = "";
+      const manifest = (await audit.exportLog({ workspaceId, format, write: (c) => void (text += c) }))._unsafeUnwrap();
+      expect(verifyExport(text, manifest, { publicKeys: audit.publicKeys, workspaceId }), format).toMatchObject({ ok: true, entries: 3 });
+      if (format === "ndjson") expect(JSON.parse(text.split("\n")[0] as string)).toMatchObject({ openings: null, erased: true });
+    }
     await audit.close();
   });
 });

@@ -111,10 +111,29 @@ describe("tamper detection (property)", () => {
     await fc.assert(
       fc.asyncProperty(sizes, fc.nat(1000), fc.nat(), async (n, seed, at) => {
         const { audit, workspaceId, rows } = await chain(n, seed);
-        const i = at % (n - 1); // the last row has no successor to contradict it; checkpoints cover it (below)
+        // The last row too: it has no successor to contradict it, but the head row still holds its hash.
+        const i = at % n;
         const row = modify(rows[i] as StoredEntry, "body");
         rows[i] = rehash(row, row.seq, row.prevHash);
         await expectDamage(audit, workspaceId, "modified", i + 1);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("detects a rewrite re-hashed forward to the end (head row untouched, no checkpoint), at the last entry", async () => {
+    await fc.assert(
+      fc.asyncProperty(sizes, fc.nat(1000), fc.nat(), async (n, seed, at) => {
+        const { audit, workspaceId, rows } = await chain(n, seed);
+        const i = at % n;
+        let prev = i === 0 ? new Uint8Array(32) : (rows[i - 1] as StoredEntry).hash;
+        for (let k = i; k < n; k++) {
+          const row = k === i ? modify(rows[k] as StoredEntry, "body") : (rows[k] as StoredEntry);
+          rows[k] = rehash(row, row.seq, prev);
+          prev = (rows[k] as StoredEntry).hash;
+        }
+        // Only the head row contradicts it, so the damage is named where that shows (documented limit).
+        await expectDamage(audit, workspaceId, "modified", n);
       }),
       { numRuns: RUNS },
     );
