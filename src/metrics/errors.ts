@@ -25,3 +25,29 @@ export function invalidValue(metric: string, value: unknown, why: string, worksp
   const shown = typeof value === "number" ? String(value) : typeof value;
   return tenancyError("InvalidMetricValue", `metric ${JSON.stringify(metric)}: ${why} (got ${shown})`, { workspaceId });
 }
+
+/**
+ * Thrown at declaration when a name would export under the same name as
+ * another metric: a histogram `x` exports `x_bucket`, `x_count` and `x_sum`
+ * (Prometheus; OTel and the usage table use `x_count` and `x_sum`), so no
+ * other metric may be called that, and a histogram cannot be declared over
+ * such names. A programmer error, like every declaration error, hence a
+ * `TypeError`; `type` discriminates it.
+ */
+export class MetricNameCollisionError extends TypeError {
+  readonly type = "MetricNameCollision" as const;
+  /** The name being declared. */
+  readonly metric: string;
+  /** The declared metric it collides with. */
+  readonly conflictsWith: string;
+
+  constructor(metric: string, conflictsWith: string, why: string) {
+    super(`metric ${JSON.stringify(metric)} collides with ${JSON.stringify(conflictsWith)}: ${why}`);
+    this.name = "MetricNameCollisionError";
+    this.metric = metric;
+    this.conflictsWith = conflictsWith;
+  }
+}
+
+/** The series-name suffixes a histogram exports under. */
+export const HISTOGRAM_SUFFIXES = ["_bucket", "_count", "_sum"] as const;

@@ -5,7 +5,7 @@ import { sqlResult, sqlStateOf, type SqlError } from "../core/postgres/result.js
 import { toSqlClient, type PostgresSource, type SqlClient } from "../core/postgres/sql-client.js";
 import { CLAIM_FLUSH_SQL, METRICS_MIGRATION_SQL, UPSERT_USAGE_SQL } from "./flush-sql.js";
 import { grown, type SlotListener } from "./slots.js";
-import { HistogramStore } from "./storage.js";
+import { HistogramStore, type MetricStore } from "./storage.js";
 import type { TenantMetrics } from "./tenant-metrics.js";
 import { underMigrationLock } from "../core/postgres/migration-lock.js";
 
@@ -50,7 +50,9 @@ interface Series {
  * transaction. A flush that failed is retried as the same batch with the same
  * id, so a commit whose acknowledgement was lost is never applied twice.
  * Usage of a workspace retired or replaced between flushes is carried over.
- * Gauges are not flushed (they are levels, not usage).
+ * Gauges are not flushed (they are levels, not usage). Metrics declared after
+ * the flusher was made (including those `metrics.sink()` declares on the fly)
+ * are picked up at declaration, with all their usage.
  */
 export class UsageFlusher implements SlotListener {
   readonly #metrics: TenantMetrics;
@@ -70,14 +72,21 @@ export class UsageFlusher implements SlotListener {
     this.#chunk = options.chunkRows ?? 5_000;
     for (const descriptor of metrics.metrics()) {
       const store = metrics.store(descriptor.name);
-      if (store instanceof HistogramStore) {
-        this.#series.push({ name: `${descriptor.name}_count`, values: () => store.count, baseline: new Float64Array(0) });
-        this.#series.push({ name: `${descriptor.name}_sum`, values: () => store.sum, baseline: new Float64Array(0) });
-      } else if (store && descriptor.kind !== "gauge") {
-        this.#series.push({ name: descriptor.name, values: () => store.values, baseline: new Float64Array(0) });
-      }
+      if (store) this.#add(store, 0);
     }
     metrics.slots.listen(this, true);
+    // A metric declared later starts from zero everywhere: its baselines are zeros, so all of it is flushed.
+    metrics.onDeclare((store) => this.#add(store, metrics.slots.allocated));
+  }
+
+  #add(store: MetricStore, size: number): void {
+    const name = store.descriptor.name;
+    if (store instanceof HistogramStore) {
+      this.#series.push({ name: `${name}_count`, values: () => store.count, baseline: new Float64Array(size) });
+      this.#series.push({ name: `${name}_sum`, values: () => store.sum, baseline: new Float64Array(size) });
+    } else if (store.descriptor.kind !== "gauge") {
+      this.#series.push({ name, values: () => store.values, baseline: new Float64Array(size) });
+    }
   }
 
   /** Creates the usage and ledger tables if missing (or apply METRICS_MIGRATION_SQL yourself). */

@@ -26,6 +26,7 @@ export {
   type MetricOptions,
 } from "./types.js";
 export type { InvalidMetricValueError, MetricsError, RecordError, UnknownMetricError } from "./errors.js";
+export { MetricNameCollisionError } from "./errors.js";
 export {
   exportToOpenTelemetry,
   type OpenTelemetryExport,

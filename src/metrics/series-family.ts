@@ -46,10 +46,21 @@ export class SeriesFamily<H> {
   readonly #source: FamilySource;
   readonly #k: number;
   readonly #temporality: Temporality;
-  /** Virtual cumulative value per workspace named at least once. */
+  /**
+   * Virtual cumulative value per workspace named at least once. Under delta
+   * temporality this is not pruned when a workspace stops being named: the
+   * OpenTelemetry JS SDK (1.x and 2.x, DeltaMetricProcessor) turns each
+   * observation into a delta by diffing it against the last value observed
+   * for the same attribute set, and keeps that memo forever. A workspace named
+   * again later must continue from the value the SDK remembers, or its next
+   * delta is wrong (an up-down counter's by the whole forgotten value, a
+   * counter's whenever the new increase reaches it). The SDK's own memo holds
+   * more per attribute set than this one number.
+   */
   readonly #named = new Map<string, number>();
   /** Cumulative temporality: the admitted names (never leave). */
   readonly #sticky = new Set<string>();
+  /** Attribute objects of the series observed in the last collection (a cache, pruned every collection under delta). */
   readonly #attributes = new Map<string, SeriesAttributes>();
   #other = 0;
   #lastTotal = 0;
@@ -79,6 +90,8 @@ export class SeriesFamily<H> {
       increase[slot] = v - (previous[slot] ?? 0);
     }
     const named = this.#chooseNames(slots, gauge ? current : increase, current);
+    // Delta names rotate: drop cached attributes of workspaces no longer named.
+    if (this.#temporality === "delta") this.#pruneAttributes(named);
     let namedSum = 0;
     for (const id of named) {
       const slot = slots.find(id);
@@ -122,6 +135,16 @@ export class SeriesFamily<H> {
       }
     }
     return this.#sticky;
+  }
+
+  #pruneAttributes(named: Iterable<string>): void {
+    const keep = new Set(named);
+    for (const id of this.#attributes.keys()) if (id !== OTHER && !keep.has(id)) this.#attributes.delete(id);
+  }
+
+  /** @internal How many entries the family keeps (for tests). */
+  retained(): { readonly named: number; readonly attributes: number } {
+    return { named: this.#named.size, attributes: this.#attributes.size };
   }
 
   #attrs(id: string): SeriesAttributes {

@@ -34,8 +34,12 @@ export function metricsSink(metrics: TenantMetrics): CountingMetricsSink {
     let store = metrics.store(metric);
     if (!store && declared < MAX_AUTO_METRICS && isMetricName(metric)) {
       declared++;
-      if (kind === "counter") metrics.counter(metric, { description: "reported through TenantMetricsSink" });
-      else metrics.histogram(metric, { description: "reported through TenantMetricsSink" });
+      try {
+        if (kind === "counter") metrics.counter(metric, { description: "reported through TenantMetricsSink" });
+        else metrics.histogram(metric, { description: "reported through TenantMetricsSink" });
+      } catch {
+        // A name colliding with a histogram's series (MetricNameCollisionError): dropped, never thrown.
+      }
       store = metrics.store(metric);
     }
     const usable = store && store.descriptor.kind === kind ? store : null;

@@ -2,10 +2,11 @@ import { err, ok, type Result } from "neverthrow";
 import type { InvalidWorkspaceIdError } from "../core/errors.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
 import { collectMetric, type MetricCollection } from "./collect.js";
-import { invalidValue, unknownMetric, type RecordError } from "./errors.js";
+import { HISTOGRAM_SUFFIXES, invalidValue, MetricNameCollisionError, unknownMetric, type RecordError } from "./errors.js";
 import { RECORDED, type SlotOwner } from "./handles.js";
 import { checkMetricName, resolveOptions, type ResolvedOptions, type TenantMetricsOptions } from "./options.js";
 import { renderPrometheus } from "./prometheus.js";
+import { PrometheusExport } from "./prometheus-export.js";
 import { metricsSink, type CountingMetricsSink } from "./sink.js";
 import { WorkspaceSlots } from "./slots.js";
 import { VictimQueue } from "./space-saving.js";
@@ -62,6 +63,9 @@ export class TenantMetrics implements SlotOwner {
   readonly #handleGeneration: number[] = [];
   #retired = 0;
   #replaced = 0;
+  /** Created by the first `prometheus()` call (it attaches a column per counter). */
+  #prometheus: PrometheusExport | undefined;
+  readonly #declareListeners: ((store: MetricStore) => void)[] = [];
 
   constructor(options: TenantMetricsOptions = {}) {
     this.options = resolveOptions(options);
@@ -139,17 +143,30 @@ export class TenantMetrics implements SlotOwner {
   }
 
   /**
-   * The bounded export of every metric: ≤ K workspace series plus `__other__`,
-   * summing exactly to the total. Also runs idle retirement when it is due.
+   * The bounded point-in-time view of every metric: the current top K
+   * workspaces by value (lifetime values) plus `__other__`, summing exactly to
+   * the total. Also runs idle retirement when it is due. Not a counter feed:
+   * when a workspace retires or leaves the top K its value moves into
+   * `__other__` at once, which `rate()` would read as real increase; serve
+   * `prometheus()` instead of `renderPrometheus(collect())`.
    */
   collect(): MetricCollection[] {
     this.sweep();
     return [...this.#stores.values()].map((store) => collectMetric(store, this.slots, this.options.topK));
   }
 
-  /** Prometheus text exposition (format 0.0.4) of `collect()`. */
+  /**
+   * Prometheus text exposition (format 0.0.4). Counter families (counters,
+   * histogram `_count`/`_bucket`/`_sum`) are stateful so `rate()` and
+   * `increase()` stay true: names are admitted by value until K are named and
+   * then kept, each named series grows only by its workspace's own increases,
+   * and `__other__` takes the rest. Up-down counters and gauges are the
+   * point-in-time top K of `collect()`. Also runs idle retirement when due.
+   */
   prometheus(): string {
-    return renderPrometheus(this.collect());
+    this.sweep();
+    this.#prometheus ??= new PrometheusExport();
+    return renderPrometheus(this.#prometheus.collect(this.#stores.values(), this.slots, this.options.topK));
   }
 
   /** The `TenantMetricsSink` other tenancykit modules report through. */
@@ -183,6 +200,8 @@ export class TenantMetrics implements SlotOwner {
     this.slots.epoch += Math.min(IDLE_EPOCHS, Math.floor((now - this.#epochStartedAt) / epochMs));
     this.#epochStartedAt = now;
     const retired = this.slots.retireIdle(IDLE_EPOCHS);
+    // Freed and zeroed slots void the victim queue's lower bounds.
+    if (retired > 0) this.#victims.invalidate();
     this.#retired += retired;
     return retired;
   }
@@ -220,6 +239,7 @@ export class TenantMetrics implements SlotOwner {
       }
       return existing.descriptor;
     }
+    this.#checkCollision(name, kind);
     const descriptor: MetricDescriptor = {
       name,
       kind,
@@ -230,7 +250,32 @@ export class TenantMetrics implements SlotOwner {
     const store = kind === "histogram" ? new HistogramStore(descriptor) : new ScalarStore(descriptor);
     this.#stores.set(name, store);
     this.slots.listen(store);
+    for (const listener of this.#declareListeners) listener(store);
     return descriptor;
+  }
+
+  /** @internal Called with each metric declared from now on (the flusher picks up late declarations). */
+  onDeclare(listener: (store: MetricStore) => void): void {
+    this.#declareListeners.push(listener);
+  }
+
+  /** A histogram `x` exports `x_bucket`, `x_count` and `x_sum`: no other metric may take those names. */
+  #checkCollision(name: string, kind: MetricKind): void {
+    if (kind === "histogram") {
+      for (const suffix of HISTOGRAM_SUFFIXES) {
+        const taken = this.#stores.get(name + suffix);
+        if (taken) {
+          throw new MetricNameCollisionError(name, taken.descriptor.name, `a histogram exports ${JSON.stringify(name + suffix)}, already a ${taken.descriptor.kind}`);
+        }
+      }
+    }
+    for (const suffix of HISTOGRAM_SUFFIXES) {
+      if (!name.endsWith(suffix)) continue;
+      const base = this.#stores.get(name.slice(0, -suffix.length));
+      if (base?.descriptor.kind === "histogram") {
+        throw new MetricNameCollisionError(name, base.descriptor.name, `histogram ${JSON.stringify(base.descriptor.name)} already exports it`);
+      }
+    }
   }
 
   #record(input: RecordInput, op: "add" | "set" | "observe"): Result<void, RecordError> {

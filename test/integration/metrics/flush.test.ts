@@ -5,6 +5,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ManualClock } from "../../../src/core/clock.js";
+import { parseWorkspaceId } from "../../../src/core/workspace-id.js";
 import { toSqlClient, type SqlClient } from "../../../src/core/postgres/sql-client.js";
 import { TenantMetrics } from "../../../src/metrics/index.js";
 import { tenancyMetricUsage, UsageFlusher } from "../../../src/metrics/postgres.js";
@@ -233,6 +234,40 @@ describe("UsageFlusher on a real PostgreSQL 15", () => {
     gates[3]?.();
     expect((await retry)._unsafeUnwrap()).toMatchObject({ applied: true, rows: 1 });
     expect((await stored([id], "messages_sent")).get(id)).toBe(11);
+  });
+
+  it("flushes metrics declared after the flusher was made, including the sink's on-the-fly quota/cache metrics", async () => {
+    const clock = new ManualClock();
+    const metrics = new TenantMetrics({ idleTtlMs: 1_000, clock });
+    metrics.counter("messages_sent");
+    const flusher = new UsageFlusher(metrics, { db: pool });
+    const [a = "", b = "", c = ""] = [randomUUID(), randomUUID(), randomUUID()];
+    metrics.counter("late_total"); // declared after the flusher
+    metrics.histogram("late_latency_ms", { boundaries: [10] });
+    metrics.add({ workspaceId: a, metric: "late_total", value: 4 });
+    metrics.observe({ workspaceId: a, metric: "late_latency_ms", value: 7 });
+    const sink = metrics.sink();
+    const wb = parseWorkspaceId(b)._unsafeUnwrap();
+    sink.add(wb, "quota_allowed_total", 3); // declared by the sink on first use
+    sink.observe(wb, "cache_bytes", 100);
+    expect((await flusher.flush())._unsafeUnwrap()).toMatchObject({ applied: true, rows: 6 });
+    expect(await stored([a, b], "late_total")).toEqual(new Map([[a, 4]]));
+    expect(await stored([a, b], "late_latency_ms_count")).toEqual(new Map([[a, 1]]));
+    expect(await stored([a, b], "late_latency_ms_sum")).toEqual(new Map([[a, 7]]));
+    expect(await stored([a, b], "quota_allowed_total")).toEqual(new Map([[b, 3]]));
+    expect(await stored([a, b], "cache_bytes_count")).toEqual(new Map([[b, 1]]));
+    expect(await stored([a, b], "cache_bytes_sum")).toEqual(new Map([[b, 100]]));
+    // Declared late, recorded, then retired before any flush: carried over, not lost.
+    metrics.counter("later_total");
+    metrics.add({ workspaceId: c, metric: "later_total", value: 9 });
+    for (let i = 0; i < 6; i++) {
+      clock.advance(300);
+      metrics.sweep();
+    }
+    expect(metrics.usage({ workspaceId: c })._unsafeUnwrap().tracked).toBe(false);
+    expect((await flusher.flush()).isOk()).toBe(true);
+    expect(await stored([c], "later_total")).toEqual(new Map([[c, 9]]));
+    expect((await flusher.flush())._unsafeUnwrap().rows).toBe(0);
   });
 
   it("works on the embedded PGlite default too", async () => {

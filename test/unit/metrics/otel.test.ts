@@ -8,6 +8,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { afterEach, describe, expect, it } from "vitest";
 import { exportToOpenTelemetry, TenantMetrics } from "../../../src/metrics/index.js";
+import { exportedOf, SeriesFamily } from "../../../src/metrics/series-family.js";
 import { exactTopK, rng, workspaceIds, zipfSampler } from "./workloads.js";
 
 /** The real OpenTelemetry SDK with an in-memory exporter; `forceFlush` is one export interval. */
@@ -136,5 +137,57 @@ describe("the SDK's own cap, for contrast (the problem this solves)", () => {
       max = Math.max(max, points((await otel.interval()).get("messages_sent_plain")).size);
     }
     expect(max).toBeGreaterThan(2_000);
+  });
+});
+
+describe("delta temporality: names rotate without leaking or corrupting deltas", () => {
+  const A = "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01";
+  const B = "c9f0f895-fb98-4b91-8a3e-5f6a7b8c9d03";
+
+  it("a workspace named again after a gap reports exactly its interval's increase (the SDK diffs against its memo)", async () => {
+    const otel = sdk(AggregationTemporality.DELTA);
+    cleanup = otel.shutdown;
+    const metrics = new TenantMetrics({ topK: 1, idleTtlMs: 0 });
+    metrics.counter("messages_sent");
+    metrics.upDownCounter("active_journeys");
+    exportToOpenTelemetry(metrics, { meter: otel.meter, temporality: "delta" });
+    const step = async (id: string, sent: number, active: number) => {
+      metrics.add({ workspaceId: id, metric: "messages_sent", value: sent });
+      metrics.add({ workspaceId: id, metric: "active_journeys", value: active });
+      const exported = await otel.interval();
+      return { sent: points(exported.get("messages_sent")), active: points(exported.get("active_journeys")) };
+    };
+    expect((await step(A, 10, 3)).sent.get(A)).toBe(10);
+    const second = await step(B, 20, 4);
+    expect(second.sent.has(A)).toBe(false);
+    expect(second.sent.get(B)).toBe(20);
+    // A is named again with an increase larger than what it had before.
+    const third = await step(A, 50, -2);
+    expect(third.sent.get(A)).toBe(50);
+    expect(sum(third.sent)).toBe(50);
+    expect(third.active.get(A)).toBe(-2);
+    expect(sum(third.active)).toBe(-2);
+  });
+
+  it("cached attribute objects stay bounded by K + 1 while names rotate", () => {
+    const K = 2;
+    const metrics = new TenantMetrics({ topK: K, idleTtlMs: 0 });
+    metrics.counter("messages_sent");
+    const store = metrics.store("messages_sent");
+    if (!store) throw new Error("no store");
+    const [exported] = exportedOf(store);
+    if (!exported) throw new Error("nothing exported");
+    const family = new SeriesFamily(exported, {}, K, "delta");
+    const ids = workspaceIds(300, 11);
+    let observedSum = 0;
+    for (let interval = 0; interval < 100; interval++) {
+      for (let j = 0; j < 3; j++) metrics.add({ workspaceId: ids[interval * 3 + j] ?? "", metric: "messages_sent", value: 1 + j });
+      const seen = new Map<string, number>();
+      family.collect(metrics.slots, (_handle, value, attributes) => seen.set(attributes.workspace_id, value));
+      expect(seen.size).toBeLessThanOrEqual(K + 1);
+      observedSum = sum(seen);
+      expect(family.retained().attributes).toBeLessThanOrEqual(K + 1);
+    }
+    expect(observedSum).toBeGreaterThan(0);
   });
 });
