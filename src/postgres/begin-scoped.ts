@@ -29,20 +29,33 @@ export function acceptsSubmittable(client: object): client is SubmittableClient 
  * Sync. The workspace id still travels as a bind parameter. Postgres runs the
  * two in order; if set_config fails the transaction is aborted and the caller
  * rolls back. Saves one round trip per `withWorkspace` against two awaits.
+ *
+ * It settles through `callback`, exactly once: node-postgres (with
+ * `query_timeout` set) wraps the callback of every query it is given and
+ * clears its read-timeout timer only when that wrapper runs. A Submittable
+ * that never called it left one timer per transaction, and before pg 8.19
+ * (brianc/node-postgres#3589) that timer then called an undefined callback:
+ * an uncaught TypeError. Having a callback of our own from the start also
+ * means pg < 8.19 wraps a function, not `undefined`.
  */
 export class BeginScoped {
   readonly done: Promise<void>;
-  #resolve!: () => void;
-  #reject!: (error: unknown) => void;
-  #error: unknown;
+  /**
+   * Settles `done`. pg may replace it with a wrapper that clears its timer and
+   * then calls this one; on a read timeout pg calls this one itself (and then
+   * `handleError`, which finds the wrapper replaced by a no-op).
+   */
+  callback: (error?: unknown) => void;
+  #finished = false;
   readonly #values: readonly (string | null)[];
 
   constructor(workspaceId: string, readWorkspaces: string | null) {
     this.#values = [workspaceId, readWorkspaces];
+    let settle!: (error?: unknown) => void;
     this.done = new Promise<void>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
+      settle = (error) => (error === undefined || error === null ? resolve() : reject(error));
     });
+    this.callback = settle;
   }
 
   submit(connection: PgConnection): null {
@@ -71,14 +84,19 @@ export class BeginScoped {
   handleCopyData(): void {}
 
   handleError(error: unknown): void {
-    // Postgres skips to the Sync after an error and still sends ReadyForQuery,
-    // except when the connection itself died; settle now in both cases.
-    this.#error ??= error;
-    this.#reject(error);
+    // node-postgres drops the active query on an ErrorResponse, so no ReadyForQuery
+    // reaches us after one; a dead connection sends none either. Settle now.
+    this.#finish(error ?? new Error("BeginScoped: failed without an error"));
   }
 
   handleReadyForQuery(): void {
-    if (this.#error === undefined) this.#resolve();
-    else this.#reject(this.#error);
+    this.#finish(undefined);
+  }
+
+  /** Calls `callback` (pg's wrapper, if any, so its timer is cleared) once; later calls do nothing. */
+  #finish(error: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.callback(error);
   }
 }

@@ -1,13 +1,14 @@
-import type { Catalog, CatalogTable } from "./catalog.js";
+import type { Catalog, CatalogPolicy, CatalogTable } from "./catalog.js";
 import type { GlobalTable } from "./exceptions.js";
 import { detectWorkspaceColumn } from "./identifiers.js";
-import { POLICY_COMMANDS } from "./policy.js";
+import { POLICY_COMMANDS, readGrantExpression, workspaceExpression } from "./policy.js";
 
 export type FindingType =
   | "UnclassifiedTable"
   | "RlsNotEnabled"
   | "RlsNotForced"
   | "MissingPolicy"
+  | "UnrecognisedPermissivePolicy"
   | "UnwrappedPolicyFunction"
   | "NoWorkspaceIndex"
   | "IndexWithoutWorkspace"
@@ -61,10 +62,99 @@ export function hasUnwrappedCall(expression: string): boolean {
   return /(^|[^\w$"])[a-z_][\w$]*(\.[a-z_][\w$]*)?\(/i.test(stripSubselects(expression).replaceAll(/'(?:[^']|'')*'/g, "''"));
 }
 
+/**
+ * A policy expression as a list of tokens that ignores how Postgres prints
+ * it back: whitespace and parentheses dropped, keywords lower-cased, quoted
+ * identifiers unquoted (Postgres quotes `workspace_id` only when it must),
+ * `::text` casts on literals and sub-select aliases (`AS "nullif"`) removed,
+ * `pg_catalog.` dropped. Compared token by token, so nothing can be added.
+ */
+export function expressionTokens(expression: string): string[] {
+  const tokens: string[] = [];
+  let i = 0;
+  while (i < expression.length) {
+    const ch = expression[i] ?? "";
+    if (/\s|[()]/.test(ch)) {
+      i++;
+    } else if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      for (; j < expression.length; j++) {
+        if (expression[j] === ch) {
+          if (expression[j + 1] === ch) j++;
+          else break;
+        }
+      }
+      const body = expression.slice(i + 1, j).replaceAll(ch + ch, ch);
+      tokens.push(ch === '"' ? `w:${body}` : `s:${body}`);
+      i = j + 1;
+    } else if (expression.startsWith("::", i)) {
+      tokens.push("::");
+      i += 2;
+    } else {
+      const word = /^[A-Za-z_][\w$]*/.exec(expression.slice(i))?.[0];
+      if (word !== undefined) {
+        tokens.push(`w:${word.toLowerCase()}`);
+        i += word.length;
+      } else {
+        tokens.push(ch);
+        i++;
+      }
+    }
+  }
+  const out: string[] = [];
+  for (let k = 0; k < tokens.length; k++) {
+    if (tokens[k] === "::" && tokens[k + 1] === "w:text") k++;
+    else if (tokens[k] === "w:as" && tokens[k + 1]?.startsWith("w:")) k++;
+    else if (tokens[k] === "w:pg_catalog" && tokens[k + 1] === ".") k++;
+    else out.push(tokens[k] ?? "");
+  }
+  return out;
+}
+
+function sameExpression(actual: string | null, expected: string): boolean {
+  if (actual === null) return false;
+  const a = expressionTokens(actual);
+  const b = expressionTokens(expected);
+  return a.length === b.length && a.every((t, n) => t === b[n]);
+}
+
+/**
+ * What a permissive policy of the table is, judged by its command and
+ * expressions (never its name): "own" when it is one tenancykit generates
+ * (the workspace expression; an ALL or UPDATE policy may leave WITH CHECK to
+ * USING), "grant" for the documented SELECT-only read grant, else undefined.
+ */
+export function recognisePolicy(policy: CatalogPolicy, column: string): "own" | "grant" | undefined {
+  const own = workspaceExpression(column);
+  const isOwn = (e: string | null) => sameExpression(e, own);
+  switch (policy.command) {
+    case "SELECT":
+      if (policy.withCheck !== null) return undefined;
+      if (isOwn(policy.using)) return "own";
+      return sameExpression(policy.using, readGrantExpression(column)) ? "grant" : undefined;
+    case "INSERT":
+      return policy.using === null && isOwn(policy.withCheck) ? "own" : undefined;
+    case "DELETE":
+      return policy.withCheck === null && isOwn(policy.using) ? "own" : undefined;
+    case "UPDATE":
+    case "ALL":
+      return isOwn(policy.using) && (policy.withCheck === null || isOwn(policy.withCheck)) ? "own" : undefined;
+    default:
+      return undefined;
+  }
+}
+
 function finding(table: { schema: string; name: string }, type: FindingType, message: string, object?: string): Finding {
   return object === undefined
     ? { type, schema: table.schema, table: table.name, message }
     : { type, schema: table.schema, table: table.name, object, message };
+}
+
+/** How a table is named in a finding: a partition says whose, and why it matters. */
+function displayName(table: CatalogTable): string {
+  return table.partitionOf === undefined
+    ? `"${table.name}"`
+    : `"${table.name}" (a partition of "${table.partitionOf.name}"; queried by its own name it applies its own policies, not its parent's)`;
 }
 
 /** Applies every rule to the catalog. Pure, so the rules are unit-tested without a server. */
@@ -74,32 +164,63 @@ export function evaluateRules(catalog: Catalog, options: RuleOptions): { finding
   const global: CatalogTable[] = [];
   const columnOf = new Map<string, string>();
   const key = (schema: string, name: string) => `${schema}.${name}`;
+  const byKey = new Map(catalog.tables.map((t) => [key(t.schema, t.name), t]));
+  // A partition of a listed table is covered by the listing (it has the same columns).
+  const listed = (table: CatalogTable): boolean => {
+    const seen = new Set<string>();
+    let current: CatalogTable | undefined = table;
+    while (current !== undefined && !seen.has(key(current.schema, current.name))) {
+      const { schema, name, partitionOf }: CatalogTable = current;
+      if (options.globalTables.some((g) => g.name === name && (g.schema ?? "public") === schema)) return true;
+      seen.add(key(schema, name));
+      current = partitionOf === undefined ? undefined : byKey.get(key(partitionOf.schema, partitionOf.name));
+    }
+    return false;
+  };
   for (const table of catalog.tables) {
     const column = detectWorkspaceColumn(table.columns, options.column);
-    const listed = options.globalTables.some((g) => g.name === table.name && (g.schema ?? "public") === table.schema);
+    const name = displayName(table);
     if (column === undefined) {
-      if (listed) global.push(table);
-      else findings.push(finding(table, "UnclassifiedTable", `"${table.name}" has no workspace column and is not in the reviewed exception list`));
+      if (listed(table)) global.push(table);
+      else findings.push(finding(table, "UnclassifiedTable", `${name} has no workspace column and is not in the reviewed exception list`));
       continue;
     }
     tenant.push(table);
     columnOf.set(key(table.schema, table.name), column);
-    if (!table.rlsEnabled) findings.push(finding(table, "RlsNotEnabled", `"${table.name}": row level security is not enabled`));
-    if (!table.rlsForced) findings.push(finding(table, "RlsNotForced", `"${table.name}": row level security is not forced (the owner skips it)`));
+    if (!table.rlsEnabled) findings.push(finding(table, "RlsNotEnabled", `${name}: row level security is not enabled`));
+    if (!table.rlsForced) findings.push(finding(table, "RlsNotForced", `${name}: row level security is not forced (the owner skips it)`));
     const policies = catalog.policies.filter((p) => p.schema === table.schema && p.table === table.name);
+    const own = policies.filter((p) => p.permissive && recognisePolicy(p, column) === "own");
     for (const command of POLICY_COMMANDS) {
-      const covered = policies.some((p) => p.permissive && (p.command === "ALL" || p.command === command.toUpperCase()));
-      if (!covered) findings.push(finding(table, "MissingPolicy", `"${table.name}": no permissive ${command.toUpperCase()} policy`, command.toUpperCase()));
+      const covered = own.some((p) => p.command === "ALL" || p.command === command.toUpperCase());
+      if (!covered) {
+        findings.push(finding(table, "MissingPolicy", `${name}: no permissive ${command.toUpperCase()} policy restricting rows to the workspace`, command.toUpperCase()));
+      }
     }
     for (const policy of policies) {
+      // Permissive policies are ORed: one that is not ours can open the table whatever ours say.
+      if (policy.permissive && recognisePolicy(policy, column) === undefined) {
+        const expressions = [policy.using === null ? undefined : `USING ${policy.using}`, policy.withCheck === null ? undefined : `WITH CHECK ${policy.withCheck}`]
+          .filter((e) => e !== undefined)
+          .join(" ");
+        findings.push(finding(
+          table,
+          "UnrecognisedPermissivePolicy",
+          `${name}: permissive ${policy.command} policy "${policy.name}" (${expressions || "no expression"}) is neither the workspace policy nor the read grant; ` +
+            "permissive policies are ORed, so it widens what every workspace can reach. Drop it, or make it AS RESTRICTIVE",
+          policy.name,
+        ));
+      }
       if ([policy.using, policy.withCheck].some((e) => e !== null && hasUnwrappedCall(e))) {
         findings.push(finding(table, "UnwrappedPolicyFunction", `"${table.name}" policy "${policy.name}" calls a function per row; wrap it as (select …)`, policy.name));
       }
     }
   }
+  const isPartition = (schema: string, name: string) => byKey.get(key(schema, name))?.partitionOf !== undefined;
   for (const index of catalog.indexes) {
     const column = columnOf.get(key(index.schema, index.table));
-    if (column === undefined) continue;
+    // A partition's copy of its parent's index is reported once, on the parent.
+    if (column === undefined || index.inherited === true) continue;
     const table = { schema: index.schema, name: index.table };
     if (index.columns.includes(column)) continue;
     if (index.primary) {
@@ -111,11 +232,14 @@ export function evaluateRules(catalog: Catalog, options: RuleOptions): { finding
     }
   }
   for (const table of tenant) {
+    // A partition gets its parent's indexes; the missing one is reported on the parent.
+    if (isPartition(table.schema, table.name)) continue;
     const column = columnOf.get(key(table.schema, table.name)) ?? "";
     const leads = catalog.indexes.some((i) => i.schema === table.schema && i.table === table.name && i.columns[0] === column);
     if (!leads) findings.push(finding(table, "NoWorkspaceIndex", `"${table.name}": no index leads with "${column}"`));
   }
   for (const fk of catalog.foreignKeys) {
+    if (fk.inherited === true) continue;
     const covered = catalog.indexes.some(
       (i) => i.schema === fk.schema && i.table === fk.table && fk.columns.every((c, n) => i.columns[n] === c),
     );

@@ -21,7 +21,7 @@ export interface TenancyReport {
   /** True when there are no findings. */
   readonly ok: boolean;
   readonly findings: readonly Finding[];
-  /** Tables with a workspace column, with the column found. */
+  /** Tables with a workspace column (partitions included), with the column found. */
   readonly tenantTables: readonly Required<TenantTable>[];
   /** Tables in the exception list that exist. */
   readonly globalTables: readonly string[];
@@ -48,8 +48,10 @@ function checkOptionsProblem(options: unknown): string | undefined {
 }
 
 /**
- * Checks the live catalog for tenancy gaps: every tenant table has RLS
- * enabled, forced and a permissive policy per command; policies wrap their
+ * Checks the live catalog for tenancy gaps: every tenant table, and every
+ * partition of one (a table of its own to RLS), has RLS enabled, forced and
+ * a permissive workspace policy per command; no other permissive policy
+ * (they are ORed with ours) is on it; policies wrap their
  * function calls in `(select …)`; a workspace-leading index exists; indexes,
  * unique constraints and primary keys include the workspace column; foreign
  * keys are indexed; and every table is either a tenant table or in the

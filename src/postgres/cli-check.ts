@@ -8,9 +8,11 @@ import { policyMigrationSql } from "./migration.js";
 
 export const CHECK_USAGE = `usage: tenancykit check [--url postgres://…] [--schema public] [--column workspaceId] [--json] [--migration]
 
-Checks a live database for tenancy gaps (RLS enabled, forced and a policy per command on every
-table with a workspace column; workspace-leading indexes; unique keys, primary keys and foreign
-keys; unwrapped policy functions; tables that are neither tenant nor in the reviewed exception list).
+Checks a live database for tenancy gaps (RLS enabled, forced and a workspace policy per command on
+every table with a workspace column and on each of its partitions; permissive policies other than
+the generated ones, which are ORed with them; workspace-leading indexes; unique keys, primary keys
+and foreign keys; unwrapped policy functions; tables that are neither tenant nor in the reviewed
+exception list).
 The URL defaults to TENANCY_DATABASE_URL. Exit code 0: no findings, 2: findings, 1: error.
 --migration prints the policy migration for the tenant tables found instead.
 `;

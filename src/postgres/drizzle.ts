@@ -12,7 +12,7 @@ import type { NoWorkspaceContextError, PostgresTenancyError } from "./errors.js"
 import { detectWorkspaceColumn, type TenantTable } from "./identifiers.js";
 import { policySpecs, type PolicyOptions } from "./policy.js";
 import { SET_CONTEXT_SQL } from "./begin-scoped.js";
-import { scopedContext, type WithWorkspaceOptions } from "./with-workspace.js";
+import { abortedCommit, scopedContext, transactionAborted, type WithWorkspaceOptions } from "./with-workspace.js";
 
 export interface DrizzlePolicyOptions extends PolicyOptions {
   /** @default "public" */
@@ -22,8 +22,8 @@ export interface DrizzlePolicyOptions extends PolicyOptions {
 /**
  * drizzle `pgPolicy` definitions for one tenant table: one per command, plus
  * the explicit parent read grant. Put them in the table's extra config; drizzle
- * then enables RLS, but cannot FORCE it: also apply `policyMigrationSql` (or
- * at least its FORCE statements) in a custom migration.
+ * then enables RLS, but cannot FORCE it, and they never reach the table's
+ * partitions: also apply `policyMigrationSql` in a custom migration.
  *
  * @example
  * export const segment = pgTable("Segment", { ... }, (t) => [uniqueIndex(...).on(t.workspaceId, t.name), ...workspacePolicies("workspaceId")]);
@@ -72,6 +72,25 @@ export interface DrizzleExecutor {
   execute(query: SQL): PromiseLike<unknown>;
 }
 
+/**
+ * Why drizzle's transaction can no longer commit, or undefined. On node-postgres
+ * versions with `getTransactionStatus()` the connection already knows, at no
+ * cost: the status byte of the last ReadyForQuery (E: a failed transaction).
+ * It is only current when no reply is outstanding (`readyForQuery`): a failed
+ * query rejects on the ErrorResponse, before the ReadyForQuery behind it is
+ * read. Otherwise one trivial statement asks the server (refused with 25P02 in
+ * an aborted transaction).
+ */
+async function abortedReason(tx: DrizzleExecutor): Promise<string | undefined> {
+  const client = (tx as { session?: { client?: { getTransactionStatus?: unknown; readyForQuery?: unknown } } }).session?.client;
+  if (typeof client?.getTransactionStatus === "function" && client.readyForQuery === true) {
+    const status: unknown = client.getTransactionStatus.call(client);
+    if (status === "E") return "the transaction is aborted (ReadyForQuery status E)";
+    if (status === "T") return undefined;
+  }
+  return transactionAborted(() => Promise.resolve(tx.execute(sql`select 1`)));
+}
+
 class Rollback<E> {
   constructor(readonly result: Result<never, E>) {}
 }
@@ -79,7 +98,9 @@ class Rollback<E> {
 /**
  * `withWorkspace` with a drizzle `tx` inside `fn`: drizzle's transaction,
  * then the bound, transaction-local `set_config` before `fn`; commits on Ok,
- * rolls back on Err or throw, never throws.
+ * rolls back on Err or throw, never throws. An Ok from an `fn` that caught an
+ * SQL error which aborted the transaction is a StoreFailed Err (nothing would
+ * be committed); an error caught inside a nested `tx.transaction` is fine.
  *
  * @example
  * const result = await withWorkspace(db(), workspaceId, async (tx) =>
@@ -99,10 +120,14 @@ export async function withWorkspace<Tx extends DrizzleExecutor, T, E>(
       await tx.execute(sql`select set_config('tenancy.workspace_id', ${id}, true), set_config('tenancy.workspace_ids', ${readWorkspaces}, true)`);
       const result = await fn(tx);
       if (result.isErr()) throw new Rollback<E>(err(result.error));
+      // drizzle commits out of sight, and COMMIT of a transaction that an error fn caught had
+      // aborted rolls back without an error: refuse to report that as committed.
+      const aborted = await abortedReason(tx);
+      if (aborted !== undefined) throw new Rollback<PostgresTenancyError>(err(abortedCommit(id, aborted)));
       return result;
     });
   } catch (thrown) {
-    if (thrown instanceof Rollback) return thrown.result as Result<never, E>;
+    if (thrown instanceof Rollback) return thrown.result as Result<never, E | PostgresTenancyError>;
     return err({ ...toSqlError(thrown, "withWorkspace"), workspaceId: id });
   }
 }

@@ -1,6 +1,6 @@
 import { err, ok, type Result } from "neverthrow";
-import { invalidInput, storeUnavailable } from "../core/errors.js";
-import { toSqlError } from "../core/postgres/result.js";
+import { invalidInput, storeFailed, storeUnavailable, type StoreFailedError } from "../core/errors.js";
+import { sqlStateOf, toSqlError } from "../core/postgres/result.js";
 import {
   baseSource,
   toSqlClient,
@@ -68,7 +68,9 @@ function guardedExecutor(run: SqlExecutor["query"], isOpen: () => boolean): SqlE
  * Runs `fn` in a workspace-scoped transaction on one already-acquired pg
  * client: BEGIN and the bound, transaction-local set_config (one round trip
  * on node-postgres), `fn`, then COMMIT, or ROLLBACK when `fn` returns an Err
- * or throws. Releases the client; destroys it when its state is unknown.
+ * or throws. A COMMIT that Postgres answers with ROLLBACK (an SQL error `fn`
+ * caught had aborted the transaction) is a StoreFailed Err, not Ok. Releases
+ * the client; destroys it when its state is unknown.
  */
 export async function runScopedOnClient<T, E>(
   client: PgPoolClientLike,
@@ -113,18 +115,39 @@ export async function runScopedOnClient<T, E>(
       return result;
     }
     open = false;
+    let committed: unknown;
     try {
-      await client.query("COMMIT");
+      committed = await client.query("COMMIT");
     } catch (thrown) {
       await rollback();
       return err({ ...toSqlError(thrown, "withWorkspace: commit"), workspaceId: context.workspaceId });
     }
+    // COMMIT of a transaction an earlier statement aborted (fn caught the error and returned Ok)
+    // is answered with the command tag ROLLBACK, not an error: nothing was written.
+    const command = (committed as { command?: unknown } | undefined)?.command;
+    if (command !== undefined && command !== "COMMIT") return err(abortedCommit(context.workspaceId, `COMMIT answered ${String(command)}`));
     return result;
   } finally {
     open = false;
     client.release(destroy);
   }
 }
+
+/**
+ * The error for a transaction that an SQL error inside `fn` aborted while `fn`
+ * still returned Ok (it caught the error): Postgres rolls such a transaction
+ * back at COMMIT without raising, so nothing `fn` wrote was kept.
+ */
+export function abortedCommit(workspaceId: string, detail: string): StoreFailedError {
+  return storeFailed(
+    `withWorkspace: fn returned Ok, but an SQL error it handled had aborted the transaction, so nothing was committed (${detail}); ` +
+      "return the error, or run the statement that may fail inside a savepoint",
+    { workspaceId },
+  );
+}
+
+/** SQLSTATE 25P02: in_failed_sql_transaction. */
+const IN_FAILED_TRANSACTION = "25P02";
 
 function isResult(value: unknown): value is Result<unknown, unknown> {
   return typeof value === "object" && value !== null && typeof (value as { isErr?: unknown }).isErr === "function";
@@ -139,7 +162,10 @@ class Rollback<E> {
  * BEGIN, `set_config('tenancy.workspace_id', $1, true)` (bound and
  * transaction-local, so nothing outlives the transaction on a pooled or
  * PgBouncer connection), then COMMIT, or ROLLBACK when `fn` returns an Err or
- * throws. Never throws; bad ids are an Err before any I/O.
+ * throws. Ok only when the COMMIT committed: if `fn` caught an SQL error and
+ * returned Ok, the error had aborted the transaction and Postgres rolls it
+ * back at COMMIT without raising, so that is a StoreFailed Err (handle such
+ * errors inside a savepoint). Never throws; bad ids are an Err before any I/O.
  *
  * Works with a `pg` Pool, a drizzle node-postgres or PGlite database (through
  * its client) and PGlite. For a drizzle `tx` inside `fn`, use
@@ -186,11 +212,32 @@ async function runScopedOnSqlClient<T, E>(
       open = false;
       // Throwing is how SqlClient.transaction rolls back; the Err is unwrapped below.
       if (result.isErr()) throw new Rollback<E>(err(result.error));
+      // SqlClient.transaction commits out of sight, and COMMIT of an aborted transaction rolls back
+      // without an error: ask the transaction whether it can still commit.
+      const aborted = await transactionAborted(() => tx.query("select 1"));
+      if (aborted !== undefined) throw new Rollback<PostgresTenancyError>(err(abortedCommit(context.workspaceId, aborted)));
       return result;
     });
   } catch (thrown) {
     open = false;
-    if (thrown instanceof Rollback) return thrown.result as Result<never, E>;
+    if (thrown instanceof Rollback) return thrown.result as Result<never, E | PostgresTenancyError>;
     return err({ ...toSqlError(thrown, "withWorkspace"), workspaceId: context.workspaceId });
+  }
+}
+
+/**
+ * Why the current transaction can no longer commit, or undefined when it can:
+ * `probe` runs one trivial statement, which Postgres refuses with 25P02 in an
+ * aborted transaction. Any other failure is thrown to the caller as is.
+ */
+export async function transactionAborted(probe: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await probe();
+    return undefined;
+  } catch (thrown) {
+    if (sqlStateOf(thrown) === IN_FAILED_TRANSACTION || sqlStateOf((thrown as { cause?: unknown } | null)?.cause) === IN_FAILED_TRANSACTION) {
+      return "the transaction is aborted (SQLSTATE 25P02)";
+    }
+    throw thrown;
   }
 }

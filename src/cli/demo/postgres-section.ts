@@ -37,7 +37,7 @@ export async function postgresSection({ report, workspaces, names }: DemoContext
   const tables = (await discoverTenantTables(db))._unsafeUnwrap();
   const migration = policyMigrationSql(tables, { parentRead: true });
   await db.exec(migration.replaceAll("--> statement-breakpoint", ""));
-  report.line(`generated ${migration.match(/CREATE POLICY/g)?.length ?? 0} policies + ENABLE/FORCE for ${tables.map((t) => `"${t.name}"(${t.column})`).join(", ")}`);
+  report.line(`generated ${migration.match(/^CREATE POLICY/gm)?.length ?? 0} policies + ENABLE/FORCE for ${tables.map((t) => `"${t.name}"(${t.column})`).join(", ")}`);
   const after = (await checkTenancy(db))._unsafeUnwrap();
   report.line(`checkTenancy after: ${after.findings.length} findings left: ${[...new Set(after.findings.map((f) => `${f.type} ${f.table}`))].join("; ")}`);
   const role = await assertAppRole(db);

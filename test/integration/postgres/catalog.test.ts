@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkTenancy, discoverTenantTables } from "../../../src/postgres/check.js";
-import { policyMigrationSql } from "../../../src/postgres/migration.js";
+import { policyMigrationSql, tableRevertStatements } from "../../../src/postgres/migration.js";
 import { assertAppRole } from "../../../src/postgres/role.js";
 import { runCheckCommand } from "../../../src/postgres/cli-check.js";
 import { applyFixtureSchema } from "../../fixtures/dittofeed-migration.js";
@@ -91,9 +91,138 @@ describe("checkTenancy on the Dittofeed-shaped fixture schema", () => {
     await owner.query(`create policy bare on "Segment" for select using ("workspaceId" = current_setting('tenancy.workspace_id', true)::uuid)`);
     await owner.query(`drop policy tenancy_delete on "Journey"; alter table "Feature" no force row level security; create table "Scratch" (id int)`);
     const extra = (await findings()).filter((f) => !INDEX_AND_KEY_GAPS.includes(f));
-    expect(extra).toEqual(["MissingPolicy Journey DELETE", "RlsNotForced Feature", "UnclassifiedTable Scratch", "UnwrappedPolicyFunction Segment bare"]);
+    // "bare" is also not a policy tenancykit generates (unwrapped), so it is reported as a permissive policy of unknown reach too.
+    expect(extra).toEqual([
+      "MissingPolicy Journey DELETE", "RlsNotForced Feature", "UnclassifiedTable Scratch", "UnrecognisedPermissivePolicy Segment bare", "UnwrappedPolicyFunction Segment bare",
+    ]);
     await owner.query(`drop policy bare on "Segment"; drop table "Scratch"`);
     await owner.query(policyMigrationSql([{ name: "Journey", column: "workspaceId" }, { name: "Feature", column: "workspaceId" }]));
+    expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
+  });
+});
+
+describe("checkTenancy: permissive policies that are not ours (they are ORed with ours)", () => {
+  it("flags a leftover FOR ALL USING (true), which opens the table to every workspace while ours stay in place", async () => {
+    const owner = poolAs(roles.owner);
+    await owner.query(`grant usage on schema public to ${roles.app}; grant select on "Segment" to ${roles.app}`);
+    await admin.query(`insert into "Workspace" (id, name) values ('00000000-0000-4000-8000-00000000000a', 'A'), ('00000000-0000-4000-8000-00000000000b', 'B')
+      on conflict do nothing;
+      insert into "Segment" ("workspaceId", name) values ('00000000-0000-4000-8000-00000000000a', 'a'), ('00000000-0000-4000-8000-00000000000b', 'b')`);
+    const visible = async () => (await poolAs(roles.app).query(`select count(*)::int n from "Segment"`)).rows[0]?.n;
+    expect(await visible()).toBe(0); // no workspace set: nothing
+    await owner.query(`create policy leftover on "Segment" for all using (true)`);
+    try {
+      expect(await visible()).toBe(2); // the leak the check must name
+      const extra = (await findings()).filter((f) => !INDEX_AND_KEY_GAPS.includes(f));
+      expect(extra).toEqual(["UnrecognisedPermissivePolicy Segment leftover"]);
+      const report = (await checkTenancy(admin))._unsafeUnwrap();
+      expect(report.ok).toBe(false);
+      expect(report.findings.find((f) => f.type === "UnrecognisedPermissivePolicy")?.message).toMatch(/permissive ALL policy "leftover" \(USING true\).*ORed/);
+    } finally {
+      await owner.query(`drop policy leftover on "Segment"`);
+      await admin.query(`delete from "Segment"`);
+    }
+  });
+
+  it("accepts our own policies in any command form and the read grant on SELECT, restrictive policies, and flags wider variants", async () => {
+    const owner = poolAs(roles.owner);
+    const own = `"workspaceId" = (select nullif(current_setting('tenancy.workspace_id', true), '')::uuid)`;
+    const grant = `"workspaceId" = any ((select nullif(current_setting('tenancy.workspace_ids', true), '')::uuid[])::uuid[])`;
+    await owner.query(policyMigrationSql([{ name: "Journey", column: "workspaceId" }], { parentRead: true }));
+    await owner.query(`create policy own_all on "Journey" for all using (${own});
+      create policy narrowing on "Journey" as restrictive for all using (true);
+      create policy grant_all on "Journey" for all using (${grant});
+      create policy widened on "Journey" for select using (${own} or "name" = 'public');
+      create policy bad_check on "Journey" for insert with check (true)`);
+    try {
+      const extra = (await findings()).filter((f) => !INDEX_AND_KEY_GAPS.includes(f));
+      expect(extra).toEqual([
+        "UnrecognisedPermissivePolicy Journey bad_check", "UnrecognisedPermissivePolicy Journey grant_all", "UnrecognisedPermissivePolicy Journey widened",
+      ]);
+    } finally {
+      await owner.query(`drop policy own_all on "Journey"; drop policy narrowing on "Journey"; drop policy grant_all on "Journey";
+        drop policy widened on "Journey"; drop policy bad_check on "Journey"; drop policy tenancy_read_grant on "Journey"`);
+    }
+    expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
+  });
+});
+
+describe("partitions: each is a table of its own to row level security", () => {
+  const WA = "00000000-0000-4000-8000-0000000000aa";
+  const WB = "00000000-0000-4000-8000-0000000000bb";
+  const tenantRows = async (sql: string, workspace?: string) => {
+    const client = await poolAs(roles.app).connect();
+    try {
+      await client.query("begin");
+      if (workspace !== undefined) await client.query(`select set_config('tenancy.workspace_id', $1, true)`, [workspace]);
+      return (await client.query<{ w: string }>(sql)).rows.map((r) => r.w);
+    } finally {
+      await client.query("rollback");
+      client.release();
+    }
+  };
+  const eventFindings = async () => (await findings()).filter((f) => / Event/.test(f)).sort();
+
+  it("the generated migration (for the parent only, as from the drizzle schema) covers its partitions; the check sees them", async () => {
+    const owner = poolAs(roles.owner);
+    await admin.query(`create schema archive authorization ${roles.owner}`);
+    await owner.query(`create table "Event" (id uuid not null default gen_random_uuid(), "workspaceId" uuid not null, at date not null,
+        primary key ("workspaceId", id, at)) partition by range (at);
+      create table "Event_2026_01" partition of "Event" for values from ('2026-01-01') to ('2026-02-01');
+      create table "Event_2026_02" partition of "Event" for values from ('2026-02-01') to ('2026-03-01') partition by hash ("workspaceId");
+      create table "Event_2026_02_h0" partition of "Event_2026_02" for values with (modulus 2, remainder 0);
+      create table "Event_2026_02_h1" partition of "Event_2026_02" for values with (modulus 2, remainder 1);
+      create table archive."Event_2025" partition of "Event" for values from ('2025-01-01') to ('2026-01-01');
+      grant usage on schema public, archive to ${roles.app};
+      grant select, insert on all tables in schema public to ${roles.app}; grant select, insert on all tables in schema archive to ${roles.app};
+      insert into "Event" ("workspaceId", at) select w, d from unnest(array['${WA}', '${WB}']::uuid[]) w, unnest(array['2025-06-01', '2026-01-15', '2026-02-15']::date[]) d`);
+    const partitions = ['"Event_2026_01"', '"Event_2026_02"', '"Event_2026_02_h0"', '"Event_2026_02_h1"', 'archive."Event_2025"'];
+    try {
+      // Before: the check names every partition (the one in another schema too).
+      const before = await eventFindings();
+      for (const p of ["Event_2026_01", "Event_2026_02", "Event_2026_02_h0", "Event_2026_02_h1", "Event_2025"]) {
+        expect(before).toEqual(expect.arrayContaining([`RlsNotEnabled ${p}`, `RlsNotForced ${p}`, `MissingPolicy ${p} SELECT`]));
+      }
+      const report = (await checkTenancy(admin))._unsafeUnwrap();
+      expect(report.findings.find((f) => f.type === "RlsNotEnabled" && f.table === "Event_2026_01")?.message).toMatch(/partition of "Event"/);
+      expect(report.tenantTables.filter((t) => t.name.startsWith("Event")).map((t) => `${t.schema}.${t.name}`).sort()).toEqual(
+        ["archive.Event_2025", "public.Event", "public.Event_2026_01", "public.Event_2026_02", "public.Event_2026_02_h0", "public.Event_2026_02_h1"],
+      );
+
+      await owner.query(policyMigrationSql([{ name: "Event", column: "workspaceId" }]));
+
+      // Through the parent and through every partition's own name: nothing without a workspace, only A's rows for A.
+      for (const table of ['"Event"', ...partitions]) {
+        expect(await tenantRows(`select "workspaceId" w from ${table}`), table).toEqual([]);
+        const rows = await tenantRows(`select "workspaceId" w from ${table}`, WA);
+        expect(rows.filter((w) => w !== WA), table).toEqual([]);
+      }
+      expect(await tenantRows(`select "workspaceId" w from "Event"`, WA)).toEqual([WA, WA, WA]);
+      await expect(tenantRows(`insert into "Event_2026_01" ("workspaceId", at) values ('${WB}', '2026-01-20') returning "workspaceId" w`, WA)).rejects.toMatchObject({ code: "42501" });
+      expect(await eventFindings()).toEqual([]);
+
+      // A partition made after the migration has no row level security of its own: reported until the migration runs again.
+      await owner.query(`create table "Event_2026_03" partition of "Event" for values from ('2026-03-01') to ('2026-04-01');
+        grant select on "Event_2026_03" to ${roles.app}`);
+      await admin.query(`insert into "Event" ("workspaceId", at) values ('${WA}', '2026-03-02'), ('${WB}', '2026-03-02')`);
+      expect(new Set(await tenantRows(`select "workspaceId" w from "Event_2026_03"`))).toEqual(new Set([WA, WB])); // the leak
+      expect(await eventFindings()).toEqual([
+        "MissingPolicy Event_2026_03 DELETE", "MissingPolicy Event_2026_03 INSERT", "MissingPolicy Event_2026_03 SELECT", "MissingPolicy Event_2026_03 UPDATE",
+        "RlsNotEnabled Event_2026_03", "RlsNotForced Event_2026_03",
+      ]);
+      await owner.query(policyMigrationSql([{ name: "Event", column: "workspaceId" }]));
+      expect(await tenantRows(`select "workspaceId" w from "Event_2026_03"`)).toEqual([]);
+      expect(await eventFindings()).toEqual([]);
+
+      // The revert undoes the partitions too.
+      for (const s of tableRevertStatements({ name: "Event", column: "workspaceId" })) await owner.query(s);
+      const rls = await admin.query<{ n: number }>(`select count(*)::int n from pg_class where relname like 'Event%' and relkind in ('r', 'p') and (relrowsecurity or relforcerowsecurity)`);
+      expect(rls.rows[0]?.n).toBe(0);
+      expect((await admin.query(`select 1 from pg_policy p join pg_class c on c.oid = p.polrelid where c.relname like 'Event%'`)).rows).toEqual([]);
+    } finally {
+      await owner.query(`drop table "Event"`);
+      await admin.query(`drop schema archive`);
+    }
     expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
   });
 });
@@ -107,7 +236,7 @@ describe("tenancykit check (CLI)", () => {
     expect(out).toContain(`"UserPropertyIndex": no index leads with "workspaceId"`);
     let migration = "";
     expect(await runCheckCommand(["--url", database.url, "--migration"], (t) => (migration += t), () => undefined)).toBe(0);
-    expect(migration.match(/FORCE ROW LEVEL SECURITY/g)).toHaveLength(26);
+    expect(migration.match(/^ALTER TABLE "public"\."\w+" FORCE ROW LEVEL SECURITY;$/gm)).toHaveLength(26);
   });
 });
 

@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { err, ok } from "neverthrow";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { toSqlClient } from "../../../src/core/postgres/sql-client.js";
 import { currentWorkspaceId, currentWorkspaceTx, runInWorkspace } from "../../../src/postgres/ambient.js";
 import { withWorkspace as withWorkspaceDrizzle, workspaceScope } from "../../../src/postgres/drizzle.js";
 import { policyMigrationSql } from "../../../src/postgres/migration.js";
+import { BeginScoped } from "../../../src/postgres/begin-scoped.js";
+import { FairPool } from "../../../src/postgres/fair-pool.js";
 import { withWorkspace } from "../../../src/postgres/with-workspace.js";
 import { applyFixtureSchema } from "../../fixtures/dittofeed-migration.js";
 import { segment, TENANT_TABLE_NAMES } from "../../fixtures/dittofeed-schema.js";
@@ -177,5 +181,156 @@ describe("withWorkspace on a pg Pool", () => {
     expect(text).toMatch(/Index Cond: \(\("workspaceId" = \$0\)/);
     expect(text).not.toMatch(/Seq Scan/);
     expect(text).not.toMatch(/Filter: .*current_setting/);
+  });
+});
+
+describe("withWorkspace with pg's query_timeout set (BEGIN + set_config as one Submittable)", () => {
+  const appUrl = () => (pool.options as { connectionString: string }).connectionString;
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+  it("leaves no read-timeout timer behind per call (pg clears it only when the Submittable's callback runs)", async () => {
+    // A long query_timeout: a timer left behind would still be pending when counted.
+    const timed = new pg.Pool({ connectionString: appUrl(), max: 2, query_timeout: 60_000 });
+    timed.on("error", () => undefined);
+    const fair = new FairPool(timed, { size: 2 });
+    try {
+      await withWorkspace(timed, A, async () => ok(undefined)); // warm: connections and their idle timers exist
+      const before = timers();
+      for (let i = 0; i < 40; i++) {
+        const direct = await withWorkspace(timed, i % 2 === 0 ? A : B, async (tx) => ok((await tx.query("select 1 one")).rows.length));
+        expect(direct._unsafeUnwrap()).toBe(1);
+        const viaFair = await fair.withWorkspace(A, async (tx) => ok((await tx.query("select 1 one")).rows.length));
+        expect(viaFair._unsafeUnwrap()).toBe(1);
+      }
+      // One BeginScoped per call, 80 calls: a stray timer each would add 80.
+      expect(timers() - before).toBeLessThan(5);
+    } finally {
+      fair.close();
+      await timed.end();
+    }
+  });
+
+  it("no uncaught error once query_timeout has passed (pg < 8.19 called the Submittable's missing callback: TypeError)", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    process.on("unhandledRejection", onUncaught);
+    const timed = new pg.Pool({ connectionString: appUrl(), max: 2, query_timeout: 300 });
+    timed.on("error", () => undefined);
+    try {
+      const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => withWorkspace(timed, i % 2 === 0 ? A : B, async () => ok(i))));
+      expect(runs.map((r) => r._unsafeUnwrap())).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      await sleep(700); // past query_timeout: a timer left behind fires now
+      expect(uncaught).toEqual([]);
+      const after = await withWorkspace(timed, A, async (tx) => ok((await tx.query<{ w: string }>("select current_setting('tenancy.workspace_id') w")).rows[0]?.w));
+      expect(after._unsafeUnwrap()).toBe(A);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      process.off("unhandledRejection", onUncaught);
+      await timed.end();
+    }
+  });
+
+  it("a BeginScoped the server refuses settles once, as the server's error, and clears pg's timer too", async () => {
+    const client = new pg.Client({ connectionString: appUrl(), query_timeout: 60_000 });
+    await client.connect();
+    try {
+      // An aborted transaction: the BEGIN of the Submittable then fails with 25P02.
+      const submit = (begin: BeginScoped) => (client as unknown as { query(submittable: BeginScoped): unknown }).query(begin);
+      await client.query("BEGIN");
+      await client.query("select 1/0").catch(() => undefined);
+      const before = timers();
+      const failures: unknown[] = [];
+      for (let i = 0; i < 20; i++) {
+        const begin = new BeginScoped(A, null);
+        submit(begin);
+        failures.push(await begin.done.then(() => "resolved", (e: { code?: string }) => e.code));
+      }
+      expect(failures).toEqual(Array(20).fill("25P02"));
+      expect(timers() - before).toBeLessThan(5);
+      await client.query("ROLLBACK");
+      const begin = new BeginScoped(B, null);
+      submit(begin);
+      await begin.done;
+      expect((await client.query<{ w: string }>("select current_setting('tenancy.workspace_id') w")).rows[0]?.w).toBe(B);
+      await client.query("ROLLBACK");
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe("a transaction fn aborted by an SQL error it handled is never reported as committed", () => {
+  // Postgres answers COMMIT of an aborted transaction with ROLLBACK, not an error.
+  const code = (e: unknown) => String((e as { code?: unknown }).code);
+
+  it("pg Pool and FairPool: a handled unique violation is a StoreFailed Err, and nothing is written", async () => {
+    await withWorkspace(pool, A, async (tx) => ok(await tx.query(insertSegment("dup-existing"))));
+    const fair = new FairPool(pool, { size: 1 });
+    try {
+      type Fn = Parameters<typeof fair.withWorkspace<string, never>>[1];
+      const runners = { pool: (fn: Fn) => withWorkspace(pool, A, fn), fair: (fn: Fn) => fair.withWorkspace(A, fn) };
+      for (const [label, run] of Object.entries(runners)) {
+        const result = await run(async (tx) => {
+          await tx.query(insertSegment(`dup-first-${label}`));
+          const caught = await tx.query(insertSegment("dup-existing")).then(() => "inserted", code);
+          return ok(caught);
+        });
+        expect(result._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: false, workspaceId: A });
+        expect(result._unsafeUnwrapErr().message).toMatch(/ROLLBACK/);
+        expect(await names(A)).not.toContain(`dup-first-${label}`);
+      }
+      // The connection is clean afterwards: the next transaction commits.
+      expect((await withWorkspace(pool, A, async (tx) => ok(await tx.query(insertSegment("after-abort")))))._unsafeUnwrap()).toBeDefined();
+      expect(await names(A)).toContain("after-abort");
+    } finally {
+      fair.close();
+    }
+  });
+
+  it("a pg-backed SqlClient (its transaction commits out of sight): the same StoreFailed Err", async () => {
+    const sqlClient = toSqlClient(pool);
+    if (sqlClient === undefined) throw new Error("no SqlClient");
+    const result = await withWorkspace(sqlClient, A, async (tx) => {
+      await tx.query(insertSegment("dup-first-sqlclient"));
+      return ok(await tx.query(insertSegment("dup-existing")).then(() => "inserted", code));
+    });
+    expect(result._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: false, workspaceId: A });
+    expect(await names(A)).not.toContain("dup-first-sqlclient");
+    const healthy = await withWorkspace(sqlClient, A, async (tx) => ok((await tx.query(insertSegment("sqlclient-kept"))).rowCount));
+    expect(healthy._unsafeUnwrap()).toBe(1);
+    expect(await names(A)).toContain("sqlclient-kept");
+  });
+
+  it("pg Pool: an error handled inside a savepoint still commits (no false alarm)", async () => {
+    const result = await withWorkspace(pool, A, async (tx) => {
+      await tx.query(insertSegment("kept-beside-savepoint"));
+      await tx.query("savepoint s");
+      const caught = await tx.query(insertSegment("dup-existing")).then(() => "inserted", code);
+      await tx.query("rollback to savepoint s");
+      return ok(caught);
+    });
+    expect(result._unsafeUnwrap()).toBe("23505");
+    expect(await names(A)).toContain("kept-beside-savepoint");
+  });
+
+  it("drizzle flavour: a handled unique violation is a StoreFailed Err; a nested (savepoint) one is fine", async () => {
+    const db = drizzle({ client: pool });
+    const failed = await withWorkspaceDrizzle(db, A, async (tx) => {
+      await tx.insert(segment).values({ workspaceId: A, name: "drizzle-dup-first" });
+      const caught = await tx.insert(segment).values({ workspaceId: A, name: "dup-existing" }).then(() => "inserted", (e: { cause?: unknown }) => code(e.cause ?? e));
+      return ok(caught);
+    });
+    expect(failed._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: false, workspaceId: A });
+    expect(await names(A)).not.toContain("drizzle-dup-first");
+    const nested = await withWorkspaceDrizzle(db, A, async (tx) => {
+      await tx.insert(segment).values({ workspaceId: A, name: "drizzle-kept" });
+      const caught = await tx
+        .transaction(async (inner) => inner.insert(segment).values({ workspaceId: A, name: "dup-existing" }))
+        .then(() => "inserted", () => "failed");
+      return ok(caught);
+    });
+    expect(nested._unsafeUnwrap()).toBe("failed");
+    expect(await names(A)).toContain("drizzle-kept");
   });
 });

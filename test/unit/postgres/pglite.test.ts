@@ -17,7 +17,7 @@ const asApp = (tx: SqlExecutor) => tx.query("set local role tk_app");
 beforeAll(async () => {
   db = new PGlite();
   await db.exec(`create table "Segment" (id uuid primary key default gen_random_uuid(), "workspaceId" uuid not null, name text not null);
-    create index on "Segment" ("workspaceId");
+    create index on "Segment" ("workspaceId"); create unique index "Segment_ws_name" on "Segment" ("workspaceId", name);
     create role tk_app nosuperuser nobypassrls; grant select, insert, update, delete on "Segment" to tk_app;
     insert into "Segment" ("workspaceId", name) values ('${A}', 'a1'), ('${A}', 'a2'), ('${B}', 'b1');`);
   await db.exec(policyMigrationSql([{ name: "Segment", column: "workspaceId" }]).replaceAll("--> statement-breakpoint", ""));
@@ -69,5 +69,26 @@ describe("on PGlite (the embedded default)", () => {
     const report = (await checkTenancy(db, { globalTables: [] }))._unsafeUnwrap();
     expect(report.tenantTables).toEqual([{ schema: "public", name: "Segment", column: "workspaceId" }]);
     expect(report.findings.map((f) => f.type)).toEqual(["PrimaryKeyWithoutWorkspace"]);
+  });
+
+  it("a handled SQL error that aborted the transaction is a StoreFailed Err (COMMIT would roll back silently), plain and drizzle", async () => {
+    const names = async () => (await db.query<{ name: string }>(`select name from "Segment"`)).rows.map((r) => r.name);
+    const plain = await withWorkspace(db, A, async (tx) => {
+      await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'lost-plain')`, [A]);
+      const caught = await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'a1')`, [A]).then(() => "inserted", () => "caught");
+      return ok(caught);
+    });
+    expect(plain._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: A });
+    const viaDrizzle = await withWorkspaceDrizzle(drizzle(db), A, async (tx) => {
+      await tx.execute(`insert into "Segment" ("workspaceId", name) values ('${A}', 'lost-drizzle')`);
+      const caught = await Promise.resolve(tx.execute(`insert into "Segment" ("workspaceId", name) values ('${A}', 'a1')`)).then(() => "inserted", () => "caught");
+      return ok(caught);
+    });
+    expect(viaDrizzle._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: A });
+    expect(await names()).not.toContain("lost-plain");
+    expect(await names()).not.toContain("lost-drizzle");
+    // A healthy transaction still commits through the same check.
+    expect((await withWorkspace(db, A, async (tx) => ok((await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'kept')`, [A])).rowCount))).isOk()).toBe(true);
+    expect(await names()).toContain("kept");
   });
 });
