@@ -127,8 +127,8 @@ export class QuotaGuard {
     const item: StoreItem = { ...b.unitItems[0]!, cost: actual };
     const meta: ItemMeta[] = [itemMeta(limit, "own", id.value, b.own)];
     // Units this process holds in a lease would otherwise be spent uncounted once usage is reset.
-    this.#leases?.discard(item.key);
-    const outcome = await this.store.apply({ mode: "reconcile", items: [item] });
+    const done = await this.#leases?.discard(item.key);
+    const outcome = await this.store.apply({ mode: "reconcile", items: [item] }).finally(done);
     if (outcome.isErr()) return err(outcome.error);
     return ok(toDecision(outcome.value, meta, false));
   }

@@ -54,6 +54,10 @@ export class LeaseBook {
   readonly #slots = new Map<string, Slot>();
   readonly #timer: NodeJS.Timeout;
   readonly #refreshing = new Set<Promise<void>>();
+  /** Refunds in flight (awaited by `close` and `discard`, so none lands after them). */
+  readonly #returning = new Set<Promise<void>>();
+  /** Keys a reconcile is resetting: no lease is taken or used for them until it is done. */
+  readonly #reconciling = new Set<string>();
   #closed = false;
   #stats = { localDecisions: 0, leaseCalls: 0, refundCalls: 0, returnedUnits: 0, deniedWhileHolding: 0 };
 
@@ -93,6 +97,7 @@ export class LeaseBook {
   tryLocal(items: readonly StoreItem[], now = this.#clock.now()): Decision | undefined {
     const slot = this.#slots.get(items[0]!.key);
     if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt || !sameLimits(slot.items, items)) return undefined;
+    if (this.#reconciling.size !== 0 && this.#reconciling.has(slot.items[0]!.key)) return undefined;
     this.#take(slot, 1, now);
     return this.#localDecision(slot);
   }
@@ -204,8 +209,8 @@ export class LeaseBook {
     const cost = costs[0]!.cost;
     const key = items[0]!.key;
     for (;;) {
-      // Closed: a lease taken now would never be returned. Store down: the guard's failure policy decides.
-      if (this.#closed || this.#storeDown()) return undefined;
+      // Closed: a lease taken now would never be returned. Reconciling: the count is being reset.
+      if (this.#closed || this.#reconciling.has(key)) return undefined;
       let slot = this.#slots.get(key);
       if (slot !== undefined && slot.pending !== null) {
         const end = await slot.pending;
@@ -229,6 +234,8 @@ export class LeaseBook {
         this.#take(slot, cost, now);
         return ok(this.#localDecision(slot));
       }
+      // Store down (the breaker is open): no lease is asked for; the guard's failure policy decides.
+      if (this.#storeDown()) return undefined;
       return this.#refill(slot, cost);
     }
   }
@@ -306,12 +313,16 @@ export class LeaseBook {
     return this.#giveBack(slot.items, units, slot.since);
   }
 
-  async #giveBack(items: readonly StoreItem[], units: number, since: number): Promise<void> {
-    if (units <= 0) return;
+  #giveBack(items: readonly StoreItem[], units: number, since: number): Promise<void> {
+    if (units <= 0) return Promise.resolve();
     this.#stats.refundCalls++;
-    const outcome = await this.#store.apply({ mode: "refund", items: items.map((item) => ({ ...item, cost: units })), since });
-    // A failed refund leaves the units consumed: under-admission, never over-admission.
-    if (outcome.isOk()) this.#stats.returnedUnits += units;
+    const work = this.#store.apply({ mode: "refund", items: items.map((item) => ({ ...item, cost: units })), since }).then((outcome) => {
+      // A failed refund leaves the units consumed: under-admission, never over-admission.
+      if (outcome.isOk()) this.#stats.returnedUnits += units;
+    });
+    this.#returning.add(work);
+    void work.finally(() => this.#returning.delete(work));
+    return work;
   }
 
   async #expire(all: boolean): Promise<void> {
@@ -328,15 +339,23 @@ export class LeaseBook {
   }
 
   /**
-   * Drops this process's lease on the limit stored under `key` without giving
-   * its units back: `reconcile` is about to set the store's usage to the true
-   * count, which neither includes them nor should lose them again to a refund.
+   * Before `reconcile` sets the store's usage of the limit stored under `key`
+   * to the true count: stops leasing for it, lets every lease and refund call
+   * already sent land (their units were counted before the reset), then drops
+   * this process's lease without giving its units back (the true count
+   * neither includes them nor may lose them again to a refund). Call the
+   * returned function once the reconcile is done.
    */
-  discard(key: string): void {
+  async discard(key: string): Promise<() => void> {
+    this.#reconciling.add(key);
+    for (let slot = this.#slots.get(key); slot?.pending != null; slot = this.#slots.get(key)) await slot.pending;
+    await Promise.all([...this.#refreshing, ...this.#returning]);
     const slot = this.#slots.get(key);
-    if (slot === undefined) return;
-    this.#slots.delete(key);
-    slot.units = 0;
+    if (slot !== undefined) {
+      this.#slots.delete(key);
+      slot.units = 0;
+    }
+    return () => this.#reconciling.delete(key);
   }
 
   /** Stops the timer and returns every unused unit. */
@@ -347,5 +366,7 @@ export class LeaseBook {
     await Promise.all([...this.#refreshing]);
     for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
     await this.#expire(true);
+    // Refunds sent earlier without waiting (trims, replaced leases) land before close resolves.
+    await Promise.all([...this.#returning]);
   }
 }

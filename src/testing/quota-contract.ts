@@ -225,14 +225,17 @@ export function runQuotaStoreContract(t: ContractTestApi, name: string, make: ()
           period: { x: { kind: "period", period: "month", limit: 5 } },
           count: { x: { kind: "count", limit: 5 } },
           sliding: { x: { kind: "rate", algorithm: "slidingWindow", limit: 5, periodMs: 60_000 } },
+          concurrency: { x: { kind: "concurrency", limit: 5 } },
         };
         const guardOn = (plan: string) =>
           new QuotaGuard({ store: h.store, ...(h.clock === undefined ? {} : { clock: h.clock }), policies: { plans: kinds, defaultPlan: plan } });
-        for (const [before, after] of [["period", "count"], ["count", "period"], ["sliding", "count"], ["count", "sliding"], ["period", "sliding"]] as const) {
+        const pairs = [["period", "count"], ["count", "period"], ["sliding", "count"], ["count", "sliding"], ["period", "sliding"], ["count", "concurrency"]] as const;
+        for (const [before, after] of pairs) {
           const solo = randomUUID();
           expect(value(await guardOn(before).consume({ workspaceId: solo, limit: "x", cost: 3 })).allowed).toBe(true);
           const next = guardOn(after);
-          const decision = after === "count" ? next.reserve({ workspaceId: solo, limit: "x" }) : next.consume({ workspaceId: solo, limit: "x" });
+          const holds = after === "count" || after === "concurrency";
+          const decision = holds ? next.reserve({ workspaceId: solo, limit: "x" }) : next.consume({ workspaceId: solo, limit: "x" });
           expect({ change: `${before} -> ${after}`, ...value(await decision) }).toMatchObject({ change: `${before} -> ${after}`, allowed: true, remaining: 4 });
         }
       });

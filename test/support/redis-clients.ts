@@ -21,6 +21,7 @@ export function redisClient(url = inject("servers").redisUrl): Redis {
 export function clusterClient(nodes = inject("servers").clusterNodes): Cluster {
   return new Cluster([...nodes], {
     redisOptions: { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1 },
+    retryDelayOnFailover: 0,
     clusterRetryStrategy: () => 100,
   });
 }

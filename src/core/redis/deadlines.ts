@@ -11,12 +11,17 @@
  * still pending when it fires and re-arms for the next one.
  */
 export interface Deadline {
-  /** `Date.now()` at which the call times out. */
+  /** `performance.now()` at which the call times out (monotonic: a wall-clock step neither stretches nor cuts a timeout). */
   readonly at: number;
   /** True once the call settled (answer, error or timeout). */
   settled: boolean;
   /** Settles the call as timed out (called once, while unsettled). */
   expire(): void;
+}
+
+/** The deadline `ms` from now on the queue's clock (monotonic: a wall-clock step neither stretches nor cuts it). */
+export function deadlineIn(ms: number): number {
+  return performance.now() + ms;
 }
 
 export class DeadlineQueue {
@@ -27,7 +32,7 @@ export class DeadlineQueue {
   /** Adds a call; `at` must not be earlier than any queued call's (one fixed timeout per queue). */
   add(d: Deadline): void {
     this.#queue.push(d);
-    if (!this.#armed) this.#arm(d.at, Date.now());
+    if (!this.#armed) this.#arm(d.at, performance.now());
   }
 
   /** Call after marking a call settled: drops settled calls from the head. */
@@ -54,7 +59,7 @@ export class DeadlineQueue {
 
   readonly #fire = (): void => {
     this.#armed = false;
-    const now = Date.now();
+    const now = performance.now();
     const q = this.#queue;
     let head = this.#head;
     while (head < q.length) {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { err, ok, type Result } from "neverthrow";
 import { describeThrown, storeFailed, storeUnavailable, type StoreFailedError, type StoreUnavailableError } from "../errors.js";
-import { DeadlineQueue, type Deadline } from "./deadlines.js";
+import { deadlineIn, DeadlineQueue, type Deadline } from "./deadlines.js";
 import type { LuaScript } from "./script.js";
 
 /** The user's ioredis client: a single `Redis` or a `Cluster`. tenancykit never creates one. */
@@ -108,7 +108,7 @@ export class RedisRunner {
     // Only anonymous callbacks below: a named closure per call costs a defineProperty under
     // transpilers that keep function names (tsx, which runs the tests and benchmarks).
     return new Promise((resolve) => {
-      const call = new PendingCall(Date.now() + timeoutMs, resolve, what, timeoutMs, deadlines);
+      const call = new PendingCall(deadlineIn(timeoutMs), resolve, what, timeoutMs, deadlines);
       if (deadlines !== undefined) deadlines.add(call);
       else call.timer = setTimeout(() => call.timedOut(), timeoutMs);
       startCall(send).then(
@@ -169,15 +169,24 @@ class PendingCall<T> implements Deadline {
 /** What is wrong with a client for which `replaysCommands` is true, and how to create it instead. */
 export const REPLAY_PROBLEM =
   "re-sends in-flight commands after a reconnect; create it with " +
-  "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false } })";
+  "{ autoResendUnfulfilledCommands: false } (for a Cluster: { redisOptions: { autoResendUnfulfilledCommands: false }, retryDelayOnFailover: 0 })";
 
+/**
+ * True when the client may send a command again after its caller was told it
+ * failed: a `Redis` re-sends in-flight commands after a reconnect unless
+ * `autoResendUnfulfilledCommands` is off; a `Cluster` does so through its node
+ * connections' options, and also re-sends a command whose node connection
+ * closed ("Connection is closed.", which Redis may already have run) after
+ * `retryDelayOnFailover` (100 ms by default) unless that is 0.
+ */
 export function replaysCommands(client: RedisClient): boolean {
   const options = client.options as {
     autoResendUnfulfilledCommands?: boolean;
     redisOptions?: { autoResendUnfulfilledCommands?: boolean };
+    retryDelayOnFailover?: number;
   };
   if ("redisOptions" in options || isCluster(client)) {
-    return options.redisOptions?.autoResendUnfulfilledCommands !== false;
+    return options.redisOptions?.autoResendUnfulfilledCommands !== false || (options.retryDelayOnFailover ?? 100) > 0;
   }
   return options.autoResendUnfulfilledCommands !== false;
 }

@@ -63,7 +63,8 @@ export function available(item: StoreItem, entry: Entry | number | undefined, no
     case KIND_COUNT:
     case KIND_CONCURRENCY: {
       const e = entry as HeldEntry | undefined;
-      return e === undefined ? item.limit : item.limit - e.used - e.reserved;
+      // A concurrency limit counts only its holds: usage it shares storage with is a count limit's.
+      return e === undefined ? item.limit : item.limit - (item.kind === KIND_COUNT ? e.used : 0) - e.reserved;
     }
     default: {
       const e = entry as SlidingEntry | undefined;

@@ -192,14 +192,13 @@ export class MemoryQuotaStore implements QuotaStore {
   /**
    * The entry of a period, sliding-window, count or concurrency item. One left
    * by a limit of the same name but another kind (the plan changed it) does not
-   * apply: it is dropped and the limit starts afresh, as on Redis, whose fields
-   * carry the kind.
+   * apply: it reads as absent, and only a write of the new kind replaces it
+   * (never a check or a refund), so a guard still on the old policy cannot
+   * reset the new limit by reading it.
    */
   #entryOf(item: StoreItem): Entry | undefined {
     const e = this.#entries.get(item.key);
-    if (e === undefined || entryFits(e, item.kind)) return e;
-    this.#entries.delete(item.key);
-    return undefined;
+    return e === undefined || entryFits(e, item.kind) ? e : undefined;
   }
 
   /** Applies one allowed item; returns false when a commit/release found no hold. */
@@ -221,6 +220,8 @@ export class MemoryQuotaStore implements QuotaStore {
         const [, end] = periodBounds(now, item.a, item.b);
         if (mode === "refund" && periodBounds(since, item.a, item.b)[1] !== end) return true;
         let e = this.#entryOf(item) as PeriodEntry | undefined;
+        // A refund gives back units of existing state; it never creates or replaces any.
+        if (mode === "refund" && (e === undefined || e.end !== end)) return true;
         if (e === undefined || e.end !== end) {
           e = { end, used: 0 };
           this.#entries.set(item.key, e);
@@ -235,6 +236,7 @@ export class MemoryQuotaStore implements QuotaStore {
         const window = Math.floor(now / windowMs) * windowMs;
         if (mode === "refund" && Math.floor(since / windowMs) * windowMs !== window) return true;
         let e = this.#entryOf(item) as SlidingEntry | undefined;
+        if (mode === "refund" && e === undefined) return true;
         if (e === undefined) {
           e = { window, size: windowMs, current: 0, previous: 0 };
           this.#entries.set(item.key, e);
@@ -254,6 +256,7 @@ export class MemoryQuotaStore implements QuotaStore {
 
   #writeHeld(item: StoreItem, mode: StoreRequest["mode"], id: string, amount: number, now: number): boolean {
     let e = this.#entryOf(item) as HeldEntry | undefined;
+    if (e === undefined && mode === "refund") return true;
     if (e === undefined) {
       e = { used: 0, reserved: 0, holds: null };
       this.#entries.set(item.key, e);

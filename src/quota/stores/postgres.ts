@@ -99,15 +99,21 @@ export class PostgresQuotaStore implements QuotaStore {
     const now = Number(rows[0]?.now_ms ?? Date.now());
     const memory = new MemoryQuotaStore({ clock: { now: () => now } });
     const byKey = new Map(rows.map((r) => [`${r.root_workspace_id}/${r.workspace_id}/${r.limit_name}`, r.state]));
+    // Keys whose row holds state of another kind (the limit's kind changed): it reads as absent.
+    const foreign = new Set<string>();
     for (const item of request.items) {
-      if (!memory.load(item.key, item.kind, byKey.get(item.key))) {
+      const state = byKey.get(item.key);
+      if (!memory.load(item.key, item.kind, state)) {
         // Corrupt state is reported, never guessed at; the transaction writes nothing.
-        return err(storeFailed(`quota state for ${item.key} is corrupt: ${JSON.stringify(byKey.get(item.key)).slice(0, 120)}`));
+        return err(storeFailed(`quota state for ${item.key} is corrupt: ${JSON.stringify(state).slice(0, 120)}`));
       }
+      if (state !== null && state !== undefined && memory.dump(item.key, item.kind) === undefined) foreign.add(item.key);
     }
     const outcome = memory.applySync(request);
     if (outcome.isErr() || !outcome.value.allowed || request.mode === "check") return outcome;
     for (const item of request.items) {
+      // A write that left no state of the new kind (a refund) keeps the other kind's row as it is.
+      if (foreign.has(item.key) && memory.dump(item.key, item.kind) === undefined) continue;
       const [root, ws, limit] = item.key.split("/");
       await tx.query(
         `UPDATE tenancy_quota_state SET state = $4::jsonb, updated_at = now()

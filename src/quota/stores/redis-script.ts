@@ -74,6 +74,8 @@ for i = 1, n do
     end
     local hv = redis.call('HMGET', key[i], 'u', 'r')
     v1[i], v2[i] = tonumber(hv[1]) or 0, tonumber(hv[2]) or 0
+    -- A concurrency limit counts only its holds (usage in the same key is a count limit's).
+    if k == 5 then v1[i] = 0 end
     avail[i] = lim[i] - v1[i] - v2[i]
   end
   if consuming then

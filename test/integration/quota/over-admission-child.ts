@@ -23,7 +23,7 @@ const random = () => {
 const client = target!.startsWith("cluster:")
   ? new Cluster(
       target!.slice(8).split(",").map((hp) => ({ host: hp.split(":")[0]!, port: Number(hp.split(":")[1]) })),
-      { redisOptions: { autoResendUnfulfilledCommands: false } },
+      { redisOptions: { autoResendUnfulfilledCommands: false }, retryDelayOnFailover: 0 },
     )
   : new Redis(target!, { autoResendUnfulfilledCommands: false });
 

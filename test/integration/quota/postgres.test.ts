@@ -38,6 +38,17 @@ describe("postgres store", () => {
     expect(50 - admitted).toBeLessThan(smallestDenied);
   });
 
+  it("a refund or check of another kind (a guard still on the old policy) leaves the new kind's row as it is", async () => {
+    const workspaceId = randomUUID();
+    const guard = new QuotaGuard({ store, policies: { plans: { p: { x: { kind: "count", limit: 3 } } }, defaultPlan: "p" } });
+    for (let i = 0; i < 3; i++) expect((await guard.consume({ workspaceId, limit: "x" }))._unsafeUnwrap().allowed).toBe(true);
+    const key = store.key(workspaceId, workspaceId, "x");
+    const period = { key, kind: 2, limit: 3, cost: 1, a: 1, b: 0 };
+    expect((await store.apply({ mode: "refund", items: [period], since: Date.now() })).isOk()).toBe(true);
+    expect((await store.apply({ mode: "check", items: [period] })).isOk()).toBe(true);
+    expect((await guard.consume({ workspaceId, limit: "x" }))._unsafeUnwrap().allowed).toBe(false);
+  });
+
   it("corrupt stored state is a typed error and nothing is written", async () => {
     const workspaceId = randomUUID();
     const guard = new QuotaGuard({ store, policies: { plans: { p: { seats: { kind: "count", limit: 5 } } }, defaultPlan: "p" } });

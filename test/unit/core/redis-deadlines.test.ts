@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DeadlineQueue, type Deadline } from "../../../src/core/redis/deadlines.js";
+import { deadlineIn, DeadlineQueue, type Deadline } from "../../../src/core/redis/deadlines.js";
 
 function deadline(at: number, expired: number[], id: number): Deadline {
   return { at, settled: false, expire: () => expired.push(id) };
@@ -7,7 +7,7 @@ function deadline(at: number, expired: number[], id: number): Deadline {
 
 describe("DeadlineQueue (one timer for a runner's calls)", () => {
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date", "performance"] });
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -16,7 +16,7 @@ describe("DeadlineQueue (one timer for a runner's calls)", () => {
   it("times out exactly the calls still pending at their deadline, in order", () => {
     const q = new DeadlineQueue();
     const expired: number[] = [];
-    const now = Date.now();
+    const now = performance.now();
     const calls = [0, 1, 2, 3].map((i) => deadline(now + 50 + i, expired, i));
     for (const c of calls) q.add(c);
     // Calls 0 and 2 answer: 0 leaves the head at once, 2 waits behind 1.
@@ -39,19 +39,27 @@ describe("DeadlineQueue (one timer for a runner's calls)", () => {
   it("drops settled calls from the head at once and still times out later calls", () => {
     const q = new DeadlineQueue();
     const expired: number[] = [];
-    const first = deadline(Date.now() + 50, expired, 1);
+    const first = deadline(performance.now() + 50, expired, 1);
     q.add(first);
     first.settled = true;
     q.settled();
     expect(q.size).toBe(0);
     vi.advanceTimersByTime(30);
     // A later call while the timer is still armed for the first deadline.
-    const second = deadline(Date.now() + 50, expired, 2);
+    const second = deadline(performance.now() + 50, expired, 2);
     q.add(second);
     vi.advanceTimersByTime(20);
     expect(expired).toEqual([]);
     vi.advanceTimersByTime(30);
     expect(expired).toEqual([2]);
     expect(q.size).toBe(0);
+  });
+  it("times out on a monotonic clock: the wall clock stepping back an hour (NTP, a VM resume) does not delay the deadline", () => {
+    const q = new DeadlineQueue();
+    const expired: number[] = [];
+    q.add(deadline(deadlineIn(50), expired, 1));
+    vi.setSystemTime(Date.now() - 3_600_000);
+    vi.advanceTimersByTime(51);
+    expect(expired).toEqual([1]);
   });
 });

@@ -47,9 +47,16 @@ class RecordingStore implements QuotaStore {
   }
 
   #gate: Promise<void> | undefined;
+  /** When set, requests are applied at once and answered only after `open()` (as Redis answers after running a script). */
+  lateReplies = false;
 
   async apply(request: StoreRequest): Promise<Result<StoreOutcome, QuotaStoreError>> {
     this.modes.push(request.mode);
+    if (this.lateReplies) {
+      const applied = await this.inner.apply(request);
+      if (this.#gate !== undefined) await this.#gate;
+      return applied;
+    }
     if (this.#gate !== undefined) await this.#gate;
     if (this.failing) return err(storeUnavailable("recording store is down"));
     return this.inner.apply(request);
@@ -94,6 +101,31 @@ describe("leased mode when the world changes", () => {
     await guard.close();
     expect(after).toBe(98);
     expect(await used(store, policies, "m", 100)).toBe(100);
+  });
+
+  it("reconcile waits for a lease renewal already applied in the store: its units are neither refunded against the true count nor spent uncounted", async () => {
+    const clock = new ManualClock();
+    const store = new RecordingStore(clock);
+    const policies = { plans: { p: { m: month(10_000) } }, defaultPlan: "p" };
+    const guard = new QuotaGuard({ store, clock, policies, leased: { leaseMs: 1_000, maxLeaseUnits: 100, remainingDivisor: 1 } });
+    const handle = guard.workspace(A)._unsafeUnwrap();
+    for (let i = 0; i < 3; i++) (await handle.consume({ limit: "m" }))._unsafeUnwrap();
+    // Local uses until one renews the lease in the background (held units run low): the renewal is
+    // applied in the store at once and answered late, as Redis answers after running the script.
+    store.lateReplies = true;
+    store.hold();
+    const sent = store.modes.length;
+    const uses: Promise<unknown>[] = [];
+    for (let i = 0; i < 200 && store.modes.length === sent; i++) uses.push(handle.consume({ limit: "m" }));
+    expect(store.modes.slice(sent)).toEqual(["lease"]);
+    const reconciling = guard.reconcile({ workspaceId: A, limit: "m", actual: 5 });
+    await new Promise((resolve) => setImmediate(resolve));
+    store.open();
+    await Promise.all(uses);
+    expect((await reconciling)._unsafeUnwrap().remaining).toBe(9_995);
+    store.lateReplies = false;
+    await guard.close();
+    expect(await used(store.inner, policies, "m", 10_000)).toBe(5);
   });
 
   it("a store outage costs one lease call: waiters share its failure, the breaker then skips the store", async () => {

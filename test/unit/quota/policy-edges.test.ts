@@ -4,6 +4,7 @@ import { parseWorkspaceId } from "../../../src/core/workspace-id.js";
 import { QuotaGuard } from "../../../src/quota/guard.js";
 import { rateLimitHeaders } from "../../../src/quota/headers.js";
 import { policiesFromEnv, StaticPolicySource, type PolicySource } from "../../../src/quota/policy.js";
+import { MemoryQuotaStore } from "../../../src/quota/stores/memory.js";
 
 /** Policies that are wrong in ways easy to miss: typos, deep families, changed kinds, null costs. */
 const A = "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01";
@@ -60,6 +61,20 @@ describe("quota policies: the edges", () => {
     source.assign(A, { plan: "period" });
     guard.invalidatePolicies(A);
     expect((await guard.consume({ workspaceId: A, limit: "x" }))._unsafeUnwrap()).toMatchObject({ allowed: true, remaining: 4 });
+  });
+
+  it("while a guard still holds the old policy, its checks and refunds never reset the new kind's usage", async () => {
+    const store = new MemoryQuotaStore();
+    const fresh = new QuotaGuard({ store, policies: { plans: { p: { x: { kind: "count", limit: 3 } } }, defaultPlan: "p" } });
+    const stale = new QuotaGuard({ store, policies: { plans: { p: { x: { kind: "period", period: "month", limit: 3 } } }, defaultPlan: "p" } });
+    let admitted = 0;
+    for (let i = 0; i < 6; i++) {
+      if ((await fresh.consume({ workspaceId: A, limit: "x" }))._unsafeUnwrap().allowed) admitted++;
+      (await stale.check({ workspaceId: A, limit: "x" }))._unsafeUnwrap();
+      const refund = await store.apply({ mode: "refund", items: [{ key: store.key(A, A, "x"), kind: 2, limit: 3, cost: 1, a: 1, b: 0 }], since: Date.now() });
+      expect(refund.isOk()).toBe(true);
+    }
+    expect(admitted).toBe(3);
   });
 
   it("a null cost is an InvalidCost, not a cost of 1", async () => {

@@ -8,6 +8,11 @@ describe("RedisQuotaStore options (no server: lazy clients)", () => {
     expect(() => new RedisQuotaStore({ client: replaying })).toThrow(/autoResendUnfulfilledCommands/);
     const cluster = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
     expect(() => new RedisQuotaStore({ client: cluster })).toThrow(/autoResendUnfulfilledCommands/);
+    // A Cluster also re-sends a command whose node connection closed (Redis may have run it) after retryDelayOnFailover.
+    const failover = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true, redisOptions: { autoResendUnfulfilledCommands: false } });
+    expect(() => new RedisQuotaStore({ client: failover })).toThrow(/retryDelayOnFailover: 0/);
+    const safeCluster = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true, redisOptions: { autoResendUnfulfilledCommands: false }, retryDelayOnFailover: 0 });
+    expect(new RedisQuotaStore({ client: safeCluster }).name).toBe("redis");
     const safe = new Redis({ lazyConnect: true, autoResendUnfulfilledCommands: false });
     expect(new RedisQuotaStore({ client: safe }).key("8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01", "8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e02", "segments")).toBe(
       "tk:{8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e01}:quota:8f14e45f-ceea-4e7a-9d1b-1a2b3c4d5e02:segments",
