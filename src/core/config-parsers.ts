@@ -32,6 +32,12 @@ export function urlParser(protocols: readonly string[]) {
     if (!protocols.includes(parsed.protocol)) {
       return err(`protocol ${parsed.protocol} is not one of ${protocols.join(", ")}`);
     }
+    // `new URL` accepts forms the clients do not ("redis:host:6380", surrounding spaces, no host):
+    // refused here, so a bad value is an InvalidConfig Err and not a client constructor's throw.
+    if (raw !== raw.trim()) return err("has leading or trailing whitespace");
+    if (!raw.startsWith(`${parsed.protocol}//`)) return err(`must start with ${parsed.protocol}//`);
+    // Postgres URLs may name a Unix socket directory instead (postgres:///db?host=/run/postgresql).
+    if (parsed.hostname === "" && parsed.protocol.startsWith("redis")) return err("has no host");
     return ok(raw);
   };
 }

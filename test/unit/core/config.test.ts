@@ -76,4 +76,12 @@ describe("loadConfig", () => {
       expect(spec.description.length).toBeGreaterThan(10);
     }
   });
+  it("refuses Redis URLs a client would throw on, and keeps Postgres socket URLs", () => {
+    for (const bad of ["redis:myhost:6380", "  redis://h:6380  ", "redis://", "redis:///0"]) {
+      const error = loadConfig({ TENANCY_REDIS_URL: bad })._unsafeUnwrapErr();
+      expect(error.type).toBe("InvalidConfig");
+      expect(error.message).toContain("TENANCY_REDIS_URL");
+    }
+    expect(loadConfig({ TENANCY_DATABASE_URL: "postgres:///dittofeed?host=/var/run/postgresql" }).isOk()).toBe(true);
+  });
 });
