@@ -21,7 +21,9 @@ async function main(argv: readonly string[]): Promise<number> {
     options: { help: { type: "boolean", short: "h" } },
   });
   const [command] = positionals;
-  if (values.help === true || command === undefined) {
+  // `usage` and `check` have help of their own: `tenancykit check --help` reaches it.
+  const ownHelp = command === "usage" || command === "check";
+  if ((values.help === true && !ownHelp) || command === undefined) {
     process.stdout.write(USAGE);
     return command === undefined && values.help !== true ? 1 : 0;
   }
