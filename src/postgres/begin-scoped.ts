@@ -13,14 +13,29 @@ interface PgConnection {
   readonly stream: { cork?: () => void; uncork?: () => void };
 }
 
-/** A node-postgres client that accepts Submittables (every pg 8 `Client`). */
+/** A node-postgres client that accepts Submittables (every pg 8 `Client` outside pipeline mode). */
 export interface SubmittableClient {
   query(submittable: BeginScoped): unknown;
   readonly connection: object;
 }
 
+/**
+ * True for a node-postgres client that runs a Submittable. A client in
+ * pipeline mode (`new Pool({ pipeline: true })`, pg 8.23+) refuses every
+ * custom query class ("not supported in pipeline mode"), so it is false there
+ * and the caller sends BEGIN and set_config as two plain queries.
+ */
 export function acceptsSubmittable(client: object): client is SubmittableClient {
-  return "connection" in client && typeof (client as { connection: unknown }).connection === "object";
+  return (
+    "connection" in client &&
+    typeof (client as { connection: unknown }).connection === "object" &&
+    (client as { pipeline?: unknown }).pipeline !== true
+  );
+}
+
+/** A node-postgres client in pipeline mode: queries are written without waiting for earlier replies. */
+export function isPipelined(client: object): boolean {
+  return (client as { pipeline?: unknown }).pipeline === true;
 }
 
 /**

@@ -68,8 +68,13 @@ export function hasUnwrappedCall(expression: string): boolean {
  * identifiers unquoted (Postgres quotes `workspace_id` only when it must),
  * `::text` casts on literals and sub-select aliases (`AS "nullif"`) removed,
  * `pg_catalog.` dropped. Compared token by token, so nothing can be added.
+ *
+ * With `column`, one more difference is ignored: a cast to uuid directly
+ * after that column when it leads the expression. Postgres prints it when the
+ * column's type is a domain over uuid (`(("workspaceId")::uuid = …)`); it
+ * changes no value, and nothing else about the expression is relaxed.
  */
-export function expressionTokens(expression: string): string[] {
+export function expressionTokens(expression: string, column?: string): string[] {
   const tokens: string[] = [];
   let i = 0;
   while (i < expression.length) {
@@ -101,6 +106,8 @@ export function expressionTokens(expression: string): string[] {
       }
     }
   }
+  // The column's own token, as printed: quoted (`w:workspaceId`) or bare and lower-case.
+  if (column !== undefined && tokens[0] === `w:${column}` && tokens[1] === "::" && tokens[2] === "w:uuid") tokens.splice(1, 2);
   const out: string[] = [];
   for (let k = 0; k < tokens.length; k++) {
     if (tokens[k] === "::" && tokens[k + 1] === "w:text") k++;
@@ -111,9 +118,9 @@ export function expressionTokens(expression: string): string[] {
   return out;
 }
 
-function sameExpression(actual: string | null, expected: string): boolean {
+function sameExpression(actual: string | null, expected: string, column: string): boolean {
   if (actual === null) return false;
-  const a = expressionTokens(actual);
+  const a = expressionTokens(actual, column);
   const b = expressionTokens(expected);
   return a.length === b.length && a.every((t, n) => t === b[n]);
 }
@@ -126,12 +133,12 @@ function sameExpression(actual: string | null, expected: string): boolean {
  */
 export function recognisePolicy(policy: CatalogPolicy, column: string): "own" | "grant" | undefined {
   const own = workspaceExpression(column);
-  const isOwn = (e: string | null) => sameExpression(e, own);
+  const isOwn = (e: string | null) => sameExpression(e, own, column);
   switch (policy.command) {
     case "SELECT":
       if (policy.withCheck !== null) return undefined;
       if (isOwn(policy.using)) return "own";
-      return sameExpression(policy.using, readGrantExpression(column)) ? "grant" : undefined;
+      return sameExpression(policy.using, readGrantExpression(column), column) ? "grant" : undefined;
     case "INSERT":
       return policy.using === null && isOwn(policy.withCheck) ? "own" : undefined;
     case "DELETE":

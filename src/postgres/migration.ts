@@ -20,9 +20,14 @@ function rolesList(roles: readonly string[] | undefined): string {
   return roles.map((role) => (role.toLowerCase() === "public" ? "public" : quoteIdent(role))).join(", ");
 }
 
-/** A SQL string literal. */
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+/**
+ * A SQL string literal that reads the same whatever `standard_conforming_strings`
+ * is: quotes doubled, and, when the text holds a backslash, an E'' literal with
+ * each backslash doubled (as Postgres' own `quote_literal` does).
+ */
+export function literal(text: string): string {
+  const quoted = text.replaceAll("'", "''");
+  return text.includes("\\") ? `E'${quoted.replaceAll("\\", "\\\\")}'` : `'${quoted}'`;
 }
 
 /** A dollar-quote tag that does not occur in `body`. */
@@ -40,19 +45,26 @@ const PARTITION = "\u0000partition\u0000";
  * PARTITION) on every partition, at any depth, of `table` that exists when
  * the migration runs. Row level security and policies are not inherited: a
  * partition queried by its own name applies only its own, and `GRANT … ON ALL
- * TABLES` reaches it. A table without partitions makes it a no-op.
+ * TABLES` reaches it. A table without partitions makes it a no-op. With
+ * `onlyWithPolicies`, only partitions carrying a policy of one of those names
+ * (chosen before any statement runs).
  */
-function partitionsBlock(name: string, statements: readonly string[]): string {
+function partitionsBlock(name: string, statements: readonly string[], onlyWithPolicies?: readonly string[]): string {
   const steps = statements.map((statement) => {
     const parts = statement.split(PARTITION).map(literal);
     return `    EXECUTE ${parts.join(" || part::text || ")};`;
   });
+  const carrying = onlyWithPolicies === undefined
+    ? []
+    : [`        AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.relid AND p.polname::text = ANY (ARRAY[${onlyWithPolicies.map(literal).join(", ")}]::text[]))`];
   const body = [
     "",
     "DECLARE part regclass;",
     "BEGIN",
     `  FOR part IN SELECT t.relid FROM pg_partition_tree(${literal(name)}::regclass) t JOIN pg_class c ON c.oid = t.relid`,
-    "      WHERE t.level > 0 AND c.relkind IN ('r', 'p') ORDER BY t.level, t.relid LOOP",
+    "      WHERE t.level > 0 AND c.relkind IN ('r', 'p')",
+    ...carrying,
+    "      ORDER BY t.level, t.relid LOOP",
     ...steps,
     "  END LOOP;",
     "END",
@@ -108,9 +120,17 @@ function revertStatements(name: string, column: string, options: PolicyMigration
   ];
 }
 
-/** The statements that undo `tablePolicyStatements` (for a down migration), partitions first. */
+/**
+ * The statements that undo `tablePolicyStatements` (for a down migration),
+ * partitions first. On the table itself: drop the policies, NO FORCE and
+ * DISABLE row level security. On its partitions, only on those that carry one
+ * of these policies (by name): a partition without them, e.g. one created
+ * after the migration ran, or one given row level security of its own, keeps
+ * whatever it has.
+ */
 export function tableRevertStatements(table: TenantTable, options: PolicyMigrationOptions = {}): string[] {
   const name = qualifiedName(table);
   const column = table.column ?? options.column ?? "workspace_id";
-  return [partitionsBlock(name, revertStatements(PARTITION, column, options)), ...revertStatements(name, column, options)];
+  const ours = policySpecs(column, options).map((spec) => spec.name);
+  return [partitionsBlock(name, revertStatements(PARTITION, column, options), ours), ...revertStatements(name, column, options)];
 }

@@ -11,7 +11,7 @@ import {
   isPgPool,
 } from "../core/postgres/sql-client.js";
 import { parseWorkspaceId, type WorkspaceId } from "../core/workspace-id.js";
-import { acceptsSubmittable, BeginScoped, SET_CONTEXT_SQL } from "./begin-scoped.js";
+import { acceptsSubmittable, BeginScoped, isPipelined, SET_CONTEXT_SQL } from "./begin-scoped.js";
 import type { PostgresTenancyError } from "./errors.js";
 
 export interface WithWorkspaceOptions {
@@ -91,6 +91,10 @@ export async function runScopedOnClient<T, E>(
         const begin = new BeginScoped(context.workspaceId, context.readWorkspaces);
         client.query(begin);
         await begin.done;
+      } else if (isPipelined(client)) {
+        // A pipelined client writes both at once, so this is one round trip too (each with its own
+        // Sync: if BEGIN failed, set_config ran alone, transaction-local to itself, and is rolled back).
+        await Promise.all([client.query("BEGIN"), client.query(SET_CONTEXT_SQL, [context.workspaceId, context.readWorkspaces])]);
       } else {
         await client.query("BEGIN");
         await client.query(SET_CONTEXT_SQL, [context.workspaceId, context.readWorkspaces]);
@@ -208,14 +212,24 @@ async function runScopedOnSqlClient<T, E>(
     return await sql.transaction(async (tx) => {
       await tx.query(SET_CONTEXT_SQL, [context.workspaceId, context.readWorkspaces]);
       open = true;
-      const result = await fn(guardedExecutor((text, params) => tx.query(text, params), () => open));
+      // Every statement of fn goes through this executor, so only a failed one can have aborted the transaction.
+      let failed = false;
+      const run = <R>(text: string, params?: readonly unknown[]): Promise<QueryResultRows<R>> =>
+        tx.query<R>(text, params).catch((thrown: unknown) => {
+          failed = true;
+          throw thrown;
+        });
+      const result = await fn(guardedExecutor(run, () => open));
       open = false;
       // Throwing is how SqlClient.transaction rolls back; the Err is unwrapped below.
       if (result.isErr()) throw new Rollback<E>(err(result.error));
       // SqlClient.transaction commits out of sight, and COMMIT of an aborted transaction rolls back
-      // without an error: ask the transaction whether it can still commit.
-      const aborted = await transactionAborted(() => tx.query("select 1"));
-      if (aborted !== undefined) throw new Rollback<PostgresTenancyError>(err(abortedCommit(context.workspaceId, aborted)));
+      // without an error. After a statement failed (and fn handled it, perhaps in a savepoint), ask
+      // the transaction whether it can still commit; a clean one is not asked (no extra round trip).
+      if (failed) {
+        const aborted = await transactionAborted(() => tx.query("select 1"));
+        if (aborted !== undefined) throw new Rollback<PostgresTenancyError>(err(abortedCommit(context.workspaceId, aborted)));
+      }
       return result;
     });
   } catch (thrown) {

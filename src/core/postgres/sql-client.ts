@@ -90,6 +90,24 @@ export function baseSource(source: PostgresSource): SqlClient | PGliteLike | PgP
   return isSqlClient(base) || isPGlite(base) || isPgPool(base) ? base : undefined;
 }
 
+/**
+ * Thrown by a `SqlClient.transaction` whose COMMIT Postgres answered with
+ * ROLLBACK: a statement `fn` ran failed, `fn` caught the error and returned,
+ * and the aborted transaction wrote nothing. It carries SQLSTATE 25P02
+ * (in_failed_sql_transaction), as PGlite's own error for this case does, so
+ * `toSqlError` makes it a non-retryable StoreFailed.
+ */
+export class CommitRolledBackError extends Error {
+  readonly code = "25P02";
+  constructor(command: string) {
+    super(
+      `COMMIT answered ${command}: an SQL error earlier in the transaction aborted it, so nothing was committed ` +
+        "(an error the transaction's function caught still aborts it; use a savepoint to recover from one)",
+    );
+    this.name = "CommitRolledBackError";
+  }
+}
+
 function fromPgPool(pool: PgPoolLike): SqlClient {
   return {
     kind: "pg",
@@ -101,15 +119,16 @@ function fromPgPool(pool: PgPoolLike): SqlClient {
     transaction: async (fn) => {
       const client = await pool.connect();
       let broken: Error | undefined;
+      let result: Awaited<ReturnType<typeof fn>>;
+      let committed: unknown;
       try {
         await client.query("BEGIN");
         const executor: SqlExecutor = {
           query: <R>(text: string, params: readonly unknown[] = []) =>
             client.query(text, [...params]) as Promise<QueryResultRows<R>>,
         };
-        const result = await fn(executor);
-        await client.query("COMMIT");
-        return result;
+        result = await fn(executor);
+        committed = await client.query("COMMIT");
       } catch (thrown) {
         // A failed ROLLBACK means the connection is unusable: destroy it rather than
         // return a connection in an unknown transaction state to the pool.
@@ -120,6 +139,12 @@ function fromPgPool(pool: PgPoolLike): SqlClient {
       } finally {
         client.release(broken ?? false);
       }
+      // Postgres answers the COMMIT of a transaction an earlier statement aborted (fn caught
+      // the error) with the tag ROLLBACK, not an error: nothing was written. The transaction
+      // has ended either way, so there is nothing to roll back here.
+      const command = (committed as { command?: unknown } | undefined)?.command;
+      if (command !== undefined && command !== "COMMIT") throw new CommitRolledBackError(String(command));
+      return result;
     },
   };
 }

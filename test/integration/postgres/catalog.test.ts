@@ -147,6 +147,28 @@ describe("checkTenancy: permissive policies that are not ours (they are ORed wit
   });
 });
 
+describe("checkTenancy: a workspace column whose type is a domain over uuid", () => {
+  it("recognises the generated policies, which Postgres prints back with a cast to uuid after the column", async () => {
+    const owner = poolAs(roles.owner);
+    await owner.query(`create domain wsid as uuid; create domain wsid_nested as wsid;
+      create table "Dom" (id int, "workspaceId" wsid not null); create index on "Dom" ("workspaceId");
+      create table dom_snake (id int, workspace_id wsid_nested not null); create index on dom_snake (workspace_id)`);
+    const domFindings = async () => (await findings()).filter((f) => / (Dom|dom_snake)\b/.test(f));
+    try {
+      await owner.query(policyMigrationSql([{ name: "Dom", column: "workspaceId" }, { name: "dom_snake", column: "workspace_id" }], { parentRead: true }));
+      const printed = await admin.query<{ e: string }>(`select pg_get_expr(polqual, polrelid) e from pg_policy where polname = 'tenancy_select' and polrelid = '"Dom"'::regclass`);
+      expect(printed.rows[0]?.e).toMatch(/^\(\("workspaceId"\)::uuid = /);
+      expect(await domFindings()).toEqual([]);
+      // A wider policy on the same column is still flagged.
+      await owner.query(`create policy widened on "Dom" for select using ("workspaceId"::uuid = (select nullif(current_setting('tenancy.workspace_id', true), '')::uuid) or id = 1)`);
+      expect(await domFindings()).toEqual(["UnrecognisedPermissivePolicy Dom widened"]);
+    } finally {
+      await owner.query(`drop table "Dom"; drop table dom_snake; drop domain wsid_nested; drop domain wsid`);
+    }
+    expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
+  });
+});
+
 describe("partitions: each is a table of its own to row level security", () => {
   const WA = "00000000-0000-4000-8000-0000000000aa";
   const WB = "00000000-0000-4000-8000-0000000000bb";
@@ -224,6 +246,59 @@ describe("partitions: each is a table of its own to row level security", () => {
       await admin.query(`drop schema archive`);
     }
     expect(await findings()).toEqual(INDEX_AND_KEY_GAPS);
+  });
+
+  it("the revert leaves alone a partition that does not carry our policies (row level security of its own is kept)", async () => {
+    const owner = poolAs(roles.owner);
+    await owner.query(`create table "Log" ("workspaceId" uuid not null, at date not null) partition by range (at);
+      create index on "Log" ("workspaceId");
+      create table "Log_1" partition of "Log" for values from ('2026-01-01') to ('2026-02-01')`);
+    try {
+      await owner.query(policyMigrationSql([{ name: "Log", column: "workspaceId" }]));
+      // Made after the migration, with row level security of its own.
+      await owner.query(`create table "Log_2" partition of "Log" for values from ('2026-02-01') to ('2026-03-01');
+        alter table "Log_2" enable row level security; alter table "Log_2" force row level security;
+        create policy own_rule on "Log_2" using ("workspaceId" = (select nullif(current_setting('tenancy.workspace_id', true), '')::uuid))`);
+      for (const s of tableRevertStatements({ name: "Log", column: "workspaceId" })) await owner.query(s);
+      const state = await admin.query<{ relname: string; rls: boolean; forced: boolean; policies: string[] }>(
+        `select c.relname, c.relrowsecurity rls, c.relforcerowsecurity forced,
+           coalesce(array_agg(p.polname::text order by p.polname) filter (where p.polname is not null), '{}') policies
+         from pg_class c left join pg_policy p on p.polrelid = c.oid where c.relname like 'Log%' and c.relkind in ('r', 'p') group by 1, 2, 3 order by 1`,
+      );
+      expect(state.rows).toEqual([
+        { relname: "Log", rls: false, forced: false, policies: [] },
+        { relname: "Log_1", rls: false, forced: false, policies: [] },
+        { relname: "Log_2", rls: true, forced: true, policies: ["own_rule"] },
+      ]);
+    } finally {
+      await owner.query(`drop table "Log"`);
+    }
+  });
+
+  it("migrates and reverts a table and column whose names hold a backslash, with standard_conforming_strings off too", async () => {
+    const owner = poolAs(roles.owner);
+    const name = "Back\\slash\\Event";
+    const ident = `"${name}"`;
+    const column = "work\\space";
+    await owner.query(`create table ${ident} ("${column}" uuid not null, at date not null) partition by range (at);
+      create table "${name}_1" partition of ${ident} for values from ('2026-01-01') to ('2026-02-01')`);
+    const client = await owner.connect();
+    try {
+      await client.query("set standard_conforming_strings = off; set escape_string_warning = off");
+      await client.query(policyMigrationSql([{ name, column }]));
+      const rls = async () =>
+        (await admin.query<{ relname: string; rls: boolean; n: number }>(
+          `select c.relname, c.relrowsecurity rls, (select count(*)::int from pg_policy p where p.polrelid = c.oid) n
+           from pg_class c where c.relname like 'Back%' order by 1`,
+        )).rows;
+      expect(await rls()).toEqual([{ relname: name, rls: true, n: 4 }, { relname: `${name}_1`, rls: true, n: 4 }]);
+      for (const s of tableRevertStatements({ name, column })) await client.query(s);
+      expect(await rls()).toEqual([{ relname: name, rls: false, n: 0 }, { relname: `${name}_1`, rls: false, n: 0 }]);
+    } finally {
+      await client.query("reset standard_conforming_strings; reset escape_string_warning");
+      client.release();
+      await owner.query(`drop table ${ident}`);
+    }
   });
 });
 

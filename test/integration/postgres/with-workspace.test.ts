@@ -4,7 +4,8 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { err, ok } from "neverthrow";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { toSqlClient } from "../../../src/core/postgres/sql-client.js";
+import { sqlResult } from "../../../src/core/postgres/result.js";
+import { CommitRolledBackError, toSqlClient, type SqlClient } from "../../../src/core/postgres/sql-client.js";
 import { currentWorkspaceId, currentWorkspaceTx, runInWorkspace } from "../../../src/postgres/ambient.js";
 import { withWorkspace as withWorkspaceDrizzle, workspaceScope } from "../../../src/postgres/drizzle.js";
 import { policyMigrationSql } from "../../../src/postgres/migration.js";
@@ -260,6 +261,53 @@ describe("withWorkspace with pg's query_timeout set (BEGIN + set_config as one S
   });
 });
 
+describe("withWorkspace on a pg Pool in pipeline mode (pg 8.23+ refuses custom query classes there)", () => {
+  const appUrl = () => (pool.options as { connectionString: string }).connectionString;
+
+  it("scopes, commits, rolls back and reports a handled error, directly and through FairPool", async () => {
+    const pipelined = new pg.Pool({ connectionString: appUrl(), max: 2, pipeline: true } as pg.PoolConfig);
+    pipelined.on("error", () => undefined);
+    const fair = new FairPool(pipelined, { size: 2 });
+    try {
+      const probe = await pipelined.connect();
+      expect((probe as unknown as { pipeline?: unknown }).pipeline).toBe(true); // the installed pg has pipeline mode
+      probe.release();
+      type Fn = Parameters<typeof fair.withWorkspace<unknown, unknown>>[1];
+      const runners = { pool: (id: string, fn: Fn) => withWorkspace(pipelined, id, fn), fair: (id: string, fn: Fn) => fair.withWorkspace(id, fn) };
+      for (const [label, run] of Object.entries(runners)) {
+        const committed = await run(B, async (tx) => {
+          await tx.query(insertSegment(`pipelined-${label}`));
+          return ok((await tx.query<{ w: string }>("select current_setting('tenancy.workspace_id') w")).rows[0]?.w);
+        });
+        expect(committed._unsafeUnwrap()).toBe(B);
+        expect(await names(B)).toContain(`pipelined-${label}`);
+        const seen = await run(A, async (tx) => ok((await tx.query<{ name: string }>(`select name from "Segment"`)).rows.map((r) => r.name)));
+        expect(seen._unsafeUnwrap()).not.toContain(`pipelined-${label}`);
+        const rolledBack = await run(B, async (tx) => {
+          await tx.query(insertSegment(`pipelined-err-${label}`));
+          return err("stop");
+        });
+        expect(rolledBack._unsafeUnwrapErr()).toBe("stop");
+        await run(B, async (tx) => ok(await tx.query(insertSegment(`pipelined-dup-${label}`))));
+        const handled = await run(B, async (tx) => {
+          await tx.query(insertSegment(`pipelined-lost-${label}`));
+          return ok(await tx.query(insertSegment(`pipelined-dup-${label}`)).then(() => "inserted", () => "caught"));
+        });
+        expect(handled._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: B });
+        const names_ = await names(B);
+        expect(names_).not.toContain(`pipelined-err-${label}`);
+        expect(names_).not.toContain(`pipelined-lost-${label}`);
+      }
+      // No context leaks onto the pooled connection.
+      const after = (await pipelined.query<{ s: string | null }>("select current_setting('tenancy.workspace_id', true) s")).rows[0];
+      expect(after?.s ?? "").toBe("");
+    } finally {
+      fair.close();
+      await pipelined.end();
+    }
+  });
+});
+
 describe("a transaction fn aborted by an SQL error it handled is never reported as committed", () => {
   // Postgres answers COMMIT of an aborted transaction with ROLLBACK, not an error.
   const code = (e: unknown) => String((e as { code?: unknown }).code);
@@ -300,6 +348,93 @@ describe("a transaction fn aborted by an SQL error it handled is never reported 
     const healthy = await withWorkspace(sqlClient, A, async (tx) => ok((await tx.query(insertSegment("sqlclient-kept"))).rowCount));
     expect(healthy._unsafeUnwrap()).toBe(1);
     expect(await names(A)).toContain("sqlclient-kept");
+  });
+
+  it("a SqlClient: only a transaction in which a statement failed is asked whether it can commit (a clean one sends no probe)", async () => {
+    const base = toSqlClient(pool);
+    if (base === undefined) throw new Error("no SqlClient");
+    let statements: string[] = [];
+    const counted: SqlClient = {
+      kind: "pg",
+      query: (text, params) => base.query(text, params),
+      exec: (text) => base.exec(text),
+      transaction: (fn) =>
+        base.transaction((tx) =>
+          fn({
+            query: (text, params) => {
+              statements.push(text);
+              return tx.query(text, params);
+            },
+          }),
+        ),
+    };
+    const run = async <T>(fn: Parameters<typeof withWorkspace<T, never>>[2]) => {
+      statements = [];
+      const result = await withWorkspace(counted, A, fn);
+      return { result, probes: statements.filter((s) => s === "select 1").length, count: statements.length };
+    };
+
+    const clean = await run(async (tx) => ok((await tx.query(insertSegment("counted-clean"))).rowCount));
+    expect(clean.result._unsafeUnwrap()).toBe(1);
+    expect(clean).toMatchObject({ probes: 0, count: 2 }); // set_config and fn's insert: nothing else
+    expect(await names(A)).toContain("counted-clean");
+
+    const handled = await run(async (tx) => {
+      await tx.query(insertSegment("counted-lost"));
+      return ok(await tx.query(insertSegment("dup-existing")).then(() => "inserted", code));
+    });
+    expect(handled.result._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: false, workspaceId: A });
+    expect(handled.result._unsafeUnwrapErr().message).toMatch(/25P02/);
+    expect(handled.probes).toBe(1);
+    expect(await names(A)).not.toContain("counted-lost");
+
+    const savepoint = await run(async (tx) => {
+      await tx.query(insertSegment("counted-savepoint"));
+      await tx.query("savepoint s");
+      const caught = await tx.query(insertSegment("dup-existing")).then(() => "inserted", code);
+      await tx.query("rollback to savepoint s");
+      return ok(caught);
+    });
+    expect(savepoint.result._unsafeUnwrap()).toBe("23505");
+    expect(savepoint.probes).toBe(1);
+    expect(await names(A)).toContain("counted-savepoint");
+
+    // A failure fn does not handle: a throw rolls back without a probe.
+    const thrown = await run(async (tx) => ok(await tx.query(insertSegment("dup-existing"))));
+    expect(thrown.result._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: A });
+    expect(thrown.probes).toBe(0);
+  });
+
+  it("SqlClient.transaction on a pg Pool: a COMMIT answered with ROLLBACK is thrown (25P02), never returned as success", async () => {
+    const sqlClient = toSqlClient(pool);
+    if (sqlClient === undefined) throw new Error("no SqlClient");
+    const table = `"Segment"`;
+    const aborted = sqlClient.transaction(async (tx) => {
+      await tx.query(`select set_config('tenancy.workspace_id', $1, true)`, [A]);
+      await tx.query(insertSegment("sqlclient-tx-lost"));
+      const caught = await tx.query(`insert into ${table} ("workspaceId", name) values ($1, 'dup-existing')`, [A]).then(() => "inserted", code);
+      return caught;
+    });
+    await expect(aborted).rejects.toBeInstanceOf(CommitRolledBackError);
+    await expect(aborted).rejects.toMatchObject({ code: "25P02", message: expect.stringMatching(/^COMMIT answered ROLLBACK/) });
+    expect(await names(A)).not.toContain("sqlclient-tx-lost");
+    // As its callers (audit, quota, crypto, metrics stores) see it: a non-retryable StoreFailed.
+    const asCallersSee = await sqlResult("store write", () =>
+      sqlClient.transaction(async (tx) => {
+        await tx.query(`select set_config('tenancy.workspace_id', $1, true)`, [A]);
+        await tx.query(insertSegment("dup-existing")).catch(() => undefined);
+        return "written";
+      }),
+    );
+    expect(asCallersSee._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", retryable: false });
+    expect(asCallersSee._unsafeUnwrapErr().message).toMatch(/SQLSTATE 25P02/);
+    // The connection went back clean: a healthy transaction commits and returns its value.
+    const healthy = await sqlClient.transaction(async (tx) => {
+      await tx.query(`select set_config('tenancy.workspace_id', $1, true)`, [A]);
+      return (await tx.query(insertSegment("sqlclient-tx-kept"))).rowCount;
+    });
+    expect(healthy).toBe(1);
+    expect(await names(A)).toContain("sqlclient-tx-kept");
   });
 
   it("pg Pool: an error handled inside a savepoint still commits (no false alarm)", async () => {

@@ -7,7 +7,7 @@ import { checkTenancy } from "../../../src/postgres/check.js";
 import { withWorkspace as withWorkspaceDrizzle } from "../../../src/postgres/drizzle.js";
 import { policyMigrationSql } from "../../../src/postgres/migration.js";
 import { withWorkspace } from "../../../src/postgres/with-workspace.js";
-import type { SqlExecutor } from "../../../src/core/postgres/sql-client.js";
+import type { PGliteLike, SqlExecutor } from "../../../src/core/postgres/sql-client.js";
 
 const A = "0b9d2b35-7a2e-4c7e-9f43-2d1f0e2a0001";
 const B = "0b9d2b35-7a2e-4c7e-9f43-2d1f0e2a0002";
@@ -71,6 +71,17 @@ describe("on PGlite (the embedded default)", () => {
     expect(report.findings.map((f) => f.type)).toEqual(["PrimaryKeyWithoutWorkspace"]);
   });
 
+  it("checkTenancy recognises the generated policies on a column whose type is a domain over uuid (printed with a ::uuid cast)", async () => {
+    await db.exec(`create domain wsid as uuid; create table "Dom" (id int, "workspaceId" wsid not null); create index on "Dom" ("workspaceId")`);
+    try {
+      await db.exec(policyMigrationSql([{ name: "Dom", column: "workspaceId" }], { parentRead: true }).replaceAll("--> statement-breakpoint", ""));
+      const report = (await checkTenancy(db, { globalTables: [] }))._unsafeUnwrap();
+      expect(report.findings.filter((f) => f.table === "Dom").map((f) => `${f.type} ${f.object ?? ""}`)).toEqual([]);
+    } finally {
+      await db.exec(`drop table "Dom"; drop domain wsid`);
+    }
+  });
+
   it("a handled SQL error that aborted the transaction is a StoreFailed Err (COMMIT would roll back silently), plain and drizzle", async () => {
     const names = async () => (await db.query<{ name: string }>(`select name from "Segment"`)).rows.map((r) => r.name);
     const plain = await withWorkspace(db, A, async (tx) => {
@@ -90,5 +101,32 @@ describe("on PGlite (the embedded default)", () => {
     // A healthy transaction still commits through the same check.
     expect((await withWorkspace(db, A, async (tx) => ok((await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'kept')`, [A])).rowCount))).isOk()).toBe(true);
     expect(await names()).toContain("kept");
+  });
+
+  it("asks whether the transaction can commit only after a statement failed: a clean one sends no probe", async () => {
+    const statements: string[] = [];
+    const counted: PGliteLike = {
+      waitReady: db.waitReady,
+      exec: (sql) => db.exec(sql),
+      query: (text, params) => db.query(text, params),
+      transaction: (fn) =>
+        db.transaction((tx) =>
+          fn({
+            query: (text, params) => {
+              statements.push(text);
+              return tx.query(text, params);
+            },
+          }),
+        ),
+    };
+    const clean = await withWorkspace(counted, A, async (tx) => ok((await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'counted')`, [A])).rowCount));
+    expect(clean._unsafeUnwrap()).toBe(1);
+    expect(statements).toHaveLength(2); // set_config and the insert
+    expect(statements).not.toContain("select 1");
+    statements.length = 0;
+    const handled = await withWorkspace(counted, A, async (tx) =>
+      ok(await tx.query(`insert into "Segment" ("workspaceId", name) values ($1, 'a1')`, [A]).then(() => "inserted", () => "caught")));
+    expect(handled._unsafeUnwrapErr()).toMatchObject({ type: "StoreFailed", workspaceId: A });
+    expect(statements.filter((s) => s === "select 1")).toHaveLength(1);
   });
 });

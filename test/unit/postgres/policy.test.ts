@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { evaluateRules, expressionTokens, hasUnwrappedCall, recognisePolicy, stripSubselects } from "../../../src/postgres/check-rules.js";
 import { detectWorkspaceColumn, quoteIdent } from "../../../src/postgres/identifiers.js";
-import { policyMigrationSql, tablePolicyStatements, tableRevertStatements } from "../../../src/postgres/migration.js";
+import { literal, policyMigrationSql, tablePolicyStatements, tableRevertStatements } from "../../../src/postgres/migration.js";
 import { policySpecs, workspaceExpression } from "../../../src/postgres/policy.js";
 import { workspacePolicies, tenantTablesFromDrizzle } from "../../../src/postgres/drizzle.js";
 import * as schema from "../../fixtures/dittofeed-schema.js";
@@ -53,6 +53,25 @@ describe("policy generation", () => {
     expect(odd).toMatch(/^DO \$tenancykit1\$/);
     expect(odd).toContain(`pg_partition_tree('"public"."$tenancykit$ it''s"'::regclass)`);
     expect(tableRevertStatements({ name: "Event" })[0]).toContain(`' DISABLE ROW LEVEL SECURITY'`);
+  });
+
+  it("quotes literals so that backslashes read the same whatever standard_conforming_strings is", () => {
+    expect(literal("plain 'x'")).toBe(`'plain ''x'''`);
+    expect(literal("a\\b'c")).toBe(`E'a\\\\b''c'`);
+    const block = tablePolicyStatements({ name: "Back\\slash", column: "work\\space" }).at(-1) ?? "";
+    expect(block).toContain(`pg_partition_tree(E'"public"."Back\\\\slash"'::regclass)`);
+    expect(block).toContain(`EXECUTE 'CREATE POLICY "tenancy_select" ON ' || part::text || E' AS PERMISSIVE FOR SELECT TO public USING ("work\\\\space" = `);
+    // Names without a backslash keep plain literals.
+    expect(tablePolicyStatements({ name: "Event" }).at(-1)).not.toMatch(/E'/);
+  });
+
+  it("the revert touches only partitions that carry the policies it drops", () => {
+    const block = tableRevertStatements({ name: "Event", column: "workspaceId" }, { parentRead: true, prefix: "tk" })[0] ?? "";
+    expect(block).toContain(
+      `AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.relid AND p.polname::text = ANY (ARRAY['tk_select', 'tk_insert', 'tk_update', 'tk_delete', 'tk_read_grant']::text[]))`,
+    );
+    // The apply block reaches every partition.
+    expect(tablePolicyStatements({ name: "Event" }).at(-1)).not.toContain("pg_policy");
   });
 
   it("writes a drizzle-kit migration with statement breakpoints covering every table", () => {
@@ -136,6 +155,31 @@ describe("recognising the policies tenancykit generates (permissive policies are
       expect(recognisePolicy(policy(command, using, check), "workspaceId"), `${command} ${using} / ${check}`).toBeUndefined();
     }
     expect(recognisePolicy(policy("SELECT", own), "workspace_id")).toBeUndefined();
+  });
+
+  it("accepts the cast to uuid Postgres prints after a column whose type is a domain over uuid, and nothing wider", () => {
+    // As PostgreSQL 15 prints the generated policies on `"workspaceId" wsid` (create domain wsid as uuid).
+    const domainOwn = `(("workspaceId")::uuid = ( SELECT (NULLIF(current_setting('tenancy.workspace_id'::text, true), ''::text))::uuid AS "nullif"))`;
+    const domainGrant = `(("workspaceId")::uuid = ANY (( SELECT (NULLIF(current_setting('tenancy.workspace_ids'::text, true), ''::text))::uuid[] AS "nullif")::uuid[]))`;
+    for (const command of ["SELECT", "DELETE", "ALL"]) expect(recognisePolicy(policy(command, domainOwn), "workspaceId"), command).toBe("own");
+    expect(recognisePolicy(policy("INSERT", null, domainOwn), "workspaceId")).toBe("own");
+    expect(recognisePolicy(policy("UPDATE", domainOwn, domainOwn), "workspaceId")).toBe("own");
+    expect(recognisePolicy(policy("SELECT", domainGrant), "workspaceId")).toBe("grant");
+    const snake = `((workspace_id)::uuid = ( SELECT (NULLIF(current_setting('tenancy.workspace_id'::text, true), ''::text))::uuid AS "nullif"))`;
+    expect(recognisePolicy(policy("SELECT", snake), "workspace_id")).toBe("own");
+    // Only directly after the leading column, and only to uuid.
+    for (const using of [
+      domainOwn.replace("::uuid =", "::text::uuid ="),
+      domainOwn.replace(`("workspaceId")::uuid`, `(("createdBy")::uuid)`),
+      domainOwn.replace(`("workspaceId")::uuid`, `lower(("workspaceId")::text)::uuid`),
+      `(${domainOwn.slice(1, -1)} OR true)`,
+      domainOwn.replace("= (", "= (('00000000-0000-0000-0000-000000000000'::uuid)::uuid OR "),
+      `(( SELECT (NULLIF(current_setting('tenancy.workspace_id'::text, true), ''::text))::uuid AS "nullif") = ("workspaceId")::uuid)`,
+    ]) {
+      expect(recognisePolicy(policy("SELECT", using), "workspaceId"), using).toBeUndefined();
+    }
+    expect(expressionTokens(domainOwn)).not.toEqual(expressionTokens(own));
+    expect(expressionTokens(domainOwn, "workspaceId")).toEqual(expressionTokens(own, "workspaceId"));
   });
 
   it("evaluateRules: a leftover permissive policy is a finding, and only our own policies count as coverage", () => {
