@@ -42,7 +42,7 @@ export function journeysWithCache({ db, cache }: { db: Queryable; cache: Journey
       `select id, name, definition->'entryNode'->>'event' as event
          from "Journey"
         where "workspaceId" = $1
-          and definition->>'status' = 'Running'
+          and status = 'Running'
           and definition->'entryNode'->>'type' = 'EventEntryNode'
         order by name`,
       [workspaceId],
@@ -78,10 +78,11 @@ export function journeysWithCache({ db, cache }: { db: Queryable; cache: Journey
     let id: string;
     try {
       const { rows } = await db.query<{ id: string }>(
-        `insert into "Journey" ("workspaceId", name, definition) values ($1, $2, $3)
-         on conflict ("workspaceId", name) do update set definition = excluded.definition, "updatedAt" = now()
+        `insert into "Journey" ("workspaceId", name, status, definition) values ($1, $2, $3, $4)
+         on conflict ("workspaceId", name)
+         do update set status = excluded.status, definition = excluded.definition, "updatedAt" = now()
          returning id`,
-        [workspaceId, name, JSON.stringify({ status, entryNode: { type: "EventEntryNode", event } })],
+        [workspaceId, name, status, JSON.stringify({ entryNode: { type: "EventEntryNode", event } })],
       );
       id = rows[0]?.id ?? "";
     } catch (thrown) {

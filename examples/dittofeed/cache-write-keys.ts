@@ -36,7 +36,7 @@ export type WriteKeyError = { type: "InvalidWriteKey"; message: string } | Cache
 export function writeKeysWithCache({ db, cache }: { db: Queryable; cache: WriteKeyCache }) {
   const load = async (secretId: string): Promise<WriteKeyRecord | undefined> => {
     const { rows } = await db.query<{ workspaceId: string; value: string }>(
-      `select w."workspaceId", s.definition->>'value' as value
+      `select w."workspaceId", s.value
          from "WriteKey" w join "Secret" s on s.id = w."secretId"
         where w."secretId" = $1`,
       [secretId],

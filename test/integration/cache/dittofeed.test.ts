@@ -77,11 +77,7 @@ describe("Dittofeed integration: journeys and write keys on TenantCache (real Po
 
   it("write keys: one query per key per cluster, bogus keys cached negatively, revocation seen by every node", async () => {
     const secretId = randomUUID();
-    await pool.query(`insert into "Secret" (id, "workspaceId", name, definition) values ($1, $2, 'df-write-key', $3)`, [
-      secretId,
-      w1,
-      JSON.stringify({ value: "s3cret" }),
-    ]);
+    await pool.query(`insert into "Secret" (id, "workspaceId", name, value) values ($1, $2, 'df-write-key', 's3cret')`, [secretId, w1]);
     await pool.query(`insert into "WriteKey" ("workspaceId", "secretId") values ($1, $2)`, [w1, secretId]);
     const dbA = counted(pool);
     const dbB = counted(pool);

@@ -18,8 +18,6 @@ beforeAll(async () => {
   // Idle clients see the backend terminated when the test database is dropped; a pool needs an error listener.
   pool.on("error", () => undefined);
   await applyFixtureSchema(pool);
-  // Dittofeed's Secret has `value text` (and configValue jsonb); the fixture keeps only the shared columns.
-  await pool.query(`alter table "Secret" add column value text`);
   (await migrateKeyStore(pool))._unsafeUnwrap();
   process.env.TENANCY_ROOT_KEYS = `df-root:${randomBytes(32).toString("base64")}`;
 });
