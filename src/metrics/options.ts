@@ -8,8 +8,10 @@ export interface TenantMetricsOptions {
   readonly topK?: number;
   /**
    * Workspaces tracked exactly at once; memory is about 60 B + 8 B per counter
-   * per workspace. Past this, idle workspaces are retired and then a
-   * Space-Saving sketch takes over (values become upper bounds with a reported error).
+   * per workspace, plus 8 B per counter (per histogram: 8 B for `prometheus()`,
+   * 16 B for OTel) per workspace for each exporter in use. Past this, idle
+   * workspaces are retired and then a Space-Saving sketch takes over (values
+   * become upper bounds with a reported error).
    * @default 100_000
    */
   readonly maxWorkspaces?: number;
@@ -20,7 +22,13 @@ export interface TenantMetricsOptions {
    * need its exact usage afterwards. `0` disables retirement. @default 3_600_000 (1 h)
    */
   readonly idleTtlMs?: number;
-  /** Metric whose values pick Space-Saving victims. @default the first declared counter */
+  /**
+   * Metric whose values pick Space-Saving victims: a counter or a histogram
+   * (by count), whose values never fall; declaring it as an up-down counter or
+   * gauge throws a TypeError. @default the first declared counter, else the
+   * first histogram, else recency (the workspace recorded in the oldest idle
+   * epoch)
+   */
   readonly rankBy?: string;
   readonly clock?: Clock;
 }

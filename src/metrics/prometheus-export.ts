@@ -1,5 +1,5 @@
 import { collectMetric, type HistogramCollection, type HistogramPoint, type MetricCollection, type ScalarCollection, type ScalarPoint } from "./collect.js";
-import type { WorkspaceSlots } from "./slots.js";
+import type { SlotListener, WorkspaceSlots } from "./slots.js";
 import { Column, HistogramStore, type MetricStore, type ScalarStore } from "./storage.js";
 import { topSlots } from "./top-k.js";
 import { OTHER } from "./types.js";
@@ -21,8 +21,12 @@ import { OTHER } from "./types.js";
  * - each named series accumulates only the increases of its workspace from the
  *   scrape before it was named on (a retired named workspace keeps its last
  *   value; if it comes back, it counts on from there);
+ * - a Space-Saving newcomer counts from its arrival: the slot's baselines move
+ *   to its values at the handover, so the evicted holder's increase since the
+ *   last scrape goes to `__other__`, not to the newcomer's named series;
  * - `__other__` is everything else: total − Σ named, so the series sum to the
- *   true total at every scrape, and it never decreases.
+ *   true total at every scrape, and it never decreases (a histogram's `_sum`:
+ *   while no negative value was observed; float rounding is clamped).
  *
  * Up-down counters and gauges are Prometheus gauges (levels, never rated), so
  * they keep the point-in-time top K by |value| from `collect()`.
@@ -35,8 +39,11 @@ export class PrometheusExport {
     for (const store of stores) {
       let family = this.#families.get(store);
       if (!family) {
-        if (store instanceof HistogramStore) family = new HistogramFamily(store);
-        else if (store.descriptor.kind === "counter") family = new CounterFamily(store);
+        if (store instanceof HistogramStore) {
+          const histogram = new HistogramFamily(store, k);
+          slots.listen(histogram);
+          family = histogram;
+        } else if (store.descriptor.kind === "counter") family = new CounterFamily(store);
         else {
           out.push(collectMetric(store, slots, k));
           continue;
@@ -52,8 +59,12 @@ export class PrometheusExport {
 /** A counter's stable series. */
 class CounterFamily {
   readonly #store: ScalarStore;
-  /** Per slot: the value at the previous scrape (zeroed when the slot's workspace retires). */
-  readonly #previous = new Column();
+  /**
+   * Per slot: the value at the previous scrape, zeroed when the slot's
+   * workspace retires and moved to the slot's current value when it changes
+   * hands (a baseline column), so a Space-Saving newcomer counts from its arrival.
+   */
+  readonly #previous = new Column("values");
   /** Named workspace → its exported value. Insertion order is admission order; never shrinks past K. */
   readonly #named = new Map<string, number>();
   #other = 0;
@@ -77,8 +88,9 @@ class CounterFamily {
       let value = exported;
       const slot = slots.find(id);
       if (slot >= 0) {
-        // Whatever reached this slot since the last scrape: values only grow
-        // in a slot until it retires, and retirement zeroes `previous` too.
+        // What this workspace added since the last scrape or since it took the
+        // slot: values only grow in a slot, and both retirement and
+        // replacement move `previous` along with the slot's owner.
         const increase = (values[slot] ?? 0) - (previous[slot] ?? 0);
         if (increase > 0) this.#named.set(id, (value += increase));
       }
@@ -106,25 +118,85 @@ interface NamedHistogram {
   readonly lastBuckets: Float64Array;
 }
 
-/** A histogram's stable series: `_count`, `_sum` and every `_bucket` follow the counter rule. */
-class HistogramFamily {
+/** A slot's count, sum and buckets when it changed hands (Space-Saving) since the last scrape. */
+interface Handover {
+  count: number;
+  sum: number;
+  readonly buckets: Float64Array;
+}
+
+/**
+ * A histogram's stable series: `_count`, `_sum` and every `_bucket` follow
+ * the counter rule. It listens to the slot table so that a Space-Saving
+ * newcomer that is, or may become, named counts from its arrival: the slot's
+ * values at the handover are its baselines (the evicted holder's increase
+ * since the last scrape goes to `__other__`).
+ */
+class HistogramFamily implements SlotListener {
   readonly #store: HistogramStore;
-  /** Per slot: the count at the previous scrape. */
-  readonly #previousCount = new Column();
+  readonly #k: number;
+  /** Per slot: the count at the previous scrape, or at the slot's handover since (a baseline column). */
+  readonly #previousCount = new Column("count");
   readonly #named = new Map<string, NamedHistogram>();
+  /**
+   * Slot → its values at its last handover since the previous scrape, kept
+   * only when the newcomer is named or may still be admitted (fewer than K
+   * named) and the slot held observations; cleared every scrape.
+   */
+  readonly #handovers = new Map<number, Handover>();
+  readonly #spare: Handover[] = [];
   #otherCount = 0;
+  #otherSum = 0;
   readonly #otherBuckets: Float64Array;
 
-  constructor(store: HistogramStore) {
+  constructor(store: HistogramStore, k: number) {
     this.#store = store;
+    this.#k = k;
     store.attach(this.#previousCount);
     this.#otherBuckets = new Float64Array(store.buckets);
+  }
+
+  /** @internal SlotListener: nothing per slot to grow (the baseline column grows with the store). */
+  grow(): void {}
+
+  /** @internal SlotListener: a retired slot restarts from zero (the store zeroes the baseline column). */
+  retire(slot: number): void {
+    this.#release(slot);
+  }
+
+  /** @internal SlotListener: the slot passes to `id`; remember its values when they can matter. */
+  replace(slot: number, id: string): void {
+    const store = this.#store;
+    const count = store.count[slot] ?? 0;
+    // An empty slot needs no record: its baseline is zero, and the baseline column says so.
+    if (count === 0 || (this.#named.size >= this.#k && !this.#named.has(id))) {
+      this.#release(slot);
+      return;
+    }
+    let handover = this.#handovers.get(slot);
+    if (!handover) {
+      handover = this.#spare.pop() ?? { count: 0, sum: 0, buckets: new Float64Array(store.buckets) };
+      this.#handovers.set(slot, handover);
+    }
+    handover.count = count;
+    handover.sum = store.sum[slot] ?? 0;
+    const base = slot * store.buckets;
+    for (let i = 0; i < store.buckets; i++) handover.buckets[i] = store.counts[base + i] ?? 0;
+  }
+
+  #release(slot: number): void {
+    const handover = this.#handovers.get(slot);
+    if (!handover) return;
+    this.#handovers.delete(slot);
+    this.#spare.push(handover);
   }
 
   collect(slots: WorkspaceSlots, k: number): HistogramCollection {
     const store = this.#store;
     const b = store.buckets;
     const n = slots.highWater;
+    // Until a negative value is observed every `_sum` only grows: clamp float rounding.
+    const monotonicSum = !store.negative;
     let totalCount = store.retiredCount;
     let totalSum = store.retiredSum;
     const totalBuckets = Float64Array.from(store.retiredCounts);
@@ -158,19 +230,30 @@ class HistogramFamily {
         const base = slot * b;
         if (h.slot !== slot || h.generation !== generation) {
           // The workspace holds this slot since the last scrape (first named, back after
-          // retirement, or a Space-Saving newcomer). Buckets have no per-slot history, so
-          // take all of the slot when it was empty at the last scrape, else start counting now.
+          // retirement, or a Space-Saving newcomer). Its baselines: the slot's values when
+          // it took it over (recorded at the handover), zero when the slot held no
+          // observation at the last scrape or handover, else the current values (buckets
+          // have no per-slot history: its increase so far goes to `__other__`).
+          const handover = this.#handovers.get(slot);
           const empty = (previousCount[slot] ?? 0) === 0;
           h.slot = slot;
           h.generation = generation;
-          h.lastCount = empty ? 0 : (store.count[slot] ?? 0);
-          h.lastSum = empty ? 0 : (store.sum[slot] ?? 0);
-          for (let i = 0; i < b; i++) h.lastBuckets[i] = empty ? 0 : (store.counts[base + i] ?? 0);
+          if (handover) {
+            h.lastCount = handover.count;
+            h.lastSum = handover.sum;
+            h.lastBuckets.set(handover.buckets);
+          } else {
+            h.lastCount = empty ? 0 : (store.count[slot] ?? 0);
+            h.lastSum = empty ? 0 : (store.sum[slot] ?? 0);
+            for (let i = 0; i < b; i++) h.lastBuckets[i] = empty ? 0 : (store.counts[base + i] ?? 0);
+          }
         }
         const count = store.count[slot] ?? 0;
         const sum = store.sum[slot] ?? 0;
         h.count += count - h.lastCount;
-        h.sum += sum - h.lastSum;
+        const sumIncrease = sum - h.lastSum;
+        // Never negative without negative observations; the guard keeps `_sum` monotonic regardless.
+        if (!monotonicSum || sumIncrease > 0) h.sum += sumIncrease;
         h.lastCount = count;
         h.lastSum = sum;
         for (let i = 0; i < b; i++) {
@@ -185,6 +268,7 @@ class HistogramFamily {
       series.push({ workspaceId: id, count: h.count, sum: h.sum, buckets: Array.from(h.buckets), error: 0 });
     }
     for (let slot = 0; slot < n; slot++) previousCount[slot] = store.count[slot] ?? 0;
+    for (const slot of this.#handovers.keys()) this.#release(slot);
     const otherCount = (this.#otherCount = Math.max(this.#otherCount, totalCount - namedCount));
     const otherBuckets: number[] = [];
     for (let i = 0; i < b; i++) {
@@ -192,8 +276,10 @@ class HistogramFamily {
       this.#otherBuckets[i] = v;
       otherBuckets.push(v);
     }
-    // `_sum` is not clamped: negative observations may lower it legitimately.
-    const otherSum = totalSum - namedSum;
+    // total − Σ named wobbles by float rounding (the two sums round differently). Without
+    // negative observations the true value never falls, so a drop is rounding and is clamped
+    // (a drop would read as a counter reset). Negative observations may lower it for real.
+    const otherSum = (this.#otherSum = monotonicSum ? Math.max(this.#otherSum, totalSum - namedSum) : totalSum - namedSum);
     series.sort((x, y) => y.count - x.count || (x.workspaceId < y.workspaceId ? -1 : 1));
     series.push({ workspaceId: OTHER, count: otherCount, sum: otherSum, buckets: otherBuckets, error: 0 });
     return {

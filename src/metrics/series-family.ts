@@ -9,7 +9,10 @@ export interface FamilySource {
   values(): Float64Array;
   /** Mass of retired workspaces (0 for gauges). */
   retired(): number;
-  /** Per-slot value at the previous collection (zeroed by retirement). */
+  /**
+   * Per-slot value at the previous collection: zeroed by retirement, moved to
+   * the slot's current value when it changes hands (a baseline column).
+   */
   readonly previous: Column;
   /** "sum": values accumulate (counter, up-down); "gauge": last value wins. */
   readonly mode: "sum" | "gauge";
@@ -31,7 +34,9 @@ export type SeriesAttributes = { readonly workspace_id: string };
  *
  * - each named workspace's series accumulates only the increases made while
  *   it was named; `__other__` accumulates every other increase (retired
- *   workspaces included), so the observed series always sum to the total;
+ *   workspaces included, and an evicted workspace's increase since the last
+ *   collection: a Space-Saving newcomer counts from its arrival), so the
+ *   observed series always sum to the total;
  * - under **cumulative** temporality the SDK re-exports every attribute set it
  *   has ever seen (TemporalMetricProcessor merges forever), so names are
  *   admitted by value until K are taken and then kept; the series count can
@@ -171,8 +176,9 @@ export interface Exported {
 export function exportedOf(store: MetricStore): Exported[] {
   const name = store.descriptor.name;
   if (store instanceof HistogramStore) {
-    const count = new Column();
-    const sum = new Column();
+    // Baseline columns: a Space-Saving newcomer counts from its arrival, not from the evicted holder's last collection.
+    const count = new Column("count");
+    const sum = new Column("sum");
     store.attach(count);
     store.attach(sum);
     return [
@@ -188,7 +194,7 @@ export function exportedOf(store: MetricStore): Exported[] {
       },
     ];
   }
-  const previous = new Column();
+  const previous = new Column("values");
   store.attach(previous);
   const kind = store.descriptor.kind === "histogram" ? "counter" : store.descriptor.kind;
   return [

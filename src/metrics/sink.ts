@@ -4,7 +4,7 @@ import { isMetricName } from "./options.js";
 import type { MetricStore } from "./storage.js";
 import type { TenantMetrics } from "./tenant-metrics.js";
 
-/** Most metric names the sink declares on its own; more are dropped, not declared. */
+/** Most metric names the sink declares on its own (names it failed to declare do not count); more are dropped. */
 const MAX_AUTO_METRICS = 256;
 /** Most names it remembers per kind; past that, names it cannot use are looked up again each time, not kept. */
 const MAX_REMEMBERED = 1_024;
@@ -33,12 +33,13 @@ export function metricsSink(metrics: TenantMetrics): CountingMetricsSink {
     if (cached !== undefined) return cached;
     let store = metrics.store(metric);
     if (!store && declared < MAX_AUTO_METRICS && isMetricName(metric)) {
-      declared++;
       try {
         if (kind === "counter") metrics.counter(metric, { description: "reported through TenantMetricsSink" });
         else metrics.histogram(metric, { description: "reported through TenantMetricsSink" });
+        declared++; // only names really declared use up the budget
       } catch {
-        // A name colliding with a histogram's series (MetricNameCollisionError): dropped, never thrown.
+        // A name colliding with a histogram's series (MetricNameCollisionError): dropped, never
+        // thrown, and not counted against the budget.
       }
       store = metrics.store(metric);
     }

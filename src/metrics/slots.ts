@@ -10,8 +10,11 @@ export interface SlotListener {
   grow(size: number): void;
   /** The slot's workspace left for good (idle eviction): fold its values away and zero it. */
   retire(slot: number): void;
-  /** The slot passes to a new workspace that inherits its values (Space-Saving). */
-  replace(slot: number): void;
+  /**
+   * The slot passes to `id`, a new workspace that inherits its values
+   * (Space-Saving). Called while `ids[slot]` is still the evicted workspace.
+   */
+  replace(slot: number, id: string): void;
 }
 
 const INITIAL_SIZE = 1_024;
@@ -76,7 +79,7 @@ export class WorkspaceSlots {
   replace(slot: number, id: string): void {
     const previous = this.ids[slot];
     if (previous !== undefined) this.#bySlotId.delete(previous);
-    for (const listener of this.#listeners) listener.replace(slot);
+    for (const listener of this.#listeners) listener.replace(slot, id);
     this.#assign(slot, id);
   }
 

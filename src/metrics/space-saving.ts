@@ -3,14 +3,18 @@ import type { MetricStore } from "./storage.js";
 
 /**
  * Picks Space-Saving victims when every slot is taken: always a slot holding
- * the smallest current value of the ranking metric, as Space-Saving requires.
+ * the smallest current value of the ranking metric, as Space-Saving requires,
+ * provided ranking values never fall between retirements. They don't: the
+ * ranking is a counter's value, a histogram's count or a slot's last-touch
+ * epoch (TenantMetrics refuses an up-down counter or gauge as `rankBy`); a
+ * key that could fall would leave a smaller slot outside the queue.
  * Evicting anything larger breaks the guarantee that values are upper bounds:
  * a workspace evicted at value v may return later and inherit less than v.
  *
  * Finding the minimum per arrival would scan every slot, so one scan queues
  * the smallest 1/64 of the table in a min-heap keyed by each slot's value at
  * queue time, and records the largest queued key as the threshold (every slot
- * left out of the queue held at least that much, and counter values only
+ * left out of the queue held at least that much, and ranking values only
  * grow). The hot path never touches the heap, so a queued key is only a lower
  * bound of the slot's value; each pop re-checks it:
  *

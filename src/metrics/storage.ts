@@ -5,9 +5,19 @@ import type { MetricDescriptor } from "./types.js";
  * A per-slot number column that an exporter attaches to a metric (e.g. the
  * value at the previous collection). It grows with the slot table and is
  * zeroed when a slot's workspace is retired, so a new occupant starts clean.
+ *
+ * A baseline column (`follows` set) is an exporter's "value at the previous
+ * collection" of one per-slot array: when the slot changes hands by
+ * Space-Saving replacement, its entry moves to the slot's current value, so
+ * the newcomer's increase counts from its arrival and the evicted holder's
+ * increase since the last collection is nobody's named increase (it lands in
+ * `__other__`). For a counter, up-down counter or gauge any `follows` value
+ * means the store's `values`.
  */
 export class Column {
   data: Float64Array = new Float64Array(0);
+
+  constructor(readonly follows?: "values" | "count" | "sum") {}
 }
 
 /**
@@ -48,12 +58,12 @@ export class ScalarStore implements SlotListener {
   replace(slot: number): void {
     // Space-Saving: the newcomer inherits the evicted count, which becomes its
     // error bound. Mass is conserved, so totals and `__other__` stay exact.
-    if (this.descriptor.kind === "gauge") {
-      this.values[slot] = 0;
-      return;
+    if (this.descriptor.kind === "gauge") this.values[slot] = 0;
+    else {
+      this.errors ??= new Float64Array(this.values.length);
+      this.errors[slot] = this.values[slot] ?? 0;
     }
-    this.errors ??= new Float64Array(this.values.length);
-    this.errors[slot] = this.values[slot] ?? 0;
+    for (const column of this.columns) if (column.follows !== undefined) column.data[slot] = this.values[slot] ?? 0;
   }
 
   /** The ranking key of a slot for top-K. */
@@ -81,6 +91,11 @@ export class HistogramStore implements SlotListener {
   readonly retiredCounts: Float64Array;
   retiredCount = 0;
   retiredSum = 0;
+  /**
+   * True once any negative value was observed. Until then every `_sum` only
+   * grows, so the Prometheus exporter may clamp float rounding in `__other__`.
+   */
+  negative = false;
   readonly columns: Column[] = [];
 
   constructor(descriptor: MetricDescriptor) {
@@ -104,6 +119,7 @@ export class HistogramStore implements SlotListener {
     if (c < U32_MAX) this.counts[at] = c + 1;
     this.count[slot] = (this.count[slot] ?? 0) + 1;
     this.sum[slot] = (this.sum[slot] ?? 0) + value;
+    if (value < 0) this.negative = true;
   }
 
   grow(size: number): void {
@@ -131,6 +147,10 @@ export class HistogramStore implements SlotListener {
   replace(slot: number): void {
     this.errors ??= new Float64Array(this.count.length);
     this.errors[slot] = this.count[slot] ?? 0;
+    for (const column of this.columns) {
+      if (column.follows === "sum") column.data[slot] = this.sum[slot] ?? 0;
+      else if (column.follows !== undefined) column.data[slot] = this.count[slot] ?? 0;
+    }
   }
 
   rank(slot: number): number {

@@ -63,7 +63,7 @@ export class TenantMetrics implements SlotOwner {
   readonly #handleGeneration: number[] = [];
   #retired = 0;
   #replaced = 0;
-  /** Created by the first `prometheus()` call (it attaches a column per counter). */
+  /** Created by the first `prometheus()` call (it attaches an 8-byte-per-slot column per counter and histogram). */
   #prometheus: PrometheusExport | undefined;
   readonly #declareListeners: ((store: MetricStore) => void)[] = [];
 
@@ -159,9 +159,15 @@ export class TenantMetrics implements SlotOwner {
    * Prometheus text exposition (format 0.0.4). Counter families (counters,
    * histogram `_count`/`_bucket`/`_sum`) are stateful so `rate()` and
    * `increase()` stay true: names are admitted by value until K are named and
-   * then kept, each named series grows only by its workspace's own increases,
-   * and `__other__` takes the rest. Up-down counters and gauges are the
-   * point-in-time top K of `collect()`. Also runs idle retirement when due.
+   * then kept until the process restarts, each named series grows only by its
+   * workspace's own increases (a Space-Saving newcomer counts from its
+   * arrival), and `__other__` takes the rest. A histogram's `_sum` is a true
+   * counter only while every observation is ≥ 0: then float rounding in
+   * `__other__` is clamped so it never falls; after a negative observation
+   * `_sum` may fall and `rate()` on it reads that as a reset. Up-down
+   * counters and gauges are the point-in-time top K of `collect()`. The first
+   * call attaches 8 B per workspace slot per counter and per histogram for the
+   * life of the process. Also runs idle retirement when due.
    */
   prometheus(): string {
     this.sweep();
@@ -223,11 +229,20 @@ export class TenantMetrics implements SlotOwner {
     return slot;
   }
 
+  /**
+   * The Space-Saving ranking: `rankBy`, else the first counter, else the first
+   * histogram (by count), else recency. Only values that never fall may rank
+   * (the victim queue relies on it; `#declare` refuses anything else for `rankBy`).
+   */
   #rankStore(): MetricStore | undefined {
     const named = this.options.rankBy === undefined ? undefined : this.#stores.get(this.options.rankBy);
     if (named) return named;
-    for (const store of this.#stores.values()) if (store.descriptor.kind === "counter") return store;
-    return this.#stores.values().next().value;
+    let histogram: MetricStore | undefined;
+    for (const store of this.#stores.values()) {
+      if (store.descriptor.kind === "counter") return store;
+      if (store.descriptor.kind === "histogram") histogram ??= store;
+    }
+    return histogram;
   }
 
   #declare(name: string, kind: MetricKind, options: MetricOptions, boundaries?: readonly number[]): MetricDescriptor {
@@ -240,6 +255,11 @@ export class TenantMetrics implements SlotOwner {
       return existing.descriptor;
     }
     this.#checkCollision(name, kind);
+    if (name === this.options.rankBy && kind !== "counter" && kind !== "histogram") {
+      throw new TypeError(
+        `metric ${JSON.stringify(name)} is the Space-Saving ranking (rankBy) and must be a counter or a histogram, not a ${kind}: ranking values must never fall`,
+      );
+    }
     const descriptor: MetricDescriptor = {
       name,
       kind,
