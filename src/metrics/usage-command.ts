@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../core/config.js";
 import { describeThrown } from "../core/errors.js";
@@ -100,12 +101,21 @@ async function connect(
 ): Promise<{ client: SqlClient; close: () => Promise<void> } | undefined> {
   try {
     if (pgliteDir !== undefined) {
+      // PGlite creates a database in any directory it is given: a mistyped path would make a new, empty one.
+      if (!existsSync(join(pgliteDir, "PG_VERSION"))) {
+        io.errOut(`tenancykit usage: ${pgliteDir} is not a PGlite database directory (no PG_VERSION)\n`);
+        return undefined;
+      }
       const { PGlite } = await import("@electric-sql/pglite");
       const db = new PGlite(pgliteDir);
       return { client: toSqlClient(db as unknown as PostgresSource) as SqlClient, close: () => db.close() };
     }
-    const config = loadConfig(io.env);
-    const databaseUrl = url ?? (config.isOk() ? config.value.databaseUrl : undefined);
+    const config = url === undefined ? loadConfig(io.env) : undefined;
+    if (config !== undefined && config.isErr()) {
+      io.errOut(`tenancykit usage: ${config.error.message}\n`);
+      return undefined;
+    }
+    const databaseUrl = url ?? config?.value.databaseUrl;
     if (databaseUrl === undefined) {
       io.errOut("tenancykit usage: no database: pass --database-url, --pglite or set TENANCY_DATABASE_URL\n");
       return undefined;

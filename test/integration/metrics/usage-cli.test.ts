@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -98,6 +98,20 @@ describe("tenancykit usage", () => {
     const none = await run([]);
     expect(none.code).toBe(1);
     expect(none.err).toMatch(/no database/);
+  });
+
+  it("says what is wrong with the environment, and refuses a --pglite directory that holds no database", async () => {
+    let err = "";
+    const io = { out: () => undefined, errOut: (t: string) => (err += t), now: () => new Date() };
+    const code = await runUsageCommand([], { ...io, env: { TENANCY_DATABASE_URL: database.url, TENANCY_REDIS_URI: "redis://x" } });
+    expect(code).toBe(1);
+    expect(err).toMatch(/TENANCY_REDIS_URI/);
+    expect(err).not.toMatch(/no database/);
+    err = "";
+    const missing = join(mkdtempSync(join(tmpdir(), "tk-pglite-")), "typo");
+    expect(await runUsageCommand(["--pglite", missing], { ...io, env: {} })).toBe(1);
+    expect(err).toMatch(/not a PGlite database directory/);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it("runs as the real CLI binary", async () => {
