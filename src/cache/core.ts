@@ -9,7 +9,8 @@ import { Budget } from "./budget.js";
 import { entryTooLarge, invalidKey, invalidSize, type CacheError } from "./errors.js";
 import { ExpirySchedule } from "./expiry.js";
 import { makeTime, type CacheTime } from "./now.js";
-import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions, type WorkspaceBudget } from "./options.js";
+import { BudgetPlans, type PartitionBudget } from "./budget-plans.js";
+import { resolveCacheOptions, type ResolvedCacheOptions, type TenantCacheOptions } from "./options.js";
 import { detachedPartition, EMPTY_LRU, Entry, lastInsert, Partition } from "./partition.js";
 import { systemClock } from "../core/clock.js";
 
@@ -38,12 +39,6 @@ export const RECLAIM_DELAY_MS = 1_000;
 export const MAX_IDLE_WAITING = 1_024;
 /** Workspaces with misses waiting for the metrics sink (see missWithoutPartition) past this many are pushed at once. */
 const MAX_PENDING_MISSES = 1_024;
-
-/** A partition's byte budget: its guaranteed floor and its cap (from `budgetFor`, or the defaults). */
-export interface PartitionBudget {
-  readonly floor: number;
-  readonly cap: number;
-}
 
 /** Cache-wide counts (see CacheStats). */
 export interface CacheCounts {
@@ -97,8 +92,7 @@ export class CacheCore<V> {
    * metrics flush (only with a metrics sink; bounded by MAX_PENDING_MISSES).
    */
   readonly #pendingMisses: Map<WorkspaceId, number> | undefined;
-  /** The budget of every workspace when there is no `budgetFor`. */
-  readonly #defaultBudget: PartitionBudget;
+  readonly #plans: BudgetPlans;
 
   /** @param timed expire entries on a timer (system clock); see makeCore. */
   constructor(options: TenantCacheOptions<V>, timed = true) {
@@ -112,7 +106,7 @@ export class CacheCore<V> {
     this.logger = options.logger ?? silentLogger;
     this.budget = new Budget<V>(this.options.maxBytes, (p) => this.maybeEmpty(p));
     this.expiry = new ExpirySchedule<V>((p, key, now) => this.expireKey(p, key, now), this.options.graceMs, timed);
-    this.#defaultBudget = this.#budgetFrom(undefined);
+    this.#plans = new BudgetPlans(this.options, this.logger);
   }
 
   /**
@@ -447,37 +441,8 @@ export class CacheCore<V> {
    * on to attach), else the defaults.
    */
   budgetOf(workspaceId: WorkspaceId): PartitionBudget {
-    return this.options.budgetFor === undefined ? this.#defaultBudget : this.#budgetFrom(this.#planOf(workspaceId));
+    return this.#plans.budgetOf(workspaceId);
   }
-
-  #budgetFrom(plan: { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined): PartitionBudget {
-    const cap = Math.max(1, Math.floor(clampBytes(plan?.maxBytes, this.options.maxWorkspaceBytes)));
-    const floor = Math.min(cap, clampBytes(plan?.floorBytes, this.options.floorBytes));
-    return { floor, cap };
-  }
-
-  /**
-   * The plan's budget, or undefined for the defaults. A throwing `budgetFor`
-   * (a plan lookup that failed) must not turn a cache call into an exception:
-   * the workspace gets the default budget, as for an invalid answer, and the
-   * error is logged.
-   */
-  #planOf(workspaceId: WorkspaceId): { readonly [K in keyof WorkspaceBudget]: WorkspaceBudget[K] | undefined } | undefined {
-    const budgetFor = this.options.budgetFor;
-    if (budgetFor === undefined) return undefined;
-    try {
-      const budget = budgetFor(workspaceId);
-      // Read here, inside the try: the answer's fields are the plan's too.
-      return budget == null ? undefined : { floorBytes: budget.floorBytes, maxBytes: budget.maxBytes };
-    } catch (thrown) {
-      this.logger.warn({ workspaceId, err: thrown }, "cache: budgetFor threw; using the default budget");
-      return undefined;
-    }
-  }
-}
-
-function clampBytes(value: number | undefined, fallback: number): number {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : fallback;
 }
 
 /**
