@@ -19,7 +19,9 @@ describe("legacy Dittofeed secrets and streaming reencrypt", () => {
     const key = okValue(parseLegacySecretKey(SECRET_KEY));
     const legacy = legacyEncrypt(SECRET_KEY, "ya29.oauth-token ✓");
     expect(okValue(decryptLegacySecret(key, legacy))).toBe("ya29.oauth-token ✓");
-    const tampered = { ...legacy, encryptedData: `${legacy.encryptedData.slice(0, -2)}00` };
+    // The last byte flipped (not set to 00, which it already is once in 256 runs).
+    const last = Number.parseInt(legacy.encryptedData.slice(-2), 16) ^ 0xff;
+    const tampered = { ...legacy, encryptedData: `${legacy.encryptedData.slice(0, -2)}${last.toString(16).padStart(2, "0")}` };
     expect(decryptLegacySecret(key, tampered)._unsafeUnwrapErr().type).toBe("LegacyFormat");
     const other = okValue(parseLegacySecretKey(randomBytes(32).toString("base64")));
     expect(decryptLegacySecret(other, legacy)._unsafeUnwrapErr().type).toBe("LegacyFormat");
