@@ -46,7 +46,7 @@ export class RedisRunner {
   constructor(client: RedisClient, options: RedisRunnerOptions = {}) {
     const problems: string[] = [];
     const timeoutMs = options.timeoutMs ?? 50;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) problems.push(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    if (!validTimeout(timeoutMs)) problems.push(`timeoutMs must be a positive number up to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`);
     if (!options.acceptCommandReplay && replaysCommands(client)) {
       problems.push(`the ioredis client ${REPLAY_PROBLEM} or pass acceptCommandReplay: true`);
     }
@@ -99,11 +99,15 @@ export class RedisRunner {
     options: RunOptions | undefined,
     onNoScript: (() => Promise<T>) | undefined,
   ): Promise<Result<T, RedisCallError>> {
+    const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
+    // NaN, 0 or a negative timeout would time out at once, and one past setTimeout's range in 1 ms.
+    if (timeoutMs !== this.timeoutMs && !validTimeout(timeoutMs)) {
+      return Promise.resolve(err(storeFailed(`${what}: timeoutMs must be a positive number up to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`)));
+    }
     const status = this.client.status;
     if (status !== "ready") {
       return Promise.resolve(err(storeUnavailable(`redis is not connected (status ${status}); ${what} not sent`)));
     }
-    const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     const deadlines = timeoutMs === this.timeoutMs ? this.#deadlines : undefined;
     // Only anonymous callbacks below: a named closure per call costs a defineProperty under
     // transpilers that keep function names (tsx, which runs the tests and benchmarks).
@@ -164,6 +168,13 @@ class PendingCall<T> implements Deadline {
   expire(): void {
     this.#resolve(err(storeUnavailable(`redis did not answer ${this.#what} within ${this.#timeoutMs} ms`)));
   }
+}
+
+/** The longest timeout Node's timers can wait (a longer one fires after 1 ms). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+function validTimeout(ms: unknown): boolean {
+  return typeof ms === "number" && ms > 0 && ms <= MAX_TIMEOUT_MS;
 }
 
 /** What is wrong with a client for which `replaysCommands` is true, and how to create it instead. */
