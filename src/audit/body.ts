@@ -16,7 +16,7 @@ export interface EntryBody {
   readonly v?: unknown;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === "string";
 const optionalString = (value: unknown): boolean => value === undefined || typeof value === "string";

@@ -1,4 +1,5 @@
 import type { JsonValue } from "./canonical.js";
+import { isRecord, targetKey } from "./body.js";
 import { toAuditEntry, type AuditEntry } from "./entry.js";
 import type { PersonalValue, StoredEntry } from "./event.js";
 
@@ -28,7 +29,7 @@ export interface RawRecord {
   readonly openings: unknown;
 }
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   "seq", "recordedAt", "occurredAt", "action", "actorType", "actorId", "actorDisplay", "targets",
   "outcome", "reason", "requestId", "ip", "userAgent", "metadata", "hash", "prevHash",
   "recordedAtMs", "body", "openings", "corrupt",
@@ -44,7 +45,7 @@ function csvCell(value: string): string {
 function csvRow(e: AuditEntry, row: StoredEntry, openings: StoredEntry["personal"]): string {
   const cells = [
     String(e.seq), e.recordedAt, e.occurredAt, e.action, e.actor.type, e.actor.id, e.actor.display ?? "",
-    e.targets.map((t) => `${t.type}:${t.id}`).join(" "), e.outcome.status, e.outcome.reason ?? "",
+    e.targets.map((t) => targetKey(t.type, t.id)).join(" "), e.outcome.status, e.outcome.reason ?? "",
     e.context.requestId ?? "", e.context.ip ?? "", e.context.userAgent ?? "", JSON.stringify(e.metadata), e.hash, e.prevHash,
     String(row.recordedAtMs), row.body, openings === null ? "" : JSON.stringify(openings), e.corrupt ?? "",
   ];
@@ -81,7 +82,6 @@ export function storedFromRaw(workspaceId: string, raw: RawRecord): StoredEntry 
   };
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The raw fields of each NDJSON line, or a problem naming the line. */
 export function parseNdjson(text: string): RawRecord[] | string {

@@ -30,17 +30,21 @@ const REDACTED = "[REDACTED]";
  * caller's input.
  */
 export function redactedCopy(value: AuditEventInput | Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
-  const copy = structuredClone(value) as unknown as Record<string, unknown>;
-  for (const path of [...ALWAYS, ...paths]) {
+  return redactInPlace(structuredClone(value) as unknown as Record<string, unknown>, [...ALWAYS, ...paths]);
+}
+
+/** Replaces each of `paths` present in `value` by "[REDACTED]", in place. */
+function redactInPlace(value: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  for (const path of paths) {
     const parts = path.split(".");
-    let node: unknown = copy;
+    let node: unknown = value;
     for (let i = 0; i < parts.length - 1 && typeof node === "object" && node !== null; i++) {
       node = (node as Record<string, unknown>)[parts[i] as string];
     }
     const last = parts[parts.length - 1] as string;
     if (typeof node === "object" && node !== null && last in node) (node as Record<string, unknown>)[last] = REDACTED;
   }
-  return copy;
+  return value;
 }
 
 /**
@@ -75,7 +79,8 @@ export function mirroredForm(event: PreparedEvent): Record<string, unknown> {
 
 export function mirrorEvent(options: AuditMirrorOptions, event: PreparedEvent, receipt: { seq: number; hash: string }): void {
   try {
-    const audit = redactedCopy(mirroredForm(event), options.redact ?? []);
+    // mirroredForm builds a fresh object with the personal paths already marked: only the configured paths are left.
+    const audit = redactInPlace(mirroredForm(event), options.redact ?? []);
     options.logger.info({ workspaceId: event.workspaceId, audit: { ...audit, seq: receipt.seq, hash: receipt.hash } }, options.message ?? "audit event");
   } catch {
     // The mirror is best effort: a throwing logger must not fail an append that already committed.

@@ -49,6 +49,15 @@ export interface CacheCounts {
   loadFailures: number;
 }
 
+/** Adds one set of counts (a partition's) into another. */
+export function addCounts(into: CacheCounts, from: CacheCounts): void {
+  into.hits += from.hits;
+  into.misses += from.misses;
+  into.staleHits += from.staleHits;
+  into.loads += from.loads;
+  into.loadFailures += from.loadFailures;
+}
+
 /**
  * The options of every LRU set: one shared object whose `size` is set before
  * each call (no allocation per set). lru-cache writes `status` into the
@@ -184,12 +193,7 @@ export class CacheCore<V> {
 
   /** A new entry expiring after `ttlMs` (with jitter); never, when `ttlMs` ≤ 0. */
   makeEntry(value: V | undefined, ttlMs: number): Entry<V> {
-    let expiresAt = Infinity;
-    if (ttlMs > 0) {
-      const jitter = this.options.ttlJitter;
-      expiresAt = this.now() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
-    }
-    return new Entry<V>(value, expiresAt);
+    return this.#entry(value, ttlMs, this.now);
   }
 
   /**
@@ -202,12 +206,30 @@ export class CacheCore<V> {
    * in the same synchronous stretch as its caller, keeps the cached reading.
    */
   makeEntryNow(value: V | undefined, ttlMs: number): Entry<V> {
+    return this.#entry(value, ttlMs, this.exactNow);
+  }
+
+  #entry(value: V | undefined, ttlMs: number, now: () => number): Entry<V> {
     let expiresAt = Infinity;
     if (ttlMs > 0) {
       const jitter = this.options.ttlJitter;
-      expiresAt = this.exactNow() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
+      expiresAt = now() + (jitter > 0 ? ttlMs * (1 - jitter * this.#random()) : ttlMs);
     }
     return new Entry<V>(value, expiresAt);
+  }
+
+  /**
+   * A set that may create the workspace's partition: measured against the
+   * budget the partition has or will get before one is created (a refused
+   * value leaves no trace), with one `budgetFor` call. Returns the partition.
+   */
+  setNew(workspaceId: WorkspaceId, key: string, value: V, ttlMs: number | undefined): Partition<V> | CacheError {
+    const budget = this.partitions.get(workspaceId) ?? this.budgetOf(workspaceId);
+    const size = this.measure(budget.cap, workspaceId, key, value);
+    if (typeof size !== "number") return size;
+    const p = this.attach(workspaceId, budget);
+    this.store(p, key, this.makeEntry(value, ttlMs ?? this.options.ttlMs), size);
+    return p;
   }
 
   /**
@@ -354,12 +376,7 @@ export class CacheCore<V> {
   #detach(p: Partition<V>): void {
     this.partitions.delete(p.workspaceId);
     this.flushMetricsOf(p, false);
-    const past = this.past;
-    past.hits += p.hits;
-    past.misses += p.misses;
-    past.staleHits += p.staleHits;
-    past.loads += p.loads;
-    past.loadFailures += p.loadFailures;
+    addCounts(this.past, p);
     this.budget.detach(p);
     this.expiry.forget(p);
     p.stale = undefined;

@@ -1,5 +1,5 @@
 import type { WorkspaceId } from "../core/workspace-id.js";
-import type { CacheCore } from "./core.js";
+import { addCounts, type CacheCore, type CacheCounts } from "./core.js";
 
 export interface WorkspaceCacheStats {
   readonly workspaceId: WorkspaceId;
@@ -44,17 +44,13 @@ export interface CacheStats {
 export function collectStats<V>(core: CacheCore<V>): CacheStats {
   const workspaces: WorkspaceCacheStats[] = [];
   let entries = 0;
-  let { hits, misses, staleHits, loads, loadFailures } = core.past;
+  const totals: CacheCounts = { ...core.past };
   for (const p of core.partitions.values()) {
     const c = p;
     // Stale entries (expired, kept for stale-while-revalidate) still hold bytes, so they count.
     const held = p.entries;
     entries += held;
-    hits += c.hits;
-    misses += c.misses;
-    staleHits += c.staleHits;
-    loads += c.loads;
-    loadFailures += c.loadFailures;
+    addCounts(totals, c);
     workspaces.push({
       workspaceId: p.workspaceId,
       hits: c.hits,
@@ -73,11 +69,7 @@ export function collectStats<V>(core: CacheCore<V>): CacheStats {
     bytes: core.budget.total,
     maxBytes: core.budget.maxBytes,
     entries,
-    hits,
-    misses,
-    staleHits,
-    loads,
-    loadFailures,
+    ...totals,
     evictions: core.budget.evictions,
     workspaces,
   };

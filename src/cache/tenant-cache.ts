@@ -5,7 +5,7 @@ import { ClockedCacheCore, makeCore, MISS, type CacheCore, type SetOptions } fro
 import { invalidKey, ttlProblem, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
 import type { TenantCacheOptions } from "./options.js";
-import { detachedPartition, type Partition } from "./partition.js";
+import { detachedPartition, Partition } from "./partition.js";
 import { collectStats, type CacheStats } from "./stats.js";
 import { ClockedWorkspaceCache, OK_VOID, WorkspaceCache } from "./workspace-cache.js";
 
@@ -86,14 +86,8 @@ export class TenantCache<V> {
     if (typeof key !== "string" || key.length > this.core.options.maxKeyLength) return err(this.#badKey(key, id.value));
     const badTtl = ttlProblem(ttlMs, id.value);
     if (badTtl !== undefined) return err(badTtl);
-    const core = this.core;
-    // Measured against the budget the partition has or will get, before one
-    // is created (a refused value leaves no trace); one budgetFor call.
-    const budget = core.partitions.get(id.value) ?? core.budgetOf(id.value);
-    const size = core.measure(budget.cap, id.value, key, value);
-    if (typeof size !== "number") return err(size);
-    core.store(core.attach(id.value, budget), key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
-    return OK_VOID;
+    const p = this.core.setNew(id.value, key, value, ttlMs);
+    return p instanceof Partition ? OK_VOID : err(p);
   }
 
   delete(params: CacheKeyParams): Result<boolean, CacheError> {

@@ -3,7 +3,7 @@ import type { WorkspaceId } from "../core/workspace-id.js";
 import { MISS, type CacheCore, type SetOptions } from "./core.js";
 import { invalidKey, ttlProblem, type CacheError } from "./errors.js";
 import { fetchFromLoader, loadThrough, type Loader } from "./load.js";
-import type { Partition } from "./partition.js";
+import { Partition } from "./partition.js";
 
 /**
  * A cache handle bound to one workspace: it holds the workspace's partition,
@@ -120,19 +120,11 @@ export class WorkspaceCache<V> {
     return MISS;
   }
 
-  /**
-   * A set through a handle whose partition is detached (never attached,
-   * cleared or reclaimed): the entry is measured against the budget the
-   * partition will get before one is created, so a refused value leaves no
-   * trace, and that budget is passed on (one `budgetFor` call).
-   */
+  /** A set through a handle whose partition is detached (never attached, cleared or reclaimed). */
   private setSlow(key: string, value: V, ttlMs: number | undefined): Result<void, CacheError> {
-    const core = this.core;
-    const budget = core.partitions.get(this.workspaceId) ?? core.budgetOf(this.workspaceId);
-    const size = core.measure(budget.cap, this.workspaceId, key, value);
-    if (typeof size !== "number") return err(size);
-    const p = (this.partition = core.attach(this.workspaceId, budget));
-    core.store(p, key, core.makeEntry(value, ttlMs ?? core.options.ttlMs), size);
+    const p = this.core.setNew(this.workspaceId, key, value, ttlMs);
+    if (!(p instanceof Partition)) return err(p);
+    this.partition = p;
     return OK_VOID;
   }
 

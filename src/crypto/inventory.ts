@@ -54,6 +54,7 @@ async function count<R extends InventoryRow>(
   const byVersion: Record<string, number> = {};
   const counts = { rows: 0, current: 0, stale: 0, legacy: 0, plaintext: 0, malformed: 0, nulls: 0, destroyed: 0 };
   const primaries = new Map<string, number | "destroyed">();
+  const suite = SUITE_IDS[cipher.suite];
   for await (const row of input.rows) {
     counts.rows++;
     if (typeof row !== "object" || row === null) {
@@ -99,7 +100,7 @@ async function count<R extends InventoryRow>(
     }
     if (primary === "destroyed") counts.destroyed++;
     // As reencrypt decides: current means the primary version under the configured suite.
-    else if (version === primary && envelope.value.suite === SUITE_IDS[cipher.suite]) counts.current++;
+    else if (version === primary && envelope.value.suite === suite) counts.current++;
     else {
       counts.stale++;
       input.onStale?.(row);

@@ -26,11 +26,7 @@ export interface SubmittableClient {
  * and the caller sends BEGIN and set_config as two plain queries.
  */
 export function acceptsSubmittable(client: object): client is SubmittableClient {
-  return (
-    "connection" in client &&
-    typeof (client as { connection: unknown }).connection === "object" &&
-    (client as { pipeline?: unknown }).pipeline !== true
-  );
+  return "connection" in client && typeof (client as { connection: unknown }).connection === "object" && !isPipelined(client);
 }
 
 /** A node-postgres client in pipeline mode: queries are written without waiting for earlier replies. */

@@ -197,16 +197,18 @@ export function evaluateRules(catalog: Catalog, options: RuleOptions): { finding
     if (!table.rlsEnabled) findings.push(finding(table, "RlsNotEnabled", `${name}: row level security is not enabled`));
     if (!table.rlsForced) findings.push(finding(table, "RlsNotForced", `${name}: row level security is not forced (the owner skips it)`));
     const policies = catalog.policies.filter((p) => p.schema === table.schema && p.table === table.name);
-    const own = policies.filter((p) => p.permissive && recognisePolicy(p, column) === "own");
+    // Each permissive policy recognised once: ours (the workspace policy or the read grant), or not.
+    const recognised = policies.map((p) => (p.permissive ? recognisePolicy(p, column) : undefined));
+    const own = policies.filter((p, i) => recognised[i] === "own");
     for (const command of POLICY_COMMANDS) {
       const covered = own.some((p) => p.command === "ALL" || p.command === command.toUpperCase());
       if (!covered) {
         findings.push(finding(table, "MissingPolicy", `${name}: no permissive ${command.toUpperCase()} policy restricting rows to the workspace`, command.toUpperCase()));
       }
     }
-    for (const policy of policies) {
+    for (const [i, policy] of policies.entries()) {
       // Permissive policies are ORed: one that is not ours can open the table whatever ours say.
-      if (policy.permissive && recognisePolicy(policy, column) === undefined) {
+      if (policy.permissive && recognised[i] === undefined) {
         const expressions = [policy.using === null ? undefined : `USING ${policy.using}`, policy.withCheck === null ? undefined : `WITH CHECK ${policy.withCheck}`]
           .filter((e) => e !== undefined)
           .join(" ");
@@ -223,7 +225,6 @@ export function evaluateRules(catalog: Catalog, options: RuleOptions): { finding
       }
     }
   }
-  const isPartition = (schema: string, name: string) => byKey.get(key(schema, name))?.partitionOf !== undefined;
   for (const index of catalog.indexes) {
     const column = columnOf.get(key(index.schema, index.table));
     // A partition's copy of its parent's index is reported once, on the parent.
@@ -240,7 +241,7 @@ export function evaluateRules(catalog: Catalog, options: RuleOptions): { finding
   }
   for (const table of tenant) {
     // A partition gets its parent's indexes; the missing one is reported on the parent.
-    if (isPartition(table.schema, table.name)) continue;
+    if (table.partitionOf !== undefined) continue;
     const column = columnOf.get(key(table.schema, table.name)) ?? "";
     const leads = catalog.indexes.some((i) => i.schema === table.schema && i.table === table.name && i.columns[0] === column);
     if (!leads) findings.push(finding(table, "NoWorkspaceIndex", `"${table.name}": no index leads with "${column}"`));

@@ -151,8 +151,10 @@ export class FairPool {
     // runScopedOnClient releases the client itself; give the permit back afterwards.
     const wrapped: PgPoolClientLike = { query: (text, params) => client.query(text, params), release: (destroy) => release(destroy === true || destroy instanceof Error) };
     // What runScopedOnClient reads to choose how to send BEGIN: the connection, and whether it is pipelined.
-    Object.defineProperty(wrapped, "connection", { value: (client as { connection?: unknown }).connection, enumerable: false });
-    Object.defineProperty(wrapped, "pipeline", { value: (client as { pipeline?: unknown }).pipeline, enumerable: false });
+    Object.defineProperties(wrapped, {
+      connection: { value: (client as { connection?: unknown }).connection, enumerable: false },
+      pipeline: { value: (client as { pipeline?: unknown }).pipeline, enumerable: false },
+    });
     return runScopedOnClient(wrapped, context.value, fn);
   }
 

@@ -3,6 +3,8 @@ import { invalidInput, storeFailed, storeUnavailable, type StoreFailedError } fr
 import { sqlStateOf, toSqlError } from "../core/postgres/result.js";
 import {
   baseSource,
+  commitTagIfNotCommit,
+  IN_FAILED_TRANSACTION,
   toSqlClient,
   type PgPoolClientLike,
   type PostgresSource,
@@ -128,8 +130,8 @@ export async function runScopedOnClient<T, E>(
     }
     // COMMIT of a transaction an earlier statement aborted (fn caught the error and returned Ok)
     // is answered with the command tag ROLLBACK, not an error: nothing was written.
-    const command = (committed as { command?: unknown } | undefined)?.command;
-    if (command !== undefined && command !== "COMMIT") return err(abortedCommit(context.workspaceId, `COMMIT answered ${String(command)}`));
+    const command = commitTagIfNotCommit(committed);
+    if (command !== undefined) return err(abortedCommit(context.workspaceId, `COMMIT answered ${command}`));
     return result;
   } finally {
     open = false;
@@ -150,8 +152,6 @@ export function abortedCommit(workspaceId: string, detail: string): StoreFailedE
   );
 }
 
-/** SQLSTATE 25P02: in_failed_sql_transaction. */
-const IN_FAILED_TRANSACTION = "25P02";
 
 function isResult(value: unknown): value is Result<unknown, unknown> {
   return typeof value === "object" && value !== null && typeof (value as { isErr?: unknown }).isErr === "function";

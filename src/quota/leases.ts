@@ -53,9 +53,8 @@ export class LeaseBook {
   readonly #divisor: number;
   readonly #slots = new Map<string, Slot>();
   readonly #timer: NodeJS.Timeout;
-  readonly #refreshing = new Set<Promise<void>>();
-  /** Refunds in flight (awaited by `close` and `discard`, so none lands after them). */
-  readonly #returning = new Set<Promise<void>>();
+  /** Store calls sent without waiting (renewals, refunds): awaited by `close` and `discard`, so none lands after them. */
+  readonly #background = new Set<Promise<void>>();
   /** Keys a reconcile is resetting: no lease is taken or used for them until it is done. */
   readonly #reconciling = new Set<string>();
   #closed = false;
@@ -64,7 +63,7 @@ export class LeaseBook {
   /** True while the guard's circuit breaker is open: no lease is asked for (the guard decides by failure policy). */
   readonly #storeDown: () => boolean;
 
-  constructor(store: QuotaStore, clock: Clock, options: LeaseOptions, storeDown: () => boolean = () => false) {
+  constructor(store: QuotaStore, clock: Clock, options: LeaseOptions, storeDown: () => boolean) {
     const leaseMs = options.leaseMs ?? 1_000;
     const maxUnits = options.maxLeaseUnits ?? 1_000;
     const divisor = options.remainingDivisor ?? 16;
@@ -97,7 +96,7 @@ export class LeaseBook {
   tryLocal(items: readonly StoreItem[], now = this.#clock.now()): Decision | undefined {
     const slot = this.#slots.get(items[0]!.key);
     if (slot === undefined || slot.pending !== null || slot.units < 1 || now >= slot.expiresAt || !sameLimits(slot.items, items)) return undefined;
-    if (this.#reconciling.size !== 0 && this.#reconciling.has(slot.items[0]!.key)) return undefined;
+    if (this.#reconciling.size !== 0 && this.#reconciling.has(items[0]!.key)) return undefined;
     this.#take(slot, 1, now);
     return this.#localDecision(slot);
   }
@@ -156,8 +155,7 @@ export class LeaseBook {
       }
       this.#grant(slot, o, o.granted, this.#clock.now(), size);
     });
-    this.#refreshing.add(work);
-    void work.finally(() => this.#refreshing.delete(work));
+    this.#track(work);
   }
 
   /**
@@ -320,9 +318,13 @@ export class LeaseBook {
       // A failed refund leaves the units consumed: under-admission, never over-admission.
       if (outcome.isOk()) this.#stats.returnedUnits += units;
     });
-    this.#returning.add(work);
-    void work.finally(() => this.#returning.delete(work));
+    this.#track(work);
     return work;
+  }
+
+  #track(work: Promise<void>): void {
+    this.#background.add(work);
+    void work.finally(() => this.#background.delete(work));
   }
 
   async #expire(all: boolean): Promise<void> {
@@ -349,7 +351,7 @@ export class LeaseBook {
   async discard(key: string): Promise<() => void> {
     this.#reconciling.add(key);
     for (let slot = this.#slots.get(key); slot?.pending != null; slot = this.#slots.get(key)) await slot.pending;
-    await Promise.all([...this.#refreshing, ...this.#returning]);
+    await Promise.all([...this.#background]);
     const slot = this.#slots.get(key);
     if (slot !== undefined) {
       this.#slots.delete(key);
@@ -362,11 +364,10 @@ export class LeaseBook {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     this.#closed = true;
-    // A background lease still in flight must land before the final refunds.
-    await Promise.all([...this.#refreshing]);
+    // Background renewals and refunds land before the final refunds, and any sent meanwhile before close resolves.
+    await Promise.all([...this.#background]);
     for (const slot of this.#slots.values()) if (slot.pending !== null) await slot.pending;
     await this.#expire(true);
-    // Refunds sent earlier without waiting (trims, replaced leases) land before close resolves.
-    await Promise.all([...this.#returning]);
+    await Promise.all([...this.#background]);
   }
 }

@@ -2,7 +2,7 @@ import type { ChainHead } from "../chain.js";
 import type { AuditIndexColumns, PreparedEvent } from "../event.js";
 
 /** U+001E joins the JSON columns; JSON text never holds a raw control character. */
-export const SEPARATOR = "\x1e";
+const SEPARATOR = "\x1e";
 
 /** What both batch appends take per row: an entry (chained in Node) or an event (chained in Postgres). */
 interface Row {

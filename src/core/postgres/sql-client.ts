@@ -90,6 +90,18 @@ export function baseSource(source: PostgresSource): SqlClient | PGliteLike | PgP
   return isSqlClient(base) || isPGlite(base) || isPgPool(base) ? base : undefined;
 }
 
+/** SQLSTATE 25P02, in_failed_sql_transaction: what Postgres and PGlite report for an aborted transaction. */
+export const IN_FAILED_TRANSACTION = "25P02";
+
+/**
+ * The command tag a COMMIT was answered with when it is not COMMIT (Postgres
+ * answers ROLLBACK for a transaction an earlier statement aborted), else undefined.
+ */
+export function commitTagIfNotCommit(result: unknown): string | undefined {
+  const command = (result as { command?: unknown } | undefined)?.command;
+  return command !== undefined && command !== "COMMIT" ? String(command) : undefined;
+}
+
 /**
  * Thrown by a `SqlClient.transaction` whose COMMIT Postgres answered with
  * ROLLBACK: a statement `fn` ran failed, `fn` caught the error and returned,
@@ -98,7 +110,7 @@ export function baseSource(source: PostgresSource): SqlClient | PGliteLike | PgP
  * `toSqlError` makes it a non-retryable StoreFailed.
  */
 export class CommitRolledBackError extends Error {
-  readonly code = "25P02";
+  readonly code = IN_FAILED_TRANSACTION;
   constructor(command: string) {
     super(
       `COMMIT answered ${command}: an SQL error earlier in the transaction aborted it, so nothing was committed ` +
@@ -142,8 +154,8 @@ function fromPgPool(pool: PgPoolLike): SqlClient {
       // Postgres answers the COMMIT of a transaction an earlier statement aborted (fn caught
       // the error) with the tag ROLLBACK, not an error: nothing was written. The transaction
       // has ended either way, so there is nothing to roll back here.
-      const command = (committed as { command?: unknown } | undefined)?.command;
-      if (command !== undefined && command !== "COMMIT") throw new CommitRolledBackError(String(command));
+      const command = commitTagIfNotCommit(committed);
+      if (command !== undefined) throw new CommitRolledBackError(command);
       return result;
     },
   };

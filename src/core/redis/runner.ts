@@ -46,7 +46,8 @@ export class RedisRunner {
   constructor(client: RedisClient, options: RedisRunnerOptions = {}) {
     const problems: string[] = [];
     const timeoutMs = options.timeoutMs ?? 50;
-    if (!validTimeout(timeoutMs)) problems.push(`timeoutMs must be a positive number up to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`);
+    const badTimeout = timeoutProblem(timeoutMs);
+    if (badTimeout !== undefined) problems.push(badTimeout);
     if (!options.acceptCommandReplay && replaysCommands(client)) {
       problems.push(`the ioredis client ${REPLAY_PROBLEM} or pass acceptCommandReplay: true`);
     }
@@ -101,9 +102,8 @@ export class RedisRunner {
   ): Promise<Result<T, RedisCallError>> {
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     // NaN, 0 or a negative timeout would time out at once, and one past setTimeout's range in 1 ms.
-    if (timeoutMs !== this.timeoutMs && !validTimeout(timeoutMs)) {
-      return Promise.resolve(err(storeFailed(`${what}: timeoutMs must be a positive number up to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`)));
-    }
+    const badTimeout = timeoutMs === this.timeoutMs ? undefined : timeoutProblem(timeoutMs);
+    if (badTimeout !== undefined) return Promise.resolve(err(storeFailed(`${what}: ${badTimeout}`)));
     const status = this.client.status;
     if (status !== "ready") {
       return Promise.resolve(err(storeUnavailable(`redis is not connected (status ${status}); ${what} not sent`)));
@@ -173,8 +173,8 @@ class PendingCall<T> implements Deadline {
 /** The longest timeout Node's timers can wait (a longer one fires after 1 ms). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-function validTimeout(ms: unknown): boolean {
-  return typeof ms === "number" && ms > 0 && ms <= MAX_TIMEOUT_MS;
+function timeoutProblem(ms: unknown): string | undefined {
+  return typeof ms === "number" && ms > 0 && ms <= MAX_TIMEOUT_MS ? undefined : `timeoutMs must be a positive number up to ${MAX_TIMEOUT_MS}, got ${String(ms)}`;
 }
 
 /** What is wrong with a client for which `replaysCommands` is true, and how to create it instead. */
